@@ -1,0 +1,108 @@
+//! Kernel and training-step benchmarks: `cargo bench --bench kernels`.
+//!
+//! Each fused layer kernel is measured next to a bare `sgemm` of the same shape, so the cost of
+//! the fusion (bias, activation, column sums) reads directly as the difference.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use downhill::kernels::{dense_backward, dense_forward, gemm};
+use downhill::matrix::{MatMut, MatRef, Matrix};
+use downhill::model::Activation;
+use downhill::prelude::*;
+
+fn filled(rows: usize, cols: usize, seed: u32) -> Matrix<f32> {
+    let mut m = Matrix::zeros(rows, cols).unwrap();
+    let mut s = seed.wrapping_mul(2654435761).max(1);
+    for v in m.as_mut_slice() {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        *v = (s as f32 / u32::MAX as f32) - 0.5;
+    }
+    m
+}
+
+fn layer_kernels(c: &mut Criterion) {
+    let (batch, inputs, hidden) = (128, 784, 256);
+    let x = filled(batch, inputs, 1);
+    let w = filled(inputs, hidden, 2);
+    let b = vec![0.1f32; hidden];
+    let dz = filled(batch, hidden, 3);
+    let mut out = Matrix::<f32>::zeros(batch, hidden).unwrap();
+    let mut dw = Matrix::<f32>::zeros(inputs, hidden).unwrap();
+    let mut db = vec![0.0f32; hidden];
+
+    let mut g = c.benchmark_group("layer 128x784x256");
+    g.bench_function("bare sgemm X·W", |bn| {
+        bn.iter(|| gemm(1.0, x.as_ref(), w.as_ref(), 0.0, out.as_mut()).unwrap())
+    });
+    g.bench_function("dense_forward relu", |bn| {
+        bn.iter(|| {
+            dense_forward(
+                x.as_ref(),
+                w.as_ref(),
+                &b,
+                Some(Activation::Relu),
+                out.as_mut(),
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("bare sgemm Xᵀ·dZ", |bn| {
+        bn.iter(|| gemm(1.0, x.as_ref().t(), dz.as_ref(), 1.0, dw.as_mut()).unwrap())
+    });
+    g.bench_function("dense_backward (dW, db)", |bn| {
+        bn.iter(|| {
+            dense_backward(
+                x.as_ref(),
+                w.as_ref(),
+                dz.as_ref(),
+                dw.as_mut(),
+                &mut db,
+                None,
+            )
+            .unwrap()
+        })
+    });
+    g.finish();
+    black_box((&out, &dw, &db));
+    let _ = (
+        MatRef::<f32>::new(&[], 0, 0),
+        MatMut::<f32>::new(&mut [], 0, 0),
+    );
+}
+
+fn training_step(c: &mut Criterion) {
+    let Ok(mnist) = load_mnist::<f32>(downhill::data::SHIPPED_MNIST_DIR) else {
+        eprintln!("shipped data missing: skipping training benchmarks");
+        return;
+    };
+    let train = mnist.train;
+    let mut mlp = Mlp::<f32>::builder(784)
+        .hidden(256, Activation::Relu)
+        .classes(10)
+        .build()
+        .unwrap();
+    let mut sgd = Sgd::new(0.01f32)
+        .unwrap()
+        .momentum(0.9)
+        .unwrap()
+        .batch_size(128)
+        .unwrap();
+    let idx: Vec<usize> = (0..128).map(|i| (i * 61) % train.len()).collect();
+    let batch = train.batch(&idx).unwrap();
+    c.bench_function("sgd step 784-256-10 batch 128", |bn| {
+        bn.iter(|| sgd.step(&mut mlp, &batch).unwrap())
+    });
+    let mut grad = vec![0.0f32; mlp.num_params()];
+    let mut g = c.benchmark_group("full batch");
+    g.sample_size(10);
+    g.bench_function("loss_and_grad 8000 images", |bn| {
+        bn.iter(|| mlp.loss_and_grad(&train.all(), &mut grad).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, layer_kernels, training_step);
+criterion_main!(benches);

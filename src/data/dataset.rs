@@ -1,0 +1,294 @@
+//! [`Dataset`]: examples (one feature row each) and their class labels.
+//!
+//! Features are kept in the form they arrive in. MNIST pixels stay `u8` — a quarter of the
+//! memory of `f32`, an eighth of `f64` — and a per-feature affine [`FeatureTransform`]
+//! (scaling, standardisation) is applied when rows are *gathered* into a batch, which has to
+//! copy them anyway. Float features (from [`Matrix`]) work the same way.
+
+use std::ops::Range;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use crate::data::{Batch, FeatureTransform};
+use crate::error::{Error, Result};
+use crate::matrix::Matrix;
+use crate::{DefaultRng, Scalar};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Features<T> {
+    Bytes(Vec<u8>),
+    Floats(Vec<T>),
+}
+
+/// A labelled set of examples: `len()` rows of `num_features()` features, each with a label in
+/// `0..num_classes()`.
+///
+/// ```
+/// use downhill::data::Dataset;
+///
+/// // Two 3-pixel "images" of classes 1 and 0, pixels scaled to [0, 1] when gathered.
+/// let ds = Dataset::<f32>::from_bytes(vec![0, 255, 0, 255, 0, 255], 3, vec![1, 0], 2)?
+///     .with_transform(downhill::data::FeatureTransform::uniform(3, 1.0 / 255.0, 0.0))?;
+/// let mut row = [0.0f32; 3];
+/// ds.gather_row(1, &mut row)?;
+/// assert_eq!(row, [1.0, 0.0, 1.0]);
+/// # Ok::<(), downhill::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset<T> {
+    features: Features<T>,
+    labels: Vec<usize>,
+    num_features: usize,
+    num_classes: usize,
+    transform: Option<FeatureTransform<T>>,
+}
+
+fn check_labels(labels: &[usize], num_classes: usize) -> Result<()> {
+    match labels.iter().position(|&l| l >= num_classes) {
+        Some(row) => Err(Error::Label {
+            row,
+            label: labels[row],
+            classes: num_classes,
+        }),
+        None => Ok(()),
+    }
+}
+
+impl<T: Scalar> Dataset<T> {
+    /// A dataset of byte features (e.g. pixels), row-major: `bytes.len()` must be
+    /// `labels.len() * num_features`, and every label `< num_classes`.
+    pub fn from_bytes(
+        bytes: Vec<u8>,
+        num_features: usize,
+        labels: Vec<usize>,
+        num_classes: usize,
+    ) -> Result<Self> {
+        Self::new(Features::Bytes(bytes), num_features, labels, num_classes)
+    }
+
+    /// A dataset of float features: one row of `x` per label.
+    pub fn from_matrix(x: Matrix<T>, labels: Vec<usize>, num_classes: usize) -> Result<Self> {
+        let num_features = x.cols();
+        Self::new(
+            Features::Floats(x.into_vec()),
+            num_features,
+            labels,
+            num_classes,
+        )
+    }
+
+    fn new(
+        features: Features<T>,
+        num_features: usize,
+        labels: Vec<usize>,
+        num_classes: usize,
+    ) -> Result<Self> {
+        let len = match &features {
+            Features::Bytes(b) => b.len(),
+            Features::Floats(f) => f.len(),
+        };
+        if num_features == 0 || num_classes == 0 {
+            return Err(Error::shape(
+                "Dataset::new",
+                "at least one feature and one class",
+                format!("{num_features} features, {num_classes} classes"),
+            ));
+        }
+        if labels.len().checked_mul(num_features) != Some(len) {
+            return Err(Error::shape(
+                "Dataset::new",
+                format!("{} labels × {num_features} features", labels.len()),
+                format!("{len} feature values"),
+            ));
+        }
+        check_labels(&labels, num_classes)?;
+        Ok(Dataset {
+            features,
+            labels,
+            num_features,
+            num_classes,
+            transform: None,
+        })
+    }
+
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    /// True if there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    /// Features per example.
+    pub fn num_features(&self) -> usize {
+        self.num_features
+    }
+    /// Number of classes; labels are in `0..num_classes()`.
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+    /// The labels, one per example.
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+    /// True if features are stored as bytes (and converted when gathered).
+    pub fn is_bytes(&self) -> bool {
+        matches!(self.features, Features::Bytes(_))
+    }
+    /// The transform applied to features when they are gathered, if any.
+    pub fn transform(&self) -> Option<&FeatureTransform<T>> {
+        self.transform.as_ref()
+    }
+
+    /// Replaces the feature transform (it must have one entry per feature).
+    pub fn set_transform(&mut self, transform: FeatureTransform<T>) -> Result<()> {
+        if transform.len() != self.num_features {
+            return Err(Error::shape(
+                "Dataset::set_transform",
+                format!("{} features", self.num_features),
+                format!("a transform of {}", transform.len()),
+            ));
+        }
+        self.transform = Some(transform);
+        Ok(())
+    }
+
+    /// The same dataset with `transform` applied on gather.
+    pub fn with_transform(mut self, transform: FeatureTransform<T>) -> Result<Self> {
+        self.set_transform(transform)?;
+        Ok(self)
+    }
+
+    /// Writes example `row`'s (transformed) features into `out[..num_features()]`.
+    pub fn gather_row(&self, row: usize, out: &mut [T]) -> Result<()> {
+        if row >= self.len() || out.len() < self.num_features {
+            return Err(Error::shape(
+                "Dataset::gather_row",
+                format!(
+                    "row < {} and an output of {}",
+                    self.len(),
+                    self.num_features
+                ),
+                format!("row {row} and an output of {}", out.len()),
+            ));
+        }
+        self.write_row(row, &mut out[..self.num_features]);
+        Ok(())
+    }
+
+    /// The hot path of every batch: one row, converted and transformed in a single pass.
+    /// `row < len()` and `out.len() == num_features` are the caller's (crate-internal) promise.
+    #[inline]
+    pub(crate) fn write_row(&self, row: usize, out: &mut [T]) {
+        let f = self.num_features;
+        let src = row * f..(row + 1) * f;
+        match (&self.features, &self.transform) {
+            (Features::Bytes(b), Some(t)) => {
+                for (((o, &x), &s), &c) in out.iter_mut().zip(&b[src]).zip(&t.scale).zip(&t.offset)
+                {
+                    *o = T::from_byte(x) * s + c;
+                }
+            }
+            (Features::Bytes(b), None) => {
+                out.iter_mut()
+                    .zip(&b[src])
+                    .for_each(|(o, &x)| *o = T::from_byte(x));
+            }
+            (Features::Floats(v), Some(t)) => {
+                for (((o, &x), &s), &c) in out.iter_mut().zip(&v[src]).zip(&t.scale).zip(&t.offset)
+                {
+                    *o = x * s + c;
+                }
+            }
+            (Features::Floats(v), None) => out.copy_from_slice(&v[src]),
+        }
+    }
+
+    /// Every example, as one batch (what gradient descent and the search methods see).
+    pub fn all(&self) -> Batch<'_, T> {
+        Batch::range_unchecked(self, 0..self.len())
+    }
+
+    /// Examples `range` as a batch.
+    pub fn range(&self, range: Range<usize>) -> Result<Batch<'_, T>> {
+        if range.start > range.end || range.end > self.len() {
+            return Err(Error::shape(
+                "Dataset::range",
+                format!("a range within 0..{}", self.len()),
+                format!("{range:?}"),
+            ));
+        }
+        Ok(Batch::range_unchecked(self, range))
+    }
+
+    /// The examples at `indices` (in that order) as a batch, without copying them.
+    pub fn batch<'a>(&'a self, indices: &'a [usize]) -> Result<Batch<'a, T>> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
+            return Err(Error::shape(
+                "Dataset::batch",
+                format!("indices < {}", self.len()),
+                format!("index {bad}"),
+            ));
+        }
+        Ok(Batch::indices_unchecked(self, indices))
+    }
+
+    /// A new dataset holding copies of the examples at `indices`, with the same transform.
+    pub fn select(&self, indices: &[usize]) -> Result<Self> {
+        self.batch(indices)?;
+        let f = self.num_features;
+        let features = match &self.features {
+            Features::Bytes(b) => Features::Bytes(
+                indices
+                    .iter()
+                    .flat_map(|&i| b[i * f..(i + 1) * f].iter().copied())
+                    .collect(),
+            ),
+            Features::Floats(v) => Features::Floats(
+                indices
+                    .iter()
+                    .flat_map(|&i| v[i * f..(i + 1) * f].iter().copied())
+                    .collect(),
+            ),
+        };
+        Ok(Dataset {
+            features,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            num_features: f,
+            num_classes: self.num_classes,
+            transform: self.transform.clone(),
+        })
+    }
+
+    /// Splits off a random validation set of `validation` examples (seeded); returns
+    /// `(train, validation)`. Fit any standardisation on `train` afterwards.
+    pub fn split(&self, validation: usize, seed: u64) -> Result<(Self, Self)> {
+        if validation > self.len() {
+            return Err(Error::param(
+                "validation",
+                validation,
+                "must not exceed the number of examples",
+            ));
+        }
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut DefaultRng::seed_from_u64(seed));
+        let (valid, train) = order.split_at(validation);
+        Ok((self.select(train)?, self.select(valid)?))
+    }
+
+    /// The first `n` examples (all of them if there are fewer), as a new dataset.
+    pub fn take(&self, n: usize) -> Self {
+        let idx: Vec<usize> = (0..n.min(self.len())).collect();
+        // Indices are in range by construction.
+        self.select(&idx).unwrap_or_else(|_| self.clone())
+    }
+
+    /// Raw (untransformed) value of feature `j` of example `i` as `f64`; used for fitting.
+    pub(crate) fn raw(&self, i: usize, j: usize) -> f64 {
+        match &self.features {
+            Features::Bytes(b) => b[i * self.num_features + j] as f64,
+            Features::Floats(v) => v[i * self.num_features + j].to_f64_lossless(),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The compute kernels: the only `unsafe` code in the crate.
+//!
+//! * [`gemm`](gemm::gemm) — `C ← α·A·B + β·C` on matrixmultiply's `sgemm`/`dgemm`, behind
+//!   checked views. Transposes are strides, never copies.
+//! * [`dense`] — a dense layer forward (`act(X·W + b)`, bias and activation fused onto the
+//!   block while it is in cache) and backward (`dW += Xᵀ·dZ`, `db += colsum(dZ)`, `dX = dZ·Wᵀ`).
+//!
+//! The public functions check every shape and return [`Error::Shape`](crate::Error::Shape) on a
+//! mismatch, so nothing outside this folder can reach an unchecked pointer.
+
+pub mod dense;
+pub mod gemm;
+
+pub use dense::{column_sums_into, dense_backward, dense_forward};
+pub use gemm::{gemm, GemmScalar};

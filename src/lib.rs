@@ -1,0 +1,84 @@
+//! # downhill — training a neural network, one lecture step at a time
+//!
+//! A classifier is a function with parameters: the MLP `y' = σ(W2·σ(W1·x + b1) + b2)` turns a
+//! 784-pixel digit image `x` into ten class scores. A **loss** says how wrong the scores are
+//! on the training data, so training is minimisation: find the weights `W` where the loss
+//! is lowest. This crate walks that minimisation the way the lecture does, and every step is
+//! working code:
+//!
+//! 1. **Random search** ([`optim::RandomSearch`]) — draw `W = randn · 1e-4` over and over,
+//!    keep the best. On MNIST it lands around 15% accuracy: better than chance, barely.
+//! 2. **Random local search** ([`optim::LocalSearch`]) — start from the best `W`, try
+//!    `W + randn · step`, keep it only if the loss goes down. Better (about 20%), still blind.
+//! 3. **Following the slope** ([`gradcheck`]) — the gradient says which way is downhill. The
+//!    *numeric* gradient nudges each weight by `h` and watches the loss: slow, approximate,
+//!    hard to get wrong. The *analytic* gradient ([`Model::loss_and_grad`]) is exact and fast
+//!    but easy to get wrong, so it is always checked against the numeric one.
+//! 4. **Gradient descent** ([`optim::GradientDescent`]) — `W ← W − lr · ∇L(W)` on the loss of
+//!    the whole training set.
+//! 5. **Minibatch SGD** ([`optim::Sgd`]) — the same on a random batch of 32–256 examples,
+//!    reshuffled every epoch: a noisy gradient that is right on average, for a fraction of
+//!    the cost, optionally smoothed by momentum.
+//! 6. **The training loop** ([`Trainer`]) — batch → forward → loss → backward → update.
+//!
+//! And what goes wrong: in an ill-conditioned valley gradient descent zig-zags across and
+//! crawls along; at a saddle point the gradient vanishes and full-batch descent stalls, while
+//! SGD's noise rarely lets it sit there (see the `gd_vs_sgd` example and the tests).
+//!
+//! ## The pieces
+//! * [`Model`] — anything with a flat parameter vector, a loss and its gradient:
+//!   [`model::LinearClassifier`] and [`model::Mlp`] (sigmoid, tanh or ReLU layers of any width).
+//! * [`Optimizer`] — the four methods above, object-safe so a flag can pick one.
+//! * [`loss`] — softmax cross-entropy (stable log-sum-exp) and the multiclass SVM hinge.
+//! * [`data`] — datasets that keep pixels as bytes, batches, standardisation, an IDX reader.
+//! * [`kernels`] — the matrix products on matrixmultiply, with bias and activation fused in.
+//!
+//! ## Example
+//! ```
+//! use downhill::prelude::*;
+//!
+//! // Four points in the plane, two classes, and an MLP to separate them (XOR).
+//! let x = Matrix::from_vec(vec![0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], 4, 2)?;
+//! let data = Dataset::from_matrix(x, vec![0, 1, 1, 0], 2)?;
+//! let mut mlp = Mlp::<f64>::builder(2).hidden(8, Activation::Tanh).classes(2).seed(3).build()?;
+//! let mut sgd = Sgd::new(0.5)?.momentum(0.9)?.batch_size(4)?;
+//! Trainer::new(300)?.run(&mut mlp, &mut sgd, &data, None)?;
+//! assert_eq!(accuracy(&mut mlp, &data)?, 1.0);
+//! # Ok::<(), downhill::Error>(())
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod data;
+pub mod error;
+pub mod gradcheck;
+pub mod kernels;
+pub mod loss;
+pub mod matrix;
+pub mod model;
+pub mod optim;
+mod scalar;
+pub mod train;
+
+pub use data::{Batch, Dataset};
+pub use error::{Error, Result};
+pub use model::{accuracy, Model};
+pub use optim::Optimizer;
+pub use scalar::Scalar;
+pub use train::{EpochRecord, TrainReport, Trainer};
+
+/// The random number generator behind every seeded choice in the crate: small, fast, and the
+/// same sequence on every platform for the same seed.
+pub(crate) type DefaultRng = rand::rngs::Xoshiro256PlusPlus;
+
+/// The names most programs need: `use downhill::prelude::*;`.
+pub mod prelude {
+    pub use crate::data::{load_mnist, Batch, Dataset, FeatureTransform};
+    pub use crate::gradcheck::{GradCheck, GradReport};
+    pub use crate::loss::Loss;
+    pub use crate::matrix::{MatMut, MatRef, Matrix};
+    pub use crate::model::{accuracy, Activation, Init, LinearClassifier, Mlp, Model};
+    pub use crate::optim::{GradientDescent, LocalSearch, Optimizer, RandomSearch, Sgd};
+    pub use crate::train::{EpochRecord, TrainReport, Trainer};
+    pub use crate::{Error, Result, Scalar};
+}

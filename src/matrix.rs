@@ -1,0 +1,307 @@
+//! A small row-major matrix and borrowed, strided views of one.
+//!
+//! The crate needs very little from a matrix type: an owned buffer with a shape, read-only
+//! views whose strides can express a transpose (so `Xᵀ·dZ` needs no transposed copy), and
+//! mutable views of row-major output. Those three are [`Matrix`], [`MatRef`] and [`MatMut`].
+//! Every constructor checks that the shape fits the buffer, so the kernels can trust a view.
+//!
+//! ```
+//! use downhill::matrix::{Matrix, MatRef};
+//!
+//! let m = Matrix::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3)?;
+//! let t: MatRef<'_, f64> = m.as_ref().t();
+//! assert_eq!((t.rows(), t.cols()), (3, 2));
+//! assert_eq!(t.get(2, 1), Some(6.0));
+//! # Ok::<(), downhill::Error>(())
+//! ```
+
+use crate::error::{Error, Result};
+
+/// An owned row-major matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix<T> {
+    data: Vec<T>,
+    rows: usize,
+    cols: usize,
+}
+
+fn checked_len(context: &'static str, rows: usize, cols: usize) -> Result<usize> {
+    rows.checked_mul(cols).ok_or_else(|| {
+        Error::shape(
+            context,
+            "rows × cols to fit in usize",
+            format!("{rows} × {cols}"),
+        )
+    })
+}
+
+impl<T: Copy + Default> Matrix<T> {
+    /// A `rows × cols` matrix of zeros (`T::default()`).
+    pub fn zeros(rows: usize, cols: usize) -> Result<Self> {
+        let len = checked_len("Matrix::zeros", rows, cols)?;
+        Ok(Matrix {
+            data: vec![T::default(); len],
+            rows,
+            cols,
+        })
+    }
+}
+
+impl<T> Matrix<T> {
+    /// Wraps `data` (row-major, `rows * cols` long) as a matrix.
+    pub fn from_vec(data: Vec<T>, rows: usize, cols: usize) -> Result<Self> {
+        let len = checked_len("Matrix::from_vec", rows, cols)?;
+        if data.len() != len {
+            return Err(Error::shape(
+                "Matrix::from_vec",
+                format!("{len} elements for {rows} × {cols}"),
+                format!("{} elements", data.len()),
+            ));
+        }
+        Ok(Matrix { data, rows, cols })
+    }
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// The elements, row-major.
+    pub fn as_slice(&self) -> &[T] {
+        &self.data
+    }
+    /// The elements, row-major, mutable.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+    /// Row `r`, or `None` if out of range.
+    pub fn row(&self, r: usize) -> Option<&[T]> {
+        (r < self.rows).then(|| &self.data[r * self.cols..(r + 1) * self.cols])
+    }
+    /// Gives back the row-major buffer.
+    pub fn into_vec(self) -> Vec<T> {
+        self.data
+    }
+    /// A read-only view of the whole matrix.
+    pub fn as_ref(&self) -> MatRef<'_, T> {
+        MatRef {
+            data: &self.data,
+            rows: self.rows,
+            cols: self.cols,
+            rs: self.cols,
+            cs: 1,
+        }
+    }
+    /// A mutable view of the whole matrix.
+    pub fn as_mut(&mut self) -> MatMut<'_, T> {
+        MatMut {
+            data: &mut self.data,
+            rows: self.rows,
+            cols: self.cols,
+            rs: self.cols,
+        }
+    }
+}
+
+/// A read-only view of a matrix with arbitrary (non-negative) row and column strides.
+///
+/// Invariant, checked on construction: every element `(r, c)` with `r < rows`, `c < cols`
+/// sits at `r * row_stride + c * col_stride < data.len()`.
+#[derive(Debug, Clone, Copy)]
+pub struct MatRef<'a, T> {
+    pub(crate) data: &'a [T],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
+}
+
+/// The offset of the last element of a `rows × cols` view, or `None` for an empty view;
+/// `Err` if it overflows or does not fit in `len`.
+fn check_extent(
+    context: &'static str,
+    len: usize,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+) -> Result<()> {
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    let last = (rows - 1)
+        .checked_mul(rs)
+        .and_then(|a| (cols - 1).checked_mul(cs).and_then(|b| a.checked_add(b)));
+    match last {
+        Some(last) if last < len => Ok(()),
+        _ => Err(Error::shape(
+            context,
+            format!("a buffer covering {rows} × {cols} with strides ({rs}, {cs})"),
+            format!("{len} elements"),
+        )),
+    }
+}
+
+impl<'a, T: Copy> MatRef<'a, T> {
+    /// A row-major view of `data` as `rows × cols`; `data` must hold at least `rows * cols`.
+    pub fn new(data: &'a [T], rows: usize, cols: usize) -> Result<Self> {
+        Self::with_strides(data, rows, cols, cols, 1)
+    }
+    /// A view with explicit strides: element `(r, c)` is `data[r * row_stride + c * col_stride]`.
+    pub fn with_strides(
+        data: &'a [T],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Result<Self> {
+        check_extent(
+            "MatRef::with_strides",
+            data.len(),
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        )?;
+        Ok(MatRef {
+            data,
+            rows,
+            cols,
+            rs: row_stride,
+            cs: col_stride,
+        })
+    }
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// Distance between consecutive rows, in elements.
+    pub fn row_stride(&self) -> usize {
+        self.rs
+    }
+    /// Distance between consecutive columns, in elements.
+    pub fn col_stride(&self) -> usize {
+        self.cs
+    }
+    /// The transpose, as a view of the same memory (strides swapped, nothing copied).
+    pub fn t(self) -> Self {
+        MatRef {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+    /// Element `(r, c)`, or `None` if out of range.
+    pub fn get(&self, r: usize, c: usize) -> Option<T> {
+        (r < self.rows && c < self.cols).then(|| self.data[r * self.rs + c * self.cs])
+    }
+    /// Rows `start..end` as a view, or `None` if the range is out of bounds.
+    pub fn row_range(self, start: usize, end: usize) -> Option<Self> {
+        if start > end || end > self.rows {
+            return None;
+        }
+        let offset = if end > start { start * self.rs } else { 0 };
+        Some(MatRef {
+            data: &self.data[offset.min(self.data.len())..],
+            rows: end - start,
+            ..self
+        })
+    }
+    /// Copies the view into an owned row-major matrix.
+    pub fn to_matrix(&self) -> Matrix<T> {
+        let mut data = Vec::with_capacity(self.rows * self.cols);
+        for r in 0..self.rows {
+            data.extend((0..self.cols).map(|c| self.data[r * self.rs + c * self.cs]));
+        }
+        Matrix {
+            data,
+            rows: self.rows,
+            cols: self.cols,
+        }
+    }
+}
+
+/// A mutable row-major view: columns are contiguous, rows `row_stride` apart
+/// (`row_stride >= cols`, so no two elements alias).
+#[derive(Debug)]
+pub struct MatMut<'a, T> {
+    pub(crate) data: &'a mut [T],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) rs: usize,
+}
+
+impl<'a, T: Copy> MatMut<'a, T> {
+    /// A row-major view of `data` as `rows × cols`; `data` must hold at least `rows * cols`.
+    pub fn new(data: &'a mut [T], rows: usize, cols: usize) -> Result<Self> {
+        Self::with_row_stride(data, rows, cols, cols)
+    }
+    /// A view whose rows are `row_stride >= cols` elements apart.
+    pub fn with_row_stride(
+        data: &'a mut [T],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+    ) -> Result<Self> {
+        if row_stride < cols && rows > 1 {
+            return Err(Error::shape(
+                "MatMut::with_row_stride",
+                format!("row_stride >= {cols} (no aliasing)"),
+                format!("row_stride {row_stride}"),
+            ));
+        }
+        check_extent(
+            "MatMut::with_row_stride",
+            data.len(),
+            rows,
+            cols,
+            row_stride,
+            1,
+        )?;
+        Ok(MatMut {
+            data,
+            rows,
+            cols,
+            rs: row_stride,
+        })
+    }
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// Row `r` as a slice, or `None` if out of range.
+    pub fn row_mut(&mut self, r: usize) -> Option<&mut [T]> {
+        (r < self.rows).then(|| &mut self.data[r * self.rs..r * self.rs + self.cols])
+    }
+    /// A read-only view of the same elements.
+    pub fn as_ref(&self) -> MatRef<'_, T> {
+        MatRef {
+            data: self.data,
+            rows: self.rows,
+            cols: self.cols,
+            rs: self.rs,
+            cs: 1,
+        }
+    }
+    /// Reborrows the view for a shorter lifetime.
+    pub fn rb(&mut self) -> MatMut<'_, T> {
+        MatMut {
+            data: self.data,
+            rows: self.rows,
+            cols: self.cols,
+            rs: self.rs,
+        }
+    }
+}

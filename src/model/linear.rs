@@ -1,0 +1,92 @@
+//! The linear classifier `scores = x·W + b`: the lecture's first model, and an [`Mlp`] with
+//! no hidden layers — so it shares the MLP's kernels, losses and gradients rather than
+//! repeating them.
+
+use crate::data::Batch;
+use crate::error::Result;
+use crate::loss::Loss;
+use crate::matrix::{MatMut, MatRef};
+use crate::model::{Init, Mlp, MlpBuilder, Model};
+use crate::Scalar;
+
+/// A linear classifier: one score per class, `x·W + b`, with `W` of `inputs × classes`.
+///
+/// ```
+/// use downhill::model::{LinearClassifier, Model};
+///
+/// let model = LinearClassifier::<f64>::builder(784, 10).build()?;
+/// assert_eq!(model.num_params(), 784 * 10 + 10);
+/// # Ok::<(), downhill::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LinearClassifier<T>(Mlp<T>);
+
+/// Configuration of a [`LinearClassifier`].
+#[derive(Debug, Clone)]
+pub struct LinearBuilder(MlpBuilder);
+
+impl LinearBuilder {
+    /// The data loss (default softmax cross-entropy).
+    pub fn loss(self, loss: Loss) -> Self {
+        LinearBuilder(self.0.loss(loss))
+    }
+    /// L2 regularisation strength λ (default 0).
+    pub fn l2(self, lambda: f64) -> Self {
+        LinearBuilder(self.0.l2(lambda))
+    }
+    /// Weight initialisation (default: `Init::Normal(1e-4)`, the lecture's `randn * 0.0001`).
+    pub fn init(self, init: Init) -> Self {
+        LinearBuilder(self.0.init(init))
+    }
+    /// Seed for the initial weights (default 0).
+    pub fn seed(self, seed: u64) -> Self {
+        LinearBuilder(self.0.seed(seed))
+    }
+    /// Validates the configuration and draws the initial weights.
+    pub fn build<T: Scalar>(self) -> Result<LinearClassifier<T>> {
+        Ok(LinearClassifier(self.0.build()?))
+    }
+}
+
+impl<T: Scalar> LinearClassifier<T> {
+    /// Starts configuring a classifier of `inputs` features into `classes` classes.
+    pub fn builder(inputs: usize, classes: usize) -> LinearBuilder {
+        LinearBuilder(
+            Mlp::<T>::builder(inputs)
+                .classes(classes)
+                .init(Init::Normal(1e-4)),
+        )
+    }
+
+    /// The weight matrix `W` (`inputs × classes`).
+    pub fn weights(&self) -> MatRef<'_, T> {
+        // An Mlp with no hidden layers has exactly one layer.
+        self.0
+            .weights(0)
+            .expect("a linear classifier has one layer")
+    }
+}
+
+impl<T: Scalar> Model<T> for LinearClassifier<T> {
+    fn num_inputs(&self) -> usize {
+        self.0.num_inputs()
+    }
+    fn num_classes(&self) -> usize {
+        self.0.num_classes()
+    }
+    fn params(&self) -> &[T] {
+        self.0.params()
+    }
+    fn params_mut(&mut self) -> &mut [T] {
+        self.0.params_mut()
+    }
+    fn loss(&mut self, batch: &Batch<'_, T>) -> Result<T> {
+        self.0.loss(batch)
+    }
+    fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
+        self.0.loss_and_grad(batch, grad)
+    }
+    fn scores(&mut self, x: MatRef<'_, T>, out: MatMut<'_, T>) -> Result<()> {
+        self.0.scores(x, out)
+    }
+}

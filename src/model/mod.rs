@@ -1,0 +1,99 @@
+//! Models: functions from features to class scores, with a loss and its gradient.
+//!
+//! The [`Model`] trait is what every optimizer drives. Its parameters live in **one flat
+//! vector**, like the lecture's `W = [0.34, −1.11, 0.78, ...]` and `dW = [−2.5, 0.6, 0, ...]`:
+//! that is what lets random search, local search, gradient descent, SGD and the gradient check
+//! work on any model without knowing its layers.
+//!
+//! * [`LinearClassifier`] — `scores = x·W + b`, the lecture's first model.
+//! * [`Mlp`] — `y' = σ(W2·σ(W1·x + b1) + b2)` and deeper: any number of hidden layers, each with
+//!   its own width and [`Activation`].
+
+mod activation;
+mod linear;
+mod mlp;
+
+pub use activation::{Activation, Init};
+pub use linear::{LinearBuilder, LinearClassifier};
+pub use mlp::{Mlp, MlpBuilder};
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::matrix::{MatMut, MatRef, Matrix};
+use crate::{Batch, Scalar};
+
+/// A trainable classifier over one flat parameter vector.
+///
+/// Implement it for your own model and every optimizer, the training loop and the gradient
+/// check work with it (the trait is object-safe: optimizers take `&mut dyn Model<T>`).
+pub trait Model<T: Scalar> {
+    /// Features each input row must have.
+    fn num_inputs(&self) -> usize;
+    /// Number of classes (columns of the scores).
+    fn num_classes(&self) -> usize;
+    /// Length of the parameter vector.
+    fn num_params(&self) -> usize {
+        self.params().len()
+    }
+    /// All parameters, flat.
+    fn params(&self) -> &[T];
+    /// All parameters, flat and mutable: optimizers write here.
+    fn params_mut(&mut self) -> &mut [T];
+    /// The objective on `batch`: mean data loss plus regularisation.
+    fn loss(&mut self, batch: &Batch<'_, T>) -> Result<T>;
+    /// The same objective, with its gradient with respect to [`params`](Model::params) written
+    /// into `grad` (`grad.len() == num_params()`; overwritten, not accumulated).
+    fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T>;
+    /// Class scores for each row of `x` (`x.cols() == num_inputs()`), written into `out`
+    /// (`x.rows() × num_classes()`).
+    fn scores(&mut self, x: MatRef<'_, T>, out: MatMut<'_, T>) -> Result<()>;
+}
+
+/// The index of the largest score in each row of `scores` (first one on ties).
+pub fn argmax_rows<T: Scalar>(scores: MatRef<'_, T>) -> Vec<usize> {
+    (0..scores.rows())
+        .map(|r| {
+            let mut best = 0;
+            for c in 1..scores.cols() {
+                if scores.get(r, c) > scores.get(r, best) {
+                    best = c;
+                }
+            }
+            best
+        })
+        .collect()
+}
+
+/// Fraction of `data`'s examples whose highest-scoring class is their label.
+///
+/// Evaluated in blocks of rows, so memory stays small whatever the size of `data`.
+pub fn accuracy<T: Scalar>(model: &mut dyn Model<T>, data: &Dataset<T>) -> Result<f64> {
+    if data.is_empty() {
+        return Err(Error::shape(
+            "accuracy",
+            "a non-empty dataset",
+            "0 examples",
+        ));
+    }
+    const BLOCK: usize = 512;
+    let rows = BLOCK.min(data.len());
+    let mut x = Matrix::zeros(rows, data.num_features())?;
+    let mut s = Matrix::zeros(rows, model.num_classes())?;
+    let mut labels = vec![0; rows];
+    let all = data.all();
+    let mut correct = 0usize;
+    for start in (0..data.len()).step_by(BLOCK) {
+        let end = (start + BLOCK).min(data.len());
+        let n = end - start;
+        all.gather(start..end, x.as_mut_slice(), &mut labels)?;
+        let xv = x
+            .as_ref()
+            .row_range(0, n)
+            .ok_or_else(|| Error::shape("accuracy", rows, n))?;
+        let sv = MatMut::new(s.as_mut_slice(), n, model.num_classes())?;
+        model.scores(xv, sv)?;
+        let pred = argmax_rows(s.as_ref().row_range(0, n).unwrap_or(s.as_ref()));
+        correct += pred.iter().zip(&labels).filter(|(p, l)| p == l).count();
+    }
+    Ok(correct as f64 / data.len() as f64)
+}

@@ -1,0 +1,187 @@
+//! The training loop: batch → forward → loss → backward → update, repeated.
+//!
+//! [`Trainer`] runs any [`Optimizer`] on any [`Model`] over a [`Dataset`] for a number of
+//! epochs. It asks the optimizer what it wants to see: full-batch methods (gradient descent,
+//! random and local search) get the whole training set once per epoch — for the search
+//! methods, one epoch is one try; SGD gets the training set as shuffled minibatches,
+//! reshuffled every epoch. After each epoch it records the mean training loss and, if given
+//! a validation set, its accuracy.
+//!
+//! ```
+//! use downhill::prelude::*;
+//!
+//! let x = Matrix::from_vec(vec![0.0, 1.0, 1.0, 0.0, 0.9, 0.1, 0.2, 0.8], 4, 2)?;
+//! let data = Dataset::from_matrix(x, vec![1, 0, 0, 1], 2)?;
+//! let mut model = LinearClassifier::<f64>::builder(2, 2).build()?;
+//! let mut sgd = Sgd::new(0.5)?.batch_size(2)?;
+//! let report = Trainer::new(50)?.seed(1).run(&mut model, &mut sgd, &data, Some(&data))?;
+//! assert_eq!(report.history.last().and_then(|e| e.valid_accuracy), Some(1.0));
+//! # Ok::<(), downhill::Error>(())
+//! ```
+
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+
+use crate::data::{Dataset, Minibatches};
+use crate::error::{Error, Result};
+use crate::model::{accuracy, Model};
+use crate::optim::{Batching, Optimizer};
+use crate::{DefaultRng, Scalar};
+
+/// What one epoch did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean of the losses the optimizer's steps observed during the epoch.
+    pub train_loss: f64,
+    /// Accuracy on the validation set after the epoch, if one was given.
+    pub valid_accuracy: Option<f64>,
+    /// Optimizer steps taken.
+    pub steps: usize,
+    /// Training examples processed (each step's batch size, summed).
+    pub samples: usize,
+    /// Seconds spent in the training loop proper (evaluation excluded).
+    pub train_seconds: f64,
+}
+
+/// The result of a run: one record per epoch.
+#[derive(Debug, Clone, Default)]
+pub struct TrainReport {
+    /// Per-epoch records, in order.
+    pub history: Vec<EpochRecord>,
+}
+
+impl TrainReport {
+    /// The last epoch's mean training loss.
+    pub fn final_loss(&self) -> Option<f64> {
+        self.history.last().map(|e| e.train_loss)
+    }
+    /// Total seconds in the training loop (evaluation excluded).
+    pub fn train_seconds(&self) -> f64 {
+        self.history.iter().map(|e| e.train_seconds).sum()
+    }
+    /// Total training examples processed.
+    pub fn samples(&self) -> usize {
+        self.history.iter().map(|e| e.samples).sum()
+    }
+    /// Training examples per second of training-loop time.
+    pub fn samples_per_s(&self) -> f64 {
+        self.samples() as f64 / self.train_seconds().max(1e-12)
+    }
+}
+
+/// Runs an optimizer on a model for a number of epochs. Seeded: the same seed, model and
+/// data give the same run.
+#[derive(Debug, Clone)]
+pub struct Trainer {
+    epochs: usize,
+    seed: u64,
+    time_limit: Option<Duration>,
+}
+
+impl Trainer {
+    /// A trainer for `epochs` epochs (at least 1).
+    pub fn new(epochs: usize) -> Result<Self> {
+        if epochs == 0 {
+            return Err(Error::param("epochs", 0, "must be at least 1"));
+        }
+        Ok(Trainer {
+            epochs,
+            seed: 0,
+            time_limit: None,
+        })
+    }
+    /// Seed for the minibatch shuffling (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// Stop after the epoch during which this much training time has passed.
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(limit);
+        self
+    }
+
+    /// Trains; see [`run_with`](Trainer::run_with) to watch each epoch as it ends.
+    pub fn run<T: Scalar>(
+        &self,
+        model: &mut dyn Model<T>,
+        optimizer: &mut dyn Optimizer<T>,
+        train: &Dataset<T>,
+        valid: Option<&Dataset<T>>,
+    ) -> Result<TrainReport> {
+        self.run_with(model, optimizer, train, valid, |_| {})
+    }
+
+    /// Trains, calling `on_epoch` with each epoch's record as soon as it is complete.
+    pub fn run_with<T: Scalar>(
+        &self,
+        model: &mut dyn Model<T>,
+        optimizer: &mut dyn Optimizer<T>,
+        train: &Dataset<T>,
+        valid: Option<&Dataset<T>>,
+        mut on_epoch: impl FnMut(&EpochRecord),
+    ) -> Result<TrainReport> {
+        if train.is_empty() {
+            return Err(Error::shape(
+                "Trainer::run",
+                "a non-empty training set",
+                "0 examples",
+            ));
+        }
+        let mut rng = DefaultRng::seed_from_u64(self.seed);
+        let mut sampler = match optimizer.batching() {
+            Batching::MiniBatch(size) => Some(Minibatches::new(train.len(), size)?),
+            Batching::FullBatch => None,
+        };
+        let mut report = TrainReport::default();
+        let mut step = 0usize;
+        let mut elapsed = Duration::ZERO;
+        for epoch in 1..=self.epochs {
+            let (mut loss_sum, mut steps, mut samples) = (0.0f64, 0usize, 0usize);
+            if let Some(s) = sampler.as_mut() {
+                s.shuffle(&mut rng);
+            }
+            let t0 = Instant::now();
+            let mut observe = |loss: T, n: usize| -> Result<()> {
+                let loss = loss.to_f64_lossless();
+                if !loss.is_finite() {
+                    return Err(Error::Diverged { step, loss });
+                }
+                loss_sum += loss;
+                steps += 1;
+                samples += n;
+                step += 1;
+                Ok(())
+            };
+            match &sampler {
+                Some(s) => {
+                    for idx in s.iter() {
+                        let batch = train.batch(idx)?;
+                        observe(optimizer.step(model, &batch)?, idx.len())?;
+                    }
+                }
+                None => observe(optimizer.step(model, &train.all())?, train.len())?,
+            }
+            let dt = t0.elapsed();
+            elapsed += dt;
+            let valid_accuracy = valid.map(|v| accuracy(model, v)).transpose()?;
+            let record = EpochRecord {
+                epoch,
+                train_loss: loss_sum / steps.max(1) as f64,
+                valid_accuracy,
+                steps,
+                samples,
+                train_seconds: dt.as_secs_f64(),
+            };
+            on_epoch(&record);
+            report.history.push(record);
+            if self.time_limit.is_some_and(|limit| elapsed >= limit) {
+                break;
+            }
+        }
+        Ok(report)
+    }
+}

@@ -5,13 +5,16 @@
 //! the MNIST images and labels are; any other element type is rejected with an error that names
 //! the type code.
 //!
-//! | Offset    | Size        | Contents                                                       |
-//! |-----------|-------------|----------------------------------------------------------------|
-//! | 0         | 2 bytes     | always zero                                                    |
-//! | 2         | 1 byte      | element type: `0x08` = `u8` (others: `0x09` i8, `0x0B` i16, `0x0C` i32, `0x0D` f32, `0x0E` f64) |
-//! | 3         | 1 byte      | number of dimensions `d`                                       |
-//! | 4         | `4 * d`     | the dimensions, one big-endian `u32` each                      |
-//! | `4 + 4*d` | product of dimensions | the data, row-major, one byte per element            |
+//! | Offset    | Size                  | Contents                                       |
+//! |-----------|-----------------------|------------------------------------------------|
+//! | 0         | 2 bytes               | always zero                                    |
+//! | 2         | 1 byte                | element type: `0x08` = unsigned byte           |
+//! | 3         | 1 byte                | number of dimensions `d`                       |
+//! | 4         | `4 * d` bytes         | the dimensions, one big-endian `u32` each      |
+//! | `4 + 4*d` | product of dimensions | the data, row-major, one byte per element      |
+//!
+//! The other element types of the format (`0x09` i8, `0x0B` i16, `0x0C` i32, `0x0D` f32,
+//! `0x0E` f64) are recognised only to name them in the error.
 //!
 //! For MNIST, images have three dimensions (count, rows, cols) and labels have one (count).
 //! A file may be gzip-compressed, as MNIST is distributed; compression is detected from the
@@ -81,8 +84,10 @@ pub struct IdxArray {
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    read_any(file, path, Some(len))
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    // Only a regular file's length is known up front (not a pipe's or a device's).
+    let len = meta.is_file().then_some(meta.len());
+    read_any(file, path, len)
 }
 
 /// Parses IDX from any reader; `path` is used only in error messages.
@@ -94,7 +99,8 @@ pub fn read_idx_from<R: Read>(reader: R, path: &Path) -> Result<IdxArray> {
     read_any(reader, path, None)
 }
 
-/// Reads an images file: must have 3 dims (count, rows, cols); returns (pixels, count, rows*cols).
+/// Reads an images file: must have 3 dims (count, rows, cols); returns
+/// (pixels, count, rows*cols).
 ///
 /// The pixels are row-major: image `i` is `pixels[i * rows * cols..(i + 1) * rows * cols]`.
 pub fn read_images(path: impl AsRef<Path>) -> Result<(Vec<u8>, usize, usize)> {
@@ -117,7 +123,8 @@ pub fn read_images(path: impl AsRef<Path>) -> Result<(Vec<u8>, usize, usize)> {
     Ok((array.data, count, pixels))
 }
 
-/// Reads a labels file: must have 1 dim; every label must be < `classes`, else Error::Format naming the index and the label.
+/// Reads a labels file: must have 1 dim; every label must be < `classes`, else
+/// [`Error::Format`] naming the index and the label.
 pub fn read_labels(path: impl AsRef<Path>, classes: usize) -> Result<Vec<usize>> {
     let path = path.as_ref();
     let array = read_idx(path)?;
@@ -147,9 +154,6 @@ pub fn read_labels(path: impl AsRef<Path>, classes: usize) -> Result<Vec<usize>>
 fn read_any<R: Read>(mut reader: R, path: &Path, file_len: Option<u64>) -> Result<IdxArray> {
     let mut sniff = [0u8; 2];
     let got = read_full(&mut reader, &mut sniff).map_err(|e| Error::io(path, e))?;
-    if got == 0 {
-        return Err(Error::format(path, "empty file: expected an IDX header"));
-    }
     let prefix = sniff.get(..got).unwrap_or(&[]);
     let rejoined = io::Cursor::new(prefix).chain(reader);
     if prefix == GZIP_MAGIC {

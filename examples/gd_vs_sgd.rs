@@ -42,7 +42,7 @@ fn run(args: &Args) -> Result<()> {
         .hidden(args.get("hidden", 64), Activation::Relu)
         .classes(10)
         .seed(seed)
-        .build::<f32>()?;
+        .build()?;
     let trainer = Trainer::new(1_000_000)?
         .seed(seed)
         .time_limit(Duration::from_secs_f64(seconds));

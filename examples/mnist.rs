@@ -79,7 +79,7 @@ fn run(args: &Args) -> Result<()> {
     for &h in &hidden {
         builder = builder.hidden(h, activation);
     }
-    let mut model = builder.build::<f32>()?;
+    let mut model = builder.build()?;
 
     let name = args.string("optimizer").unwrap_or("sgd");
     let mut optimizer: Box<dyn Optimizer<f32>> = match name {

@@ -159,12 +159,15 @@ impl GradCheck {
         for (i, (a, n)) in report.analytic.iter().zip(&report.numeric).enumerate() {
             let (a, n) = (a.to_f64_lossless(), n.to_f64_lossless());
             let rel = relative_error(a, n, self.floor);
-            // A NaN anywhere must fail the check, so compare with `!(rel <= max)`.
-            if !(rel <= report.max_rel_error) {
+            // A NaN anywhere must fail the check: it becomes the maximum.
+            if rel.is_nan() || rel > report.max_rel_error {
                 report.max_rel_error = rel;
                 report.worst_index = i;
             }
-            report.max_abs_error = report.max_abs_error.max((a - n).abs());
+            let abs = (a - n).abs();
+            if abs.is_nan() || abs > report.max_abs_error {
+                report.max_abs_error = abs;
+            }
         }
         Ok(report)
     }

@@ -82,3 +82,8 @@ pub mod prelude {
     pub use crate::train::{EpochRecord, TrainReport, Trainer};
     pub use crate::{Error, Result, Scalar};
 }
+
+// The README's usage snippet is compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

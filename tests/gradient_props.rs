@@ -14,7 +14,7 @@ use proptest::test_runner::RngSeed;
 fn config() -> ProptestConfig {
     let mut c = ProptestConfig::with_cases(128);
     if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        c.rng_seed = RngSeed::Fixed(0x5eed_0f_d0_e1_11);
+        c.rng_seed = RngSeed::Fixed(0x5eed_0fd0_e111);
     }
     c.failure_persistence = None;
     c
@@ -152,7 +152,7 @@ proptest! {
         let mut model = LinearClassifier::<f64>::builder(c.inputs, c.classes)
             .loss(c.loss)
             .l2(c.l2)
-            .build::<f64>()
+            .build()
             .unwrap();
         randomize(&mut model, c.seed);
         let (_, data) = build(&c);

@@ -23,9 +23,9 @@ pub struct LinearClassifier<T>(Mlp<T>);
 
 /// Configuration of a [`LinearClassifier`].
 #[derive(Debug, Clone)]
-pub struct LinearBuilder(MlpBuilder);
+pub struct LinearBuilder<T>(MlpBuilder<T>);
 
-impl LinearBuilder {
+impl<T: Scalar> LinearBuilder<T> {
     /// The data loss (default softmax cross-entropy).
     pub fn loss(self, loss: Loss) -> Self {
         LinearBuilder(self.0.loss(loss))
@@ -43,14 +43,14 @@ impl LinearBuilder {
         LinearBuilder(self.0.seed(seed))
     }
     /// Validates the configuration and draws the initial weights.
-    pub fn build<T: Scalar>(self) -> Result<LinearClassifier<T>> {
+    pub fn build(self) -> Result<LinearClassifier<T>> {
         Ok(LinearClassifier(self.0.build()?))
     }
 }
 
 impl<T: Scalar> LinearClassifier<T> {
     /// Starts configuring a classifier of `inputs` features into `classes` classes.
-    pub fn builder(inputs: usize, classes: usize) -> LinearBuilder {
+    pub fn builder(inputs: usize, classes: usize) -> LinearBuilder<T> {
         LinearBuilder(
             Mlp::<T>::builder(inputs)
                 .classes(classes)

@@ -12,6 +12,8 @@
 //!
 //! Parameter layout in the flat vector: `W_1, b_1, W_2, b_2, ...`.
 
+use std::marker::PhantomData;
+
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -72,7 +74,7 @@ struct Workspace<T> {
 
 /// Configuration of an [`Mlp`]; validated by [`build`](MlpBuilder::build).
 #[derive(Debug, Clone)]
-pub struct MlpBuilder {
+pub struct MlpBuilder<T> {
     inputs: usize,
     hidden: Vec<(usize, Activation)>,
     classes: usize,
@@ -81,9 +83,10 @@ pub struct MlpBuilder {
     init: Option<Init>,
     seed: u64,
     block_rows: Option<usize>,
+    scalar: PhantomData<T>,
 }
 
-impl MlpBuilder {
+impl<T: Scalar> MlpBuilder<T> {
     /// Appends a hidden layer of `width` units with activation `act`.
     pub fn hidden(mut self, width: usize, act: Activation) -> Self {
         self.hidden.push((width, act));
@@ -121,7 +124,7 @@ impl MlpBuilder {
     }
 
     /// Validates the configuration and draws the initial weights.
-    pub fn build<T: Scalar>(self) -> Result<Mlp<T>> {
+    pub fn build(self) -> Result<Mlp<T>> {
         if self.inputs == 0 {
             return Err(Error::param("inputs", 0, "must be at least 1"));
         }
@@ -212,7 +215,7 @@ impl MlpBuilder {
 
 impl<T: Scalar> Mlp<T> {
     /// Starts configuring an MLP with `inputs` features per example.
-    pub fn builder(inputs: usize) -> MlpBuilder {
+    pub fn builder(inputs: usize) -> MlpBuilder<T> {
         MlpBuilder {
             inputs,
             hidden: Vec::new(),
@@ -222,6 +225,7 @@ impl<T: Scalar> Mlp<T> {
             init: None,
             seed: 0,
             block_rows: None,
+            scalar: PhantomData,
         }
     }
 

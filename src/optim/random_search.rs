@@ -63,8 +63,13 @@ impl<T: Scalar> Optimizer<T> for RandomSearch<T> {
         let loss = model.loss(batch)?;
         self.tries += 1;
         self.last_loss = Some(loss);
-        match self.best_loss {
-            Some(best) if !(loss < best) => model.params_mut().copy_from_slice(&self.best),
+        // A NaN loss is never an improvement.
+        let improved = match self.best_loss {
+            Some(best) => loss < best || (best.is_nan() && !loss.is_nan()),
+            None => !loss.is_nan(),
+        };
+        match improved {
+            false if !self.best.is_empty() => model.params_mut().copy_from_slice(&self.best),
             _ => {
                 self.best.clear();
                 self.best.extend_from_slice(model.params());

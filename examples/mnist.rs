@@ -17,7 +17,7 @@ const USAGE: &str =
     "usage: mnist [--data DIR] [--hidden 256[,128...]] [--activation relu|sigmoid|tanh]
              [--loss softmax|svm] [--optimizer sgd|gd|random|local] [--lr 0.1]
              [--momentum 0.9] [--batch 128] [--epochs 20] [--l2 0] [--seed 0]
-             [--standardize] [--json]";
+             [--threads N] [--standardize] [--json]";
 
 fn main() {
     let args = Args::parse(
@@ -97,20 +97,22 @@ fn run(args: &Args) -> Result<()> {
     };
 
     let widths = model.widths();
+    let threads: usize = args.get(
+        "threads",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
     if !json {
         println!(
-            "MLP {widths:?} ({activation}), {} parameters, {loss} loss, {name}; {} train / {} test images",
+            "MLP {widths:?} ({activation}), {} parameters, {loss} loss, {name}, {threads} threads; {} train / {} test images",
             model.num_params(),
             train.len(),
             test.len()
         );
     }
-    let report = Trainer::new(epochs)?.seed(seed).run_with(
-        &mut model,
-        optimizer.as_mut(),
-        &train,
-        Some(&test),
-        |e| {
+    let report = Trainer::new(epochs)?
+        .seed(seed)
+        .threads(threads)?
+        .run_with(&mut model, optimizer.as_mut(), &train, Some(&test), |e| {
             println!(
                 "epoch {:>3} loss {:.4} test_acc {:.4} {:.0} samples/s",
                 e.epoch,
@@ -118,8 +120,7 @@ fn run(args: &Args) -> Result<()> {
                 e.valid_accuracy.unwrap_or(f64::NAN),
                 e.samples as f64 / e.train_seconds.max(1e-12)
             )
-        },
-    )?;
+        })?;
     let test_accuracy = report.history.last().and_then(|e| e.valid_accuracy);
     if json {
         Json::default()
@@ -130,6 +131,7 @@ fn run(args: &Args) -> Result<()> {
             .num("seconds", report.train_seconds())
             .num("samples_per_s", report.samples_per_s())
             .num("batch", args.get::<usize>("batch", 128) as f64)
+            .num("threads", threads as f64)
             .list(
                 "hidden",
                 &hidden.iter().map(|&h| h as f64).collect::<Vec<_>>(),

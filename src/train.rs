@@ -79,6 +79,7 @@ pub struct Trainer {
     epochs: usize,
     seed: u64,
     time_limit: Option<Duration>,
+    threads: usize,
 }
 
 impl Trainer {
@@ -87,16 +88,27 @@ impl Trainer {
         if epochs == 0 {
             return Err(Error::param("epochs", 0, "must be at least 1"));
         }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Trainer {
             epochs,
             seed: 0,
             time_limit: None,
+            threads,
         })
     }
     /// Seed for the minibatch shuffling (default 0).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
+    }
+    /// Threads the model may use (default: all available cores). With [`Mlp`](crate::model::Mlp)
+    /// the result is bit-identical whatever the count.
+    pub fn threads(mut self, threads: usize) -> Result<Self> {
+        if threads == 0 {
+            return Err(Error::param("threads", 0, "must be at least 1"));
+        }
+        self.threads = threads;
+        Ok(self)
     }
     /// Stop after the epoch during which this much training time has passed.
     pub fn time_limit(mut self, limit: Duration) -> Self {
@@ -131,6 +143,7 @@ impl Trainer {
                 "0 examples",
             ));
         }
+        model.set_threads(self.threads)?;
         let mut rng = DefaultRng::seed_from_u64(self.seed);
         let mut sampler = match optimizer.batching() {
             Batching::MiniBatch(size) => Some(Minibatches::new(train.len(), size)?),

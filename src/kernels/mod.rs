@@ -5,11 +5,16 @@
 //! * [`dense`] — a dense layer forward (`act(X·W + b)`, bias and activation fused onto the
 //!   block while it is in cache) and backward (`dW += Xᵀ·dZ`, `db += colsum(dZ)`, `dX = dZ·Wᵀ`).
 //!
+//! * [`pool`] — a persistent thread pool for the row-block phases (no thread spawned per
+//!   step).
+//!
 //! The public functions check every shape and return [`Error::Shape`](crate::Error::Shape) on a
 //! mismatch, so nothing outside this folder can reach an unchecked pointer.
 
 pub mod dense;
 pub mod gemm;
+pub mod pool;
 
 pub use dense::{column_sums_into, dense_backward, dense_forward};
 pub use gemm::{gemm, GemmScalar};
+pub use pool::ThreadPool;

@@ -89,4 +89,7 @@ impl<T: Scalar> Model<T> for LinearClassifier<T> {
     fn scores(&mut self, x: MatRef<'_, T>, out: MatMut<'_, T>) -> Result<()> {
         self.0.scores(x, out)
     }
+    fn set_threads(&mut self, threads: usize) -> Result<()> {
+        self.0.set_threads(threads)
+    }
 }

@@ -13,15 +13,17 @@
 //! Parameter layout in the flat vector: `W_1, b_1, W_2, b_2, ...`.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::data::Batch;
 use crate::error::{non_negative, Error, Result};
-use crate::kernels::{dense_backward, dense_forward};
+use crate::kernels::ThreadPool;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
+use crate::model::blocked::{block_losses, block_size, forward_rows, run_block, Layer, Workspace};
 use crate::model::{Activation, Init, Model};
 use crate::{DefaultRng, Scalar};
 
@@ -47,29 +49,7 @@ pub struct Mlp<T> {
     params: Vec<T>,
     block_rows: usize,
     ws: Workspace<T>,
-}
-
-/// Where one layer lives in the flat parameter vector, and what follows it.
-#[derive(Debug, Clone, Copy)]
-struct Layer {
-    fan_in: usize,
-    fan_out: usize,
-    w: usize,
-    b: usize,
-    act: Option<Activation>,
-}
-
-/// Per-block buffers, sized on first use and reused for every later block and batch.
-#[derive(Debug, Clone, Default)]
-struct Workspace<T> {
-    rows: usize,
-    x: Vec<T>,
-    labels: Vec<usize>,
-    /// Output of each layer for the current block (the last one: scores, then dScores).
-    acts: Vec<Vec<T>>,
-    /// dZ of the layer being back-propagated, and the dX it produces.
-    delta: Vec<T>,
-    delta_next: Vec<T>,
+    pool: Arc<ThreadPool>,
 }
 
 /// Configuration of an [`Mlp`]; validated by [`build`](MlpBuilder::build).
@@ -209,6 +189,10 @@ impl<T: Scalar> MlpBuilder<T> {
             params,
             block_rows,
             ws: Workspace::default(),
+            pool: Arc::new(
+                ThreadPool::new(1)
+                    .map_err(|e| Error::param("threads", format!("1 ({e})"), "could not start"))?,
+            ),
         })
     }
 }
@@ -252,25 +236,6 @@ impl<T: Scalar> Mlp<T> {
         MatRef::new(&self.params[layer.w..layer.b], layer.fan_in, layer.fan_out).ok()
     }
 
-    fn ensure_workspace(&mut self, rows: usize) {
-        if self.ws.rows >= rows {
-            return;
-        }
-        let widest = self.layers.iter().map(|l| l.fan_out).max().unwrap_or(0);
-        self.ws = Workspace {
-            rows,
-            x: vec![T::zero(); rows * self.layers[0].fan_in],
-            labels: vec![0; rows],
-            acts: self
-                .layers
-                .iter()
-                .map(|l| vec![T::zero(); rows * l.fan_out])
-                .collect(),
-            delta: vec![T::zero(); rows * widest],
-            delta_next: vec![T::zero(); rows * widest],
-        };
-    }
-
     fn check_batch(&self, context: &'static str, batch: &Batch<'_, T>) -> Result<()> {
         let (inputs, classes) = (self.layers[0].fan_in, self.num_classes());
         if batch.num_features() != inputs || batch.num_classes() != classes {
@@ -290,91 +255,57 @@ impl<T: Scalar> Mlp<T> {
         Ok(())
     }
 
-    /// Forward through every layer for the `rows` rows in `ws.x`; scores end in `ws.acts[last]`.
-    fn forward_block(&mut self, rows: usize) -> Result<()> {
-        let ws = &mut self.ws;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let (before, rest) = ws.acts.split_at_mut(l);
-            let input = match before.last() {
-                Some(prev) => MatRef::new(prev, rows, layer.fan_in)?,
-                None => MatRef::new(&ws.x, rows, layer.fan_in)?,
-            };
-            let w = MatRef::new(&self.params[layer.w..layer.b], layer.fan_in, layer.fan_out)?;
-            let b = &self.params[layer.b..layer.b + layer.fan_out];
-            let out = MatMut::new(&mut rest[0], rows, layer.fan_out)?;
-            dense_forward(input, w, b, layer.act, out)?;
+    /// Runs batches on `threads` threads (at least 1). Results are bit-identical whatever the
+    /// count; see [`blocked`](super::blocked) for how the work is split.
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        let threads = threads.max(1);
+        if threads != self.pool.threads() {
+            let pool = ThreadPool::new(threads).map_err(|e| {
+                Error::param(
+                    "threads",
+                    format!("{threads} ({e})"),
+                    "could not start the threads",
+                )
+            })?;
+            self.pool = Arc::new(pool);
         }
         Ok(())
     }
 
-    /// Backward through every layer for the current block; `ws.acts[last]` holds dScores.
-    fn backward_block(&mut self, rows: usize, grad: &mut [T]) -> Result<()> {
-        let ws = &mut self.ws;
-        let last = self.layers.len() - 1;
-        for (l, layer) in self.layers.iter().enumerate().rev() {
-            let input = match l {
-                0 => MatRef::new(&ws.x, rows, layer.fan_in)?,
-                _ => MatRef::new(&ws.acts[l - 1], rows, layer.fan_in)?,
-            };
-            let dz_buf = if l == last { &ws.acts[last] } else { &ws.delta };
-            let dz = MatRef::new(dz_buf, rows, layer.fan_out)?;
-            let w = MatRef::new(&self.params[layer.w..layer.b], layer.fan_in, layer.fan_out)?;
-            let (gw, gb) = grad[layer.w..layer.b + layer.fan_out].split_at_mut(layer.b - layer.w);
-            let dw = MatMut::new(gw, layer.fan_in, layer.fan_out)?;
-            // The first layer's input is the data: no gradient to pass further back.
-            let dx = match l {
-                0 => None,
-                _ => Some(MatMut::new(&mut ws.delta_next, rows, layer.fan_in)?),
-            };
-            dense_backward(input, w, dz, dw, gb, dx)?;
-            if l > 0 {
-                let prev = &self.layers[l - 1];
-                if let Some(act) = prev.act {
-                    let n = rows * prev.fan_out;
-                    act.backward_in_place(&ws.acts[l - 1][..n], &mut ws.delta_next[..n]);
-                }
-                std::mem::swap(&mut ws.delta, &mut ws.delta_next);
-            }
-        }
-        Ok(())
+    /// The number of threads batches run on.
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
     }
 
     /// The shared driver of `loss` and `loss_and_grad`: walk the batch in row blocks.
     fn evaluate(&mut self, batch: &Batch<'_, T>, mut grad: Option<&mut [T]>) -> Result<T> {
         let n = batch.len();
-        let block = self.block_rows.min(n);
-        self.ensure_workspace(block);
+        let block = block_size(n, self.block_rows);
+        self.ws.ensure(&self.layers, block);
         if let Some(g) = grad.as_deref_mut() {
             g.iter_mut().for_each(|v| *v = T::zero());
         }
-        let classes = self.num_classes();
-        let inputs = self.num_inputs();
-        let last = self.layers.len() - 1;
         // Row losses are summed in f64, compensated (Neumaier), in row order: the total does
-        // not depend on blocking, and its rounding noise is far below what a centred
-        // difference with a small h can resolve (the gradient check needs that).
+        // not depend on blocking or threads, and its rounding noise is far below what a
+        // finite difference with a small h can resolve (the gradient check needs that).
         let mut total = CompensatedSum::default();
         let scale = T::one() / T::of(n as f64);
         for start in (0..n).step_by(block) {
             let rows = block.min(n - start);
-            batch.gather(
+            run_block(
+                &self.pool,
+                &self.layers,
+                &self.params,
+                self.loss,
+                &mut self.ws,
+                batch,
                 start..start + rows,
-                &mut self.ws.x[..rows * inputs],
-                &mut self.ws.labels,
+                scale,
+                grad.as_deref_mut(),
             )?;
-            self.forward_block(rows)?;
-            let scores = &mut self.ws.acts[last];
-            for (r, &y) in self.ws.labels[..rows].iter().enumerate() {
-                let s = &mut scores[r * classes..(r + 1) * classes];
-                let loss = match grad {
-                    Some(_) => self.loss.row_loss_and_grad(s, y, scale),
-                    None => self.loss.row_loss(s, y),
-                };
-                total.add(loss.to_f64_lossless());
-            }
-            if let Some(g) = grad.as_deref_mut() {
-                self.backward_block(rows, g)?;
-            }
+            block_losses(&self.ws, rows)
+                .iter()
+                .for_each(|&l| total.add(l));
         }
         let mut loss = T::of(total.value() / n as f64);
         if self.l2 > T::zero() {
@@ -420,6 +351,9 @@ impl<T: Scalar> Model<T> for Mlp<T> {
         }
         self.evaluate(batch, Some(grad))
     }
+    fn set_threads(&mut self, threads: usize) -> Result<()> {
+        Mlp::set_threads(self, threads)
+    }
     fn scores(&mut self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) -> Result<()> {
         let (inputs, classes) = (self.num_inputs(), self.num_classes());
         if x.cols() != inputs || out.cols() != classes || out.rows() != x.rows() {
@@ -438,22 +372,19 @@ impl<T: Scalar> Model<T> for Mlp<T> {
             ));
         }
         let n = x.rows();
-        let block = self.block_rows.min(n).max(1);
-        self.ensure_workspace(block);
-        let last = self.layers.len() - 1;
-        for start in (0..n).step_by(block) {
+        let block = block_size(n, self.block_rows);
+        self.ws.ensure(&self.layers, block);
+        for start in (0..n).step_by(block.max(1)) {
             let rows = block.min(n - start);
-            for r in 0..rows {
-                for c in 0..inputs {
-                    self.ws.x[r * inputs + c] = x.data[(start + r) * x.rs + c * x.cs];
-                }
-            }
-            self.forward_block(rows)?;
-            for r in 0..rows {
-                if let Some(dst) = out.row_mut(start + r) {
-                    dst.copy_from_slice(&self.ws.acts[last][r * classes..(r + 1) * classes]);
-                }
-            }
+            forward_rows(
+                &self.layers,
+                &self.params,
+                &mut self.ws,
+                x,
+                &mut out,
+                start,
+                rows,
+            )?;
         }
         Ok(())
     }

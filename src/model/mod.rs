@@ -10,6 +10,7 @@
 //!   its own width and [`Activation`].
 
 mod activation;
+mod blocked;
 mod linear;
 mod mlp;
 
@@ -47,6 +48,12 @@ pub trait Model<T: Scalar> {
     /// Class scores for each row of `x` (`x.cols() == num_inputs()`), written into `out`
     /// (`x.rows() × num_classes()`).
     fn scores(&mut self, x: MatRef<'_, T>, out: MatMut<'_, T>) -> Result<()>;
+    /// Asks the model to run batches on `threads` threads. Models that do not parallelise
+    /// ignore it (the default).
+    fn set_threads(&mut self, threads: usize) -> Result<()> {
+        let _ = threads;
+        Ok(())
+    }
 }
 
 /// The index of the largest score in each row of `scores` (first one on ties).

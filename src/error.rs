@@ -70,7 +70,8 @@ pub enum Error {
         classes: usize,
     },
     /// Training produced a loss that is not finite (usually: the learning rate is too large).
-    /// The model keeps the parameters it had when the loss was observed.
+    /// The gradient methods skip the update of a step whose loss is not finite, so the model
+    /// keeps the parameters at which the loss was observed.
     Diverged {
         /// The optimizer step (counted from 0 within the run) at which it happened.
         step: usize,

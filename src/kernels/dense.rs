@@ -65,10 +65,21 @@ pub fn column_sums_into<T: Scalar>(dz: MatRef<'_, T>, db: &mut [T]) -> Result<()
             db.len(),
         ));
     }
-    for r in 0..dz.rows() {
-        let row = &dz.data[r * dz.rs..];
-        for (c, acc) in db.iter_mut().enumerate() {
-            *acc = *acc + row[c * dz.cs];
+    let (rows, cols) = (dz.rows(), dz.cols());
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    if dz.cs == 1 {
+        // Contiguous rows: one vectorised add of each row into the accumulator.
+        for r in 0..rows {
+            let row = &dz.data[r * dz.rs..r * dz.rs + cols];
+            db.iter_mut().zip(row).for_each(|(acc, &v)| *acc = *acc + v);
+        }
+    } else {
+        for r in 0..rows {
+            for (c, acc) in db.iter_mut().enumerate() {
+                *acc = *acc + dz.data[r * dz.rs + c * dz.cs];
+            }
         }
     }
     Ok(())

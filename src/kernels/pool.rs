@@ -11,8 +11,15 @@
 //! `unsafe` block below: see its SAFETY comment.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a worker (and the caller, waiting for workers) spins before sleeping. Training
+/// steps come back to back, so the next job usually arrives within this window and the
+/// condition variable's wake-up latency (tens of microseconds) is paid only between bursts.
+const SPIN: Duration = Duration::from_micros(200);
 
 /// A job as workers see it: a type-erased pointer to the caller's `&(dyn Fn(usize) + Sync)`.
 #[derive(Clone, Copy)]
@@ -26,10 +33,6 @@ unsafe impl Send for Job {}
 #[derive(Default)]
 struct State {
     job: Option<Job>,
-    /// Incremented for every job, so a worker never runs the same job twice.
-    generation: u64,
-    /// Workers that have not yet finished the current job.
-    pending: usize,
     panicked: Option<Box<dyn std::any::Any + Send>>,
     shutdown: bool,
 }
@@ -39,6 +42,27 @@ struct Shared {
     state: Mutex<State>,
     start: Condvar,
     done: Condvar,
+    /// Incremented (under the lock) for every job, so a worker never runs one twice; read
+    /// without the lock while spinning.
+    generation: AtomicU64,
+    /// Workers that have not yet finished the current job.
+    pending: AtomicUsize,
+}
+
+/// Spins until `ready()` or `SPIN` has passed; true if it became ready.
+fn spin_until(ready: impl Fn() -> bool) -> bool {
+    let t0 = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if t0.elapsed() > SPIN {
+            return ready();
+        }
+    }
 }
 
 impl Shared {
@@ -113,17 +137,19 @@ impl ThreadPool {
                 *const (dyn Fn(usize) + Sync + 'static),
             >(f as *const _)
         });
+        let shared = &*self.shared;
         {
-            let mut s = self.shared.lock();
+            let mut s = shared.lock();
             s.job = Some(job);
-            s.generation = s.generation.wrapping_add(1);
-            s.pending = self.threads - 1;
+            shared.pending.store(self.threads - 1, Ordering::Release);
+            shared.generation.fetch_add(1, Ordering::AcqRel);
         }
-        self.shared.start.notify_all();
+        shared.start.notify_all();
         let mine = catch_unwind(AssertUnwindSafe(|| f(0)));
-        let mut s = self.shared.lock();
-        while s.pending > 0 {
-            s = self.shared.done.wait(s).unwrap_or_else(|e| e.into_inner());
+        spin_until(|| shared.pending.load(Ordering::Acquire) == 0);
+        let mut s = shared.lock();
+        while shared.pending.load(Ordering::Acquire) > 0 {
+            s = shared.done.wait(s).unwrap_or_else(|e| e.into_inner());
         }
         s.job = None;
         let theirs = s.panicked.take();
@@ -140,27 +166,28 @@ impl ThreadPool {
 fn worker(index: usize, shared: &Shared) {
     let mut seen = 0u64;
     loop {
+        spin_until(|| shared.generation.load(Ordering::Acquire) != seen);
         let job = {
             let mut s = shared.lock();
-            while !s.shutdown && (s.generation == seen || s.job.is_none()) {
+            while !s.shutdown && shared.generation.load(Ordering::Acquire) == seen {
                 s = shared.start.wait(s).unwrap_or_else(|e| e.into_inner());
             }
             if s.shutdown {
                 return;
             }
-            seen = s.generation;
+            seen = shared.generation.load(Ordering::Acquire);
             s.job
         };
         if let Some(Job(f)) = job {
             // SAFETY: `run` keeps the closure alive until `pending` reaches 0, which happens
             // only after this call returns (see `ThreadPool::run`).
             let result = catch_unwind(AssertUnwindSafe(|| unsafe { (*f)(index) }));
-            let mut s = shared.lock();
             if let Err(p) = result {
-                s.panicked.get_or_insert(p);
+                shared.lock().panicked.get_or_insert(p);
             }
-            s.pending -= 1;
-            if s.pending == 0 {
+            if shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                // Take the lock so the caller cannot check `pending` and then miss this.
+                let _s = shared.lock();
                 shared.done.notify_all();
             }
         }
@@ -169,7 +196,12 @@ fn worker(index: usize, shared: &Shared) {
 
 impl Drop for ThreadPool {
     fn drop(&mut self) {
-        self.shared.lock().shutdown = true;
+        {
+            let mut s = self.shared.lock();
+            s.shutdown = true;
+            // A new generation ends every worker's spin, so each one locks and sees the flag.
+            self.shared.generation.fetch_add(1, Ordering::AcqRel);
+        }
         self.shared.start.notify_all();
         for w in self.workers.drain(..) {
             let _ = w.join();

@@ -43,6 +43,10 @@ impl<T: Scalar> Optimizer<T> for GradientDescent<T> {
     fn step(&mut self, model: &mut dyn Model<T>, batch: &Batch<'_, T>) -> Result<T> {
         ensure_len(&mut self.grad, model.num_params());
         let loss = model.loss_and_grad(batch, &mut self.grad)?;
+        if !loss.is_finite() {
+            // Leave the parameters where the bad loss was observed; the trainer reports it.
+            return Ok(loss);
+        }
         let lr = self.learning_rate;
         for (w, &g) in model.params_mut().iter_mut().zip(&self.grad) {
             *w = *w - lr * g;

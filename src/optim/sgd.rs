@@ -74,6 +74,10 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
         let n = model.num_params();
         ensure_len(&mut self.grad, n);
         let loss = model.loss_and_grad(batch, &mut self.grad)?;
+        if !loss.is_finite() {
+            // Leave the parameters where the bad loss was observed; the trainer reports it.
+            return Ok(loss);
+        }
         let (lr, mu) = (self.learning_rate, self.momentum);
         if mu > T::zero() {
             ensure_len(&mut self.velocity, n);

@@ -1,0 +1,300 @@
+//! The data losses on known values: softmax cross-entropy stays finite and right for huge
+//! scores, the SVM hinge matches the cs231n worked example, both gradients have the textbook
+//! form, and a model with all-zero weights has the loss of a uniform guess.
+
+use downhill::loss::{l2_penalty, log_sum_exp};
+use downhill::prelude::*;
+
+const CE: Loss = Loss::SoftmaxCrossEntropy;
+
+#[track_caller]
+fn close(a: f64, b: f64, tol: f64) {
+    assert!(
+        (a - b).abs() <= tol * b.abs().max(1.0),
+        "{a} != {b} (tol {tol})"
+    );
+}
+
+/// Loss and `scale · ∂L/∂s` of one row, leaving the input alone.
+fn loss_and_grad<T: Scalar>(loss: Loss, s: &[T], y: usize, scale: T) -> (T, Vec<T>) {
+    let mut g = s.to_vec();
+    let l = loss.row_loss_and_grad(&mut g, y, scale);
+    (l, g)
+}
+
+#[test]
+fn softmax_is_stable_for_huge_scores() {
+    // (scores, label, expected loss)
+    let cases: [(&[f64], usize, f64); 9] = [
+        (&[1e4, -1e4, 0.0], 0, 0.0),
+        (&[1e4, -1e4, 0.0], 1, 2e4),
+        (&[1e4, -1e4, 0.0], 2, 1e4),
+        (&[-1e4, -1e4, -1e4], 0, 3f64.ln()),
+        (&[-1e4, -1e4, -1e4], 2, 3f64.ln()),
+        (&[1e4, 1e4], 0, 2f64.ln()),
+        (&[1e4, 1e4], 1, 2f64.ln()),
+        (&[1e300, -1e300], 1, 2e300),
+        (&[-1e4, 0.0, -1e4], 0, 1e4),
+    ];
+    for (s, y, want) in cases {
+        let l = CE.row_loss(s, y);
+        let (lg, g) = loss_and_grad(CE, s, y, 1.0);
+        for (name, v) in [("row_loss", l), ("row_loss_and_grad", lg)] {
+            assert!(v.is_finite(), "{name}({s:?}, {y}) = {v}");
+            close(v, want, 1e-12);
+        }
+        assert!(g.iter().all(|v| v.is_finite()), "grad of {s:?}: {g:?}");
+        let sum: f64 = g.iter().sum();
+        assert!(sum.abs() < 1e-12, "grad of {s:?} sums to {sum}");
+        // softmax − onehot: the true class's entry is p_y − 1 ≤ 0, the others p_j ≥ 0.
+        for (j, &v) in g.iter().enumerate() {
+            assert!(if j == y { v <= 0.0 } else { v >= 0.0 }, "{g:?}");
+        }
+    }
+    // The gradients themselves, where they are exact.
+    assert_eq!(
+        loss_and_grad(CE, &[1e4, -1e4, 0.0], 1, 1.0).1,
+        [1.0, -1.0, 0.0]
+    );
+    assert_eq!(loss_and_grad(CE, &[1e4, 1e4], 0, 1.0).1, [-0.5, 0.5]);
+    let (_, g) = loss_and_grad(CE, &[-1e4, -1e4, -1e4], 0, 1.0);
+    for (v, want) in g.iter().zip([-2.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0]) {
+        close(*v, want, 1e-15);
+    }
+}
+
+#[test]
+fn softmax_is_stable_in_f32() {
+    // e^100 already overflows f32; the shifted computation never forms it.
+    let s = [100.0f32, -100.0, 0.0];
+    assert_eq!(CE.row_loss(&s, 0), 0.0);
+    assert_eq!(CE.row_loss(&s, 1), 200.0);
+    let (l, g) = loss_and_grad(CE, &[1e4f32, 1e4], 1, 1.0);
+    assert!((l - 2f32.ln()).abs() < 1e-6, "{l}");
+    assert_eq!(g, [0.5, -0.5]);
+}
+
+#[test]
+fn log_sum_exp_known_values() {
+    close(log_sum_exp(&[1000.0, 1000.0]), 1000.0 + 2f64.ln(), 1e-15);
+    close(log_sum_exp(&[-1000.0, -1000.0]), -1000.0 + 2f64.ln(), 1e-15);
+    close(log_sum_exp(&[0.0, 0.0, 0.0, 0.0]), 4f64.ln(), 1e-15);
+    close(
+        log_sum_exp(&[1.0, 2.0, 3.0]),
+        (1f64.exp() + 2f64.exp() + 3f64.exp()).ln(),
+        1e-15,
+    );
+    assert_eq!(log_sum_exp(&[7.5]), 7.5);
+    assert!((log_sum_exp(&[1000.0f32, 1000.0]) - (1000.0 + 2f32.ln())).abs() < 1e-4);
+}
+
+#[test]
+fn softmax_of_equal_scores_is_ln_c() {
+    for c in 1..=12 {
+        let s = vec![0.0f64; c];
+        for y in [0, c - 1] {
+            close(CE.row_loss(&s, y), (c as f64).ln(), 1e-15);
+            let scale = 0.25;
+            let (l, g) = loss_and_grad(CE, &s, y, scale);
+            close(l, (c as f64).ln(), 1e-15);
+            for (j, &v) in g.iter().enumerate() {
+                let p = scale / c as f64;
+                let want = if j == y { p - scale } else { p };
+                close(v, want, 1e-15);
+            }
+        }
+    }
+}
+
+#[test]
+fn hinge_matches_the_cs231n_example() {
+    // max(0, 5.1 − 3.2 + 1) + max(0, −1.7 − 3.2 + 1) = 2.9 + 0
+    let s = [3.2, 5.1, -1.7];
+    close(Loss::Hinge.row_loss(&s, 0), 2.9, 1e-12);
+    let (l, g) = loss_and_grad(Loss::Hinge, &s, 0, 0.5);
+    close(l, 2.9, 1e-12);
+    // One violator (class 1): +scale there, −1·scale on the true class, 0 elsewhere.
+    assert_eq!(g, [-0.5, 0.5, 0.0]);
+
+    // The lecture's other two columns: a car scored 4.9 with the cat at 1.3 and frog 2.0
+    // has zero loss; the frog column gives 12.9.
+    close(Loss::Hinge.row_loss(&[1.3, 4.9, 2.0], 1), 0.0, 0.0);
+    close(Loss::Hinge.row_loss(&[2.2, 2.5, -3.1], 2), 12.9, 1e-12);
+    let (l, g) = loss_and_grad(Loss::Hinge, &[2.2, 2.5, -3.1], 2, 1.0);
+    close(l, 12.9, 1e-12);
+    assert_eq!(g, [1.0, 1.0, -2.0], "two violators");
+}
+
+#[test]
+fn hinge_margin_is_strict() {
+    // s_j − s_y + 1 = 0 exactly: not a violation.
+    let (l, g) = loss_and_grad(Loss::Hinge, &[2.0, 1.0, -5.0], 0, 1.0);
+    assert_eq!(l, 0.0);
+    assert_eq!(g, [0.0, 0.0, 0.0]);
+    // Every other class violating: the true class gets −(C−1)·scale.
+    let (l, g) = loss_and_grad(Loss::Hinge, &[0.0, 0.0, 0.0, 0.0], 3, 2.0);
+    assert_eq!(l, 3.0);
+    assert_eq!(g, [2.0, 2.0, 2.0, -6.0]);
+}
+
+/// A SplitMix64 stream of uniforms in [-a, a).
+fn uniforms(seed: u64, n: usize, a: f64) -> Vec<f64> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            ((z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * a
+        })
+        .collect()
+}
+
+#[test]
+fn row_loss_agrees_with_row_loss_and_grad() {
+    for loss in [CE, Loss::Hinge] {
+        for case in 0..200u64 {
+            let c = 2 + (case % 9) as usize;
+            let s = uniforms(case, c, 5.0);
+            let y = (case as usize * 7) % c;
+            let a = loss.row_loss(&s, y);
+            let (b, g) = loss_and_grad(loss, &s, y, 1.0);
+            assert!(a.is_finite() && a >= 0.0);
+            close(a, b, 1e-13);
+            assert_eq!(g.len(), c);
+            let sum: f64 = g.iter().sum();
+            assert!(sum.abs() < 1e-12, "{loss}: gradient sums to {sum}");
+        }
+    }
+}
+
+#[test]
+fn row_gradient_matches_central_differences() {
+    // Random scores are almost surely away from the hinge's kinks (margin exactly 0).
+    for loss in [CE, Loss::Hinge] {
+        for case in 0..50u64 {
+            let c = 2 + (case % 5) as usize;
+            let s = uniforms(1000 + case, c, 3.0);
+            let y = case as usize % c;
+            let (_, g) = loss_and_grad(loss, &s, y, 1.0);
+            let h = 1e-6;
+            for j in 0..c {
+                let (mut p, mut m) = (s.clone(), s.clone());
+                p[j] += h;
+                m[j] -= h;
+                let numeric = (loss.row_loss(&p, y) - loss.row_loss(&m, y)) / (2.0 * h);
+                assert!(
+                    (numeric - g[j]).abs() < 1e-6,
+                    "{loss} scores {s:?} y {y}: d/ds{j} analytic {} numeric {numeric}",
+                    g[j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn l2_penalty_values() {
+    // ½ · 0.1 · (1 + 4 + 9) = 0.7
+    close(l2_penalty(0.1, &[1.0, -2.0, 3.0]), 0.7, 1e-15);
+    assert_eq!(l2_penalty(2.0, &[0.5]), 0.25);
+    assert_eq!(l2_penalty(0.0, &[1.0, 2.0]), 0.0);
+    assert_eq!(l2_penalty(1.0, &[] as &[f64]), 0.0);
+}
+
+#[test]
+fn loss_names_parse_and_print() {
+    assert_eq!(
+        "softmax".parse::<Loss>().unwrap(),
+        Loss::SoftmaxCrossEntropy
+    );
+    assert_eq!("svm".parse::<Loss>().unwrap(), Loss::Hinge);
+    assert_eq!(
+        "cross-entropy".parse::<Loss>().unwrap(),
+        Loss::SoftmaxCrossEntropy
+    );
+    assert_eq!("hinge".parse::<Loss>().unwrap(), Loss::Hinge);
+    for loss in [Loss::SoftmaxCrossEntropy, Loss::Hinge] {
+        assert_eq!(loss.to_string().parse::<Loss>().unwrap(), loss);
+    }
+    assert_eq!(Loss::default(), Loss::SoftmaxCrossEntropy);
+    for bad in ["mse", "", "Softmax", "svm "] {
+        let err = bad.parse::<Loss>().unwrap_err();
+        match &err {
+            Error::InvalidParameter { name, value, .. } => {
+                assert_eq!(*name, "loss");
+                assert_eq!(value, bad);
+            }
+            other => panic!("{bad:?}: expected InvalidParameter, got {other:?}"),
+        }
+        assert!(err.to_string().contains(&format!("loss = {bad}:")), "{err}");
+    }
+}
+
+fn small_batch_data(classes: usize) -> Dataset<f64> {
+    let x = uniforms(42, 7 * 5, 3.0);
+    let labels = (0..7).map(|i| i % classes).collect();
+    Dataset::from_matrix(Matrix::from_vec(x, 7, 5).unwrap(), labels, classes).unwrap()
+}
+
+#[test]
+fn zero_weights_give_the_uniform_guess_loss() {
+    for classes in [2, 3, 10] {
+        let data = small_batch_data(classes);
+        let ln_c = (classes as f64).ln();
+        let mut mlp = Mlp::<f64>::builder(5)
+            .hidden(4, Activation::Sigmoid)
+            .hidden(3, Activation::Relu)
+            .classes(classes)
+            .init(Init::Zeros)
+            .l2(0.5)
+            .build()
+            .unwrap();
+        assert!(mlp.params().iter().all(|&w| w == 0.0));
+        close(mlp.loss(&data.all()).unwrap(), ln_c, 1e-15);
+        close(mlp.loss(&data.range(2..5).unwrap()).unwrap(), ln_c, 1e-15);
+
+        let mut linear = LinearClassifier::<f64>::builder(5, classes)
+            .init(Init::Zeros)
+            .build()
+            .unwrap();
+        close(linear.loss(&data.all()).unwrap(), ln_c, 1e-15);
+
+        // The hinge's uniform guess: every wrong class violates by exactly the margin 1.
+        let mut hinge = LinearClassifier::<f64>::builder(5, classes)
+            .init(Init::Zeros)
+            .loss(Loss::Hinge)
+            .build()
+            .unwrap();
+        close(
+            hinge.loss(&data.all()).unwrap(),
+            (classes - 1) as f64,
+            1e-15,
+        );
+    }
+}
+
+#[test]
+fn mlp_l2_adds_half_lambda_w_squared() {
+    let data = small_batch_data(3);
+    let all = data.all();
+    let build = |l2: f64| {
+        Mlp::<f64>::builder(5)
+            .hidden(4, Activation::Tanh)
+            .classes(3)
+            .l2(l2)
+            .seed(3)
+            .build()
+            .unwrap()
+    };
+    let (mut plain, mut reg) = (build(0.0), build(0.3));
+    assert_eq!(plain.params(), reg.params());
+    // Weights only: W1 is 5×4 at 0..20, b1 at 20..24, W2 is 4×3 at 24..36, b2 at 36..39.
+    let p = plain.params();
+    let weights: Vec<f64> = p[0..20].iter().chain(&p[24..36]).copied().collect();
+    let penalty = 0.5 * 0.3 * weights.iter().map(|w| w * w).sum::<f64>();
+    let diff = reg.loss(&all).unwrap() - plain.loss(&all).unwrap();
+    close(diff, penalty, 1e-12);
+}

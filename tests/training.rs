@@ -1,0 +1,364 @@
+//! The training loop: seeded runs are reproducible to the bit, the report counts what was
+//! done, divergence is an error, the lecture's "what goes wrong" (a zig-zag across an
+//! ill-conditioned valley, a stall at a saddle point) on two-parameter toys, and a linear
+//! classifier that learns real digits.
+
+use downhill::data::SHIPPED_MNIST_DIR;
+use downhill::prelude::*;
+
+/// `n` rows of `f` features from a SplitMix64 stream, scaled by `scale`, labelled by the
+/// sign of the first feature.
+fn synthetic(n: usize, f: usize, scale: f64, seed: u64) -> Dataset<f64> {
+    let mut state = seed;
+    let x: Vec<f64> = (0..n * f)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            ((z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale
+        })
+        .collect();
+    let labels = (0..n).map(|i| usize::from(x[i * f] > 0.0)).collect();
+    Dataset::from_matrix(Matrix::from_vec(x, n, f).unwrap(), labels, 2).unwrap()
+}
+
+fn bits(params: &[f32]) -> Vec<u32> {
+    params.iter().map(|w| w.to_bits()).collect()
+}
+
+/// Everything in a record but the wall-clock time.
+fn facts(r: &EpochRecord) -> (usize, u64, Option<u64>, usize, usize) {
+    (
+        r.epoch,
+        r.train_loss.to_bits(),
+        r.valid_accuracy.map(f64::to_bits),
+        r.steps,
+        r.samples,
+    )
+}
+
+#[test]
+fn same_seed_same_run_to_the_bit() {
+    let mnist = load_mnist::<f32>(SHIPPED_MNIST_DIR).unwrap();
+    let train = mnist.train.take(1000);
+    let valid = mnist.test.take(300);
+    let run = |trainer_seed: u64| {
+        let mut mlp = Mlp::<f32>::builder(784)
+            .hidden(32, Activation::Sigmoid)
+            .classes(10)
+            .seed(1)
+            .build()
+            .unwrap();
+        let mut sgd = Sgd::new(0.1)
+            .unwrap()
+            .momentum(0.9)
+            .unwrap()
+            .batch_size(50)
+            .unwrap();
+        let report = Trainer::new(2)
+            .unwrap()
+            .seed(trainer_seed)
+            .run(&mut mlp, &mut sgd, &train, Some(&valid))
+            .unwrap();
+        let history: Vec<_> = report.history.iter().map(facts).collect();
+        (bits(mlp.params()), history)
+    };
+    let (p1, h1) = run(42);
+    let (p2, h2) = run(42);
+    assert_eq!(h1, h2, "histories differ");
+    assert!(p1 == p2, "parameters differ between identical runs");
+    assert_eq!(h1.len(), 2);
+
+    let (p3, h3) = run(43);
+    let differing = p1.iter().zip(&p3).filter(|(a, b)| a != b).count();
+    assert!(
+        differing > p1.len() / 2,
+        "another shuffle seed changed only {differing} of {} parameters",
+        p1.len()
+    );
+    assert_ne!(
+        h1[0].1, h3[0].1,
+        "another shuffle seed, the same epoch-1 loss"
+    );
+}
+
+#[test]
+fn report_counts_steps_samples_and_validation() {
+    let data = synthetic(103, 3, 1.0, 1);
+    let model = || LinearClassifier::<f64>::builder(3, 2).build().unwrap();
+
+    // Minibatches of 10 over 103 examples: 10 full batches per epoch, the last 3 dropped.
+    let mut m = model();
+    let mut sgd = Sgd::new(0.1).unwrap().batch_size(10).unwrap();
+    let mut seen = Vec::new();
+    let report = Trainer::new(3)
+        .unwrap()
+        .run_with(&mut m, &mut sgd, &data, None, |r| seen.push(r.clone()))
+        .unwrap();
+    assert_eq!(seen, report.history, "on_epoch saw every record");
+    assert_eq!(report.history.len(), 3);
+    for (i, r) in report.history.iter().enumerate() {
+        assert_eq!((r.epoch, r.steps, r.samples), (i + 1, 10, 100));
+        assert_eq!(r.valid_accuracy, None, "no validation set");
+        assert!(r.train_loss.is_finite() && r.train_loss > 0.0);
+    }
+    assert_eq!(report.samples(), 3 * 10 * 10);
+    assert_eq!(report.final_loss(), Some(report.history[2].train_loss));
+
+    // With a validation set every epoch reports its accuracy, and it is the real one.
+    let valid = synthetic(40, 3, 1.0, 2);
+    let mut m = model();
+    let mut sgd = Sgd::new(0.1).unwrap().batch_size(10).unwrap();
+    let report = Trainer::new(2)
+        .unwrap()
+        .run(&mut m, &mut sgd, &data, Some(&valid))
+        .unwrap();
+    assert!(report.history.iter().all(|r| r.valid_accuracy.is_some()));
+    let last = report.history[1].valid_accuracy.unwrap();
+    assert_eq!(last, accuracy(&mut m, &valid).unwrap());
+
+    // Full-batch: one step of every example per epoch.
+    let mut gd = GradientDescent::new(0.1).unwrap();
+    let report = Trainer::new(4)
+        .unwrap()
+        .run(&mut model(), &mut gd, &data, None)
+        .unwrap();
+    assert!(report
+        .history
+        .iter()
+        .all(|r| (r.steps, r.samples) == (1, 103)));
+    assert_eq!(report.samples(), 4 * 103);
+
+    // A dataset smaller than one batch is one batch of everything.
+    let small = synthetic(7, 3, 1.0, 3);
+    let mut sgd = Sgd::new(0.1).unwrap().batch_size(10).unwrap();
+    let report = Trainer::new(2)
+        .unwrap()
+        .run(&mut model(), &mut sgd, &small, None)
+        .unwrap();
+    assert!(report
+        .history
+        .iter()
+        .all(|r| (r.steps, r.samples) == (1, 7)));
+
+    // An empty training set is an error, not a report of nothing.
+    let empty = data.take(0);
+    let mut sgd = Sgd::new(0.1).unwrap();
+    assert!(matches!(
+        Trainer::new(1)
+            .unwrap()
+            .run(&mut model(), &mut sgd, &empty, None),
+        Err(Error::Shape { .. })
+    ));
+}
+
+#[test]
+fn huge_learning_rate_is_divergence_not_nan() {
+    // Features of ±1000 and λ = 1: with lr = 1e30 each step multiplies the weights by about
+    // −lr·λ, so ‖W‖² overflows within a handful of steps.
+    let data = synthetic(64, 4, 1000.0, 4);
+    let mut model = LinearClassifier::<f64>::builder(4, 2)
+        .l2(1.0)
+        .build()
+        .unwrap();
+    let mut sgd = Sgd::new(1e30).unwrap().batch_size(16).unwrap();
+    let result = Trainer::new(10)
+        .unwrap()
+        .run(&mut model, &mut sgd, &data, None);
+    match result {
+        Err(Error::Diverged { step, loss }) => {
+            assert!(!loss.is_finite(), "diverged with a finite loss {loss}");
+            assert!((1..40).contains(&step), "step {step}");
+            let message = Error::Diverged { step, loss }.to_string();
+            assert!(message.contains("diverged") && message.contains(&format!("step {step}")));
+        }
+        other => panic!("expected Error::Diverged, got {other:?}"),
+    }
+}
+
+/// The lecture's two-parameter landscapes. The batch is only checked for being non-empty;
+/// the loss depends on the parameters alone.
+#[derive(Debug, Clone, Copy)]
+enum Surface {
+    /// `L = ½(100·w0² + w1²)`: curvature 100 across the valley, 1 along it.
+    Valley,
+    /// `L = w0² − w1²`: a minimum along w0, a maximum along w1.
+    Saddle,
+}
+
+#[derive(Debug, Clone)]
+struct Toy {
+    surface: Surface,
+    w: Vec<f64>,
+}
+
+impl Toy {
+    fn new(surface: Surface, w0: f64, w1: f64) -> Toy {
+        Toy {
+            surface,
+            w: vec![w0, w1],
+        }
+    }
+    fn check(batch: &Batch<'_, f64>) -> Result<()> {
+        if batch.is_empty() {
+            return Err(Error::Shape {
+                context: "Toy::loss",
+                expected: "a non-empty batch".into(),
+                found: "0 examples".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Model<f64> for Toy {
+    fn num_inputs(&self) -> usize {
+        1
+    }
+    fn num_classes(&self) -> usize {
+        2
+    }
+    fn params(&self) -> &[f64] {
+        &self.w
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        &mut self.w
+    }
+    fn loss(&mut self, batch: &Batch<'_, f64>) -> Result<f64> {
+        Toy::check(batch)?;
+        let [w0, w1] = [self.w[0], self.w[1]];
+        Ok(match self.surface {
+            Surface::Valley => 0.5 * (100.0 * w0 * w0 + w1 * w1),
+            Surface::Saddle => w0 * w0 - w1 * w1,
+        })
+    }
+    fn loss_and_grad(&mut self, batch: &Batch<'_, f64>, grad: &mut [f64]) -> Result<f64> {
+        let loss = self.loss(batch)?;
+        let [w0, w1] = [self.w[0], self.w[1]];
+        let g = match self.surface {
+            Surface::Valley => [100.0 * w0, w1],
+            Surface::Saddle => [2.0 * w0, -2.0 * w1],
+        };
+        grad.copy_from_slice(&g);
+        Ok(loss)
+    }
+    fn scores(&mut self, x: MatRef<'_, f64>, mut out: MatMut<'_, f64>) -> Result<()> {
+        for r in 0..x.rows() {
+            if let Some(row) = out.row_mut(r) {
+                row.fill(0.0);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn four_rows() -> Dataset<f64> {
+    synthetic(4, 1, 1.0, 5)
+}
+
+#[test]
+fn ill_conditioned_valley_zig_zags_across_and_crawls_along() {
+    let data = four_rows();
+    let all = data.all();
+    // Just under the stability limit 2/100 of the steep direction.
+    let mut gd = GradientDescent::new(0.019).unwrap();
+    let mut toy = Toy::new(Surface::Valley, 1.0, 1.0);
+    let mut path = vec![(1.0, 1.0)];
+    for _ in 0..20 {
+        gd.step(&mut toy, &all).unwrap();
+        path.push((toy.w[0], toy.w[1]));
+    }
+    for (k, pair) in path.windows(2).enumerate() {
+        let ((a0, a1), (b0, b1)) = (pair[0], pair[1]);
+        // Across the valley: the sign flips every step (w0 ← (1 − 1.9)·w0 = −0.9·w0).
+        assert!(
+            a0 * b0 < 0.0,
+            "step {k}: w0 {a0} -> {b0} did not change sign"
+        );
+        assert!((b0 / a0 + 0.9).abs() < 1e-12, "step {k}: ratio {}", b0 / a0);
+        // Along it: the same sign, barely shorter (w1 ← 0.981·w1).
+        assert!(0.0 < b1 && b1 < a1, "step {k}: w1 {a1} -> {b1}");
+    }
+    let w1 = path[20].1;
+    assert!(w1 > 0.6, "w1 = {w1}: it should still be crawling");
+    assert!((w1 - 0.981f64.powi(20)).abs() < 1e-12);
+
+    // Just over the limit the zig-zag grows instead: |1 − 100·0.021| = 1.1.
+    let mut gd = GradientDescent::new(0.021).unwrap();
+    let mut toy = Toy::new(Surface::Valley, 1.0, 1.0);
+    for _ in 0..20 {
+        gd.step(&mut toy, &all).unwrap();
+    }
+    assert!(toy.w[0].abs() > 6.0, "w0 = {}", toy.w[0]);
+}
+
+#[test]
+fn gradient_descent_stalls_exactly_at_a_saddle() {
+    let data = four_rows();
+    let all = data.all();
+    let mut gd = GradientDescent::new(0.1).unwrap();
+    let mut toy = Toy::new(Surface::Saddle, 0.0, 0.0);
+    for _ in 0..100 {
+        assert_eq!(gd.step(&mut toy, &all).unwrap(), 0.0);
+        assert_eq!(gd.last_gradient(), [0.0, 0.0]);
+    }
+    assert_eq!(toy.w, [0.0, 0.0], "zero gradient, no movement");
+
+    // Yet it is no minimum: a nudge of 1e-6 along w1 grows by 1.2 per step and the loss
+    // falls below the saddle's.
+    let mut toy = Toy::new(Surface::Saddle, 0.5, 1e-6);
+    let mut last = f64::INFINITY;
+    for _ in 0..60 {
+        let loss = gd.step(&mut toy, &all).unwrap();
+        assert!(loss < last);
+        last = loss;
+    }
+    assert!(toy.w[0].abs() < 1e-5, "w0 = {}", toy.w[0]);
+    assert!(toy.w[1] > 1e-2, "w1 = {}", toy.w[1]);
+    assert!(toy.loss(&all).unwrap() < 0.0);
+}
+
+#[test]
+fn diverging_toy_stops_at_the_first_infinite_loss() {
+    // With lr = 1e30, w0 ← (1 − 1e32)·w0: the loss 50·w0² is about 5e(64k + 1) at step k,
+    // finite up to k = 4 and infinite at k = 5.
+    let data = four_rows();
+    let mut toy = Toy::new(Surface::Valley, 1.0, 1.0);
+    let mut sgd = Sgd::new(1e30).unwrap().batch_size(4).unwrap();
+    let mut epochs = 0;
+    let result = Trainer::new(20)
+        .unwrap()
+        .run_with(&mut toy, &mut sgd, &data, None, |_| epochs += 1);
+    match result {
+        Err(Error::Diverged { step, loss }) => {
+            assert_eq!(step, 5);
+            assert_eq!(loss, f64::INFINITY);
+        }
+        other => panic!("expected Error::Diverged, got {other:?}"),
+    }
+    assert_eq!(epochs, 5, "five epochs completed before the divergent one");
+}
+
+#[test]
+fn linear_classifier_learns_digits() {
+    let mnist = load_mnist::<f32>(SHIPPED_MNIST_DIR).unwrap();
+    let train = mnist.train.take(2000);
+    let mut model = LinearClassifier::<f32>::builder(784, 10).build().unwrap();
+    let before = accuracy(&mut model, &mnist.test).unwrap();
+    let mut sgd = Sgd::new(0.1).unwrap().batch_size(64).unwrap();
+    let report = Trainer::new(3)
+        .unwrap()
+        .run(&mut model, &mut sgd, &train, None)
+        .unwrap();
+    let after = accuracy(&mut model, &mnist.test).unwrap();
+    assert!(
+        after > 0.8,
+        "test accuracy {after} (before training {before})"
+    );
+    assert!(before < 0.3, "an untrained classifier scored {before}");
+    let losses: Vec<f64> = report.history.iter().map(|r| r.train_loss).collect();
+    assert!(losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
+    assert_eq!(report.samples(), 3 * 31 * 64);
+}

@@ -84,17 +84,18 @@ fn training_step(c: &mut Criterion) {
         .classes(10)
         .build()
         .unwrap();
-    let mut sgd = Sgd::new(0.01f32)
-        .unwrap()
-        .momentum(0.9)
-        .unwrap()
-        .batch_size(128)
-        .unwrap();
-    let idx: Vec<usize> = (0..128).map(|i| (i * 61) % train.len()).collect();
-    let batch = train.batch(&idx).unwrap();
-    c.bench_function("sgd step 784-256-10 batch 128", |bn| {
-        bn.iter(|| sgd.step(&mut mlp, &batch).unwrap())
-    });
+    let mut g = c.benchmark_group("sgd step 784-256-10");
+    for (batch_size, threads) in [(128, 1), (128, 2), (256, 1), (256, 2)] {
+        mlp.set_threads(threads).unwrap();
+        let mut sgd = Sgd::new(0.01f32).unwrap().momentum(0.9).unwrap();
+        sgd = sgd.batch_size(batch_size).unwrap();
+        let idx: Vec<usize> = (0..batch_size).map(|i| (i * 61) % train.len()).collect();
+        let batch = train.batch(&idx).unwrap();
+        let name = format!("batch {batch_size} threads {threads}");
+        g.bench_function(&name, |bn| bn.iter(|| sgd.step(&mut mlp, &batch).unwrap()));
+    }
+    g.finish();
+    mlp.set_threads(1).unwrap();
     let mut grad = vec![0.0f32; mlp.num_params()];
     let mut g = c.benchmark_group("full batch");
     g.sample_size(10);

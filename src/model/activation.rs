@@ -62,10 +62,9 @@ impl Activation {
     /// `d ← d ⊙ f'(z)`, with f' computed from the outputs `a`.
     pub(crate) fn backward_in_place<T: Scalar>(self, a: &[T], d: &mut [T]) {
         match self {
+            // A select, not a conditional store, so the loop vectorises (mask and blend).
             Activation::Relu => d.iter_mut().zip(a).for_each(|(d, &a)| {
-                if a <= T::zero() {
-                    *d = T::zero()
-                }
+                *d = if a > T::zero() { *d } else { T::zero() };
             }),
             _ => d
                 .iter_mut()

@@ -177,4 +177,20 @@ proptest! {
             prop_assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b}");
         }
     }
+
+    /// `loss_and_accumulate_grad(g, β)` is `β·g + ∇L`, however the batch is blocked.
+    #[test]
+    fn accumulating_scales_the_old_gradient_once(c in case(), beta in prop_oneof![Just(0.0), Just(1.0), 0.0f64..1.0]) {
+        let (mut model, data) = build(&c);
+        let mut fresh = vec![0.0; model.num_params()];
+        let l1 = model.loss_and_grad(&data.all(), &mut fresh).unwrap();
+        let old: Vec<f64> = (0..fresh.len()).map(|i| (i as f64 * 0.37).sin()).collect();
+        let mut acc = old.clone();
+        let l2 = model.loss_and_accumulate_grad(&data.all(), &mut acc, beta).unwrap();
+        prop_assert_eq!(l1, l2);
+        let scale = 1.0 + fresh.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+        for ((a, o), f) in acc.iter().zip(&old).zip(&fresh) {
+            prop_assert!((a - (beta * o + f)).abs() <= 1e-12 * scale, "{a} vs {}", beta * o + f);
+        }
+    }
 }

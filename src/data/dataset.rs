@@ -12,6 +12,7 @@ use rand::SeedableRng;
 
 use crate::data::{Batch, FeatureTransform};
 use crate::error::{Error, Result};
+use crate::kernels::elementwise::{affine, affine_bytes};
 use crate::matrix::Matrix;
 use crate::{DefaultRng, Scalar};
 
@@ -184,23 +185,13 @@ impl<T: Scalar> Dataset<T> {
         let f = self.num_features;
         let src = row * f..(row + 1) * f;
         match (&self.features, &self.transform) {
-            (Features::Bytes(b), Some(t)) => {
-                for (((o, &x), &s), &c) in out.iter_mut().zip(&b[src]).zip(&t.scale).zip(&t.offset)
-                {
-                    *o = T::from_byte(x) * s + c;
-                }
-            }
+            (Features::Bytes(b), Some(t)) => affine_bytes(out, &b[src], &t.scale, &t.offset),
             (Features::Bytes(b), None) => {
                 out.iter_mut()
                     .zip(&b[src])
                     .for_each(|(o, &x)| *o = T::from_byte(x));
             }
-            (Features::Floats(v), Some(t)) => {
-                for (((o, &x), &s), &c) in out.iter_mut().zip(&v[src]).zip(&t.scale).zip(&t.offset)
-                {
-                    *o = x * s + c;
-                }
-            }
+            (Features::Floats(v), Some(t)) => affine(out, &v[src], &t.scale, &t.offset),
             (Features::Floats(v), None) => out.copy_from_slice(&v[src]),
         }
     }

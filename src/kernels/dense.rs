@@ -9,6 +9,7 @@
 //! `dW` and `db` accumulate (`β = 1`) so a large batch can be walked in row blocks.
 
 use crate::error::{Error, Result};
+use crate::kernels::elementwise::add_assign;
 use crate::kernels::gemm::gemm;
 use crate::matrix::{MatMut, MatRef};
 use crate::model::Activation;
@@ -72,8 +73,7 @@ pub fn column_sums_into<T: Scalar>(dz: MatRef<'_, T>, db: &mut [T]) -> Result<()
     if dz.cs == 1 {
         // Contiguous rows: one vectorised add of each row into the accumulator.
         for r in 0..rows {
-            let row = &dz.data[r * dz.rs..r * dz.rs + cols];
-            db.iter_mut().zip(row).for_each(|(acc, &v)| *acc = *acc + v);
+            add_assign(db, &dz.data[r * dz.rs..r * dz.rs + cols]);
         }
     } else {
         for r in 0..rows {

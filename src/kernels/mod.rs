@@ -5,6 +5,8 @@
 //! * [`dense`] — a dense layer forward (`act(X·W + b)`, bias and activation fused onto the
 //!   block while it is in cache) and backward (`dW += Xᵀ·dZ`, `db += colsum(dZ)`, `dX = dZ·Wᵀ`).
 //!
+//! * [`elementwise`] — the loops around the products (gathering pixels, the optimizer update,
+//!   ReLU, column sums), built for AVX2 when the CPU has it.
 //! * [`pool`] — a persistent thread pool for the row-block phases (no thread spawned per
 //!   step).
 //!
@@ -12,6 +14,7 @@
 //! mismatch, so nothing outside this folder can reach an unchecked pointer.
 
 pub mod dense;
+pub mod elementwise;
 pub mod gemm;
 pub mod pool;
 

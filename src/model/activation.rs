@@ -9,6 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
+use crate::kernels::elementwise;
 use crate::Scalar;
 
 /// A hidden layer's activation function.
@@ -53,8 +54,8 @@ impl Activation {
     /// `z ← f(z)` for every element.
     pub(crate) fn forward_in_place<T: Scalar>(self, z: &mut [T]) {
         match self {
-            // Written out so the ReLU loop vectorises; the others are dominated by exp/tanh.
-            Activation::Relu => z.iter_mut().for_each(|v| *v = v.max(T::zero())),
+            // ReLU is memory-bound and vectorises; the others are dominated by exp/tanh.
+            Activation::Relu => elementwise::relu(z),
             _ => z.iter_mut().for_each(|v| *v = self.apply(*v)),
         }
     }
@@ -62,10 +63,7 @@ impl Activation {
     /// `d ← d ⊙ f'(z)`, with f' computed from the outputs `a`.
     pub(crate) fn backward_in_place<T: Scalar>(self, a: &[T], d: &mut [T]) {
         match self {
-            // A select, not a conditional store, so the loop vectorises (mask and blend).
-            Activation::Relu => d.iter_mut().zip(a).for_each(|(d, &a)| {
-                *d = if a > T::zero() { *d } else { T::zero() };
-            }),
+            Activation::Relu => elementwise::relu_backward(a, d),
             _ => d
                 .iter_mut()
                 .zip(a)

@@ -113,7 +113,9 @@ struct RowShare<'a, T> {
 }
 
 /// One block, both phases: adds the block's row losses to `losses_out` (in row order) and, with
-/// `grad`, its share of the gradient (already scaled by `scale`, i.e. 1/batch size).
+/// `grad`, its share of the gradient (already scaled by `scale`, i.e. 1/batch size):
+/// `grad ← beta·grad + share`. The caller passes its own `beta` for the first block and 1
+/// after, so scaling the old contents costs no pass of its own (it rides on the products' β).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_block<T: Scalar>(
     pool: &ThreadPool,
@@ -124,7 +126,7 @@ pub(super) fn run_block<T: Scalar>(
     batch: &Batch<'_, T>,
     block: Range<usize>,
     scale: T,
-    grad: Option<&mut [T]>,
+    grad: Option<(&mut [T], T)>,
 ) -> Result<()> {
     let rows = block.len();
     let threads = pool.threads();
@@ -186,7 +188,7 @@ pub(super) fn run_block<T: Scalar>(
     }
 
     // Phase B: weights.
-    if let Some(grad) = grad {
+    if let Some((grad, beta)) = grad {
         let ws = &*ws;
         let mut slices: Vec<WeightShare<'_, T>> = (0..threads).map(|_| Vec::new()).collect();
         let mut rest = grad;
@@ -212,7 +214,7 @@ pub(super) fn run_block<T: Scalar>(
         let errors: Vec<Mutex<Option<Error>>> = (0..threads).map(|_| Mutex::new(None)).collect();
         pool.run(&|t| {
             let mut share = shares[t].lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = phase_b(layers, ws, rows, threads, t, &mut share) {
+            if let Err(e) = phase_b(layers, ws, rows, threads, t, beta, &mut share) {
                 *errors[t].lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
             }
         });
@@ -306,6 +308,7 @@ fn phase_b<T: Scalar>(
     rows: usize,
     threads: usize,
     t: usize,
+    beta: T,
     share: &mut WeightShare<'_, T>,
 ) -> Result<()> {
     let last = layers.len() - 1;
@@ -319,19 +322,19 @@ fn phase_b<T: Scalar>(
         let input: &[T] = if l == 0 { &ws.x } else { &ws.acts[l - 1] };
         let wr = split_range(layer.fan_in, threads, t, 8);
         if !wr.is_empty() {
-            // Columns wr of the input, transposed: dW[wr, :] += A[:, wr]ᵀ · dZ.
+            // Columns wr of the input, transposed: dW[wr, :] ← β·dW[wr, :] + A[:, wr]ᵀ·dZ.
             let a = MatRef::with_strides(&input[wr.start..], rows, wr.len(), layer.fan_in, 1)?;
-            gemm(
-                T::one(),
-                a.t(),
-                dz,
-                T::one(),
-                MatMut::new(gw, wr.len(), layer.fan_out)?,
-            )?;
+            let dw = MatMut::new(gw, wr.len(), layer.fan_out)?;
+            gemm(T::one(), a.t(), dz, beta, dw)?;
         }
         let br = split_range(layer.fan_out, threads, t, 8);
         if !br.is_empty() {
             let d = MatRef::with_strides(&dz_buf[br.start..], rows, br.len(), layer.fan_out, 1)?;
+            if beta == T::zero() {
+                gb.iter_mut().for_each(|g| *g = T::zero());
+            } else if beta != T::one() {
+                gb.iter_mut().for_each(|g| *g = beta * *g);
+            }
             column_sums_into(d, gb)?;
         }
     }

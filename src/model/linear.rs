@@ -92,4 +92,12 @@ impl<T: Scalar> Model<T> for LinearClassifier<T> {
     fn set_threads(&mut self, threads: usize) -> Result<()> {
         self.0.set_threads(threads)
     }
+    fn loss_and_accumulate_grad(
+        &mut self,
+        batch: &Batch<'_, T>,
+        grad: &mut [T],
+        beta: T,
+    ) -> Result<T> {
+        self.0.loss_and_accumulate_grad(batch, grad, beta)
+    }
 }

@@ -278,13 +278,11 @@ impl<T: Scalar> Mlp<T> {
     }
 
     /// The shared driver of `loss` and `loss_and_grad`: walk the batch in row blocks.
-    fn evaluate(&mut self, batch: &Batch<'_, T>, mut grad: Option<&mut [T]>) -> Result<T> {
+    /// With `grad = Some((g, beta))`: `g ← beta·g + ∇L`.
+    fn evaluate(&mut self, batch: &Batch<'_, T>, mut grad: Option<(&mut [T], T)>) -> Result<T> {
         let n = batch.len();
         let block = block_size(n, self.block_rows);
         self.ws.ensure(&self.layers, block);
-        if let Some(g) = grad.as_deref_mut() {
-            g.iter_mut().for_each(|v| *v = T::zero());
-        }
         // Row losses are summed in f64, compensated (Neumaier), in row order: the total does
         // not depend on blocking or threads, and its rounding noise is far below what a
         // finite difference with a small h can resolve (the gradient check needs that).
@@ -301,7 +299,9 @@ impl<T: Scalar> Mlp<T> {
                 batch,
                 start..start + rows,
                 scale,
-                grad.as_deref_mut(),
+                // Old contents are scaled once, by the first block; later blocks add.
+                grad.as_mut()
+                    .map(|(g, beta)| (&mut **g, if start == 0 { *beta } else { T::one() })),
             )?;
             block_losses(&self.ws, rows)
                 .iter()
@@ -312,7 +312,7 @@ impl<T: Scalar> Mlp<T> {
             for layer in &self.layers {
                 let w = &self.params[layer.w..layer.b];
                 loss = loss + l2_penalty(self.l2, w);
-                if let Some(g) = grad.as_deref_mut() {
+                if let Some((g, _)) = grad.as_mut() {
                     for (g, &w) in g[layer.w..layer.b].iter_mut().zip(w) {
                         *g = *g + self.l2 * w;
                     }
@@ -349,7 +349,23 @@ impl<T: Scalar> Model<T> for Mlp<T> {
                 grad.len(),
             ));
         }
-        self.evaluate(batch, Some(grad))
+        self.evaluate(batch, Some((grad, T::zero())))
+    }
+    fn loss_and_accumulate_grad(
+        &mut self,
+        batch: &Batch<'_, T>,
+        grad: &mut [T],
+        beta: T,
+    ) -> Result<T> {
+        self.check_batch("Mlp::loss_and_accumulate_grad", batch)?;
+        if grad.len() != self.params.len() {
+            return Err(Error::shape(
+                "Mlp::loss_and_accumulate_grad",
+                self.params.len(),
+                grad.len(),
+            ));
+        }
+        self.evaluate(batch, Some((grad, beta)))
     }
     fn set_threads(&mut self, threads: usize) -> Result<()> {
         Mlp::set_threads(self, threads)

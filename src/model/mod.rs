@@ -45,6 +45,23 @@ pub trait Model<T: Scalar> {
     /// The same objective, with its gradient with respect to [`params`](Model::params) written
     /// into `grad` (`grad.len() == num_params()`; overwritten, not accumulated).
     fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T>;
+    /// The objective, with `grad ← beta·grad + ∇L`: momentum SGD keeps its velocity in
+    /// `grad` and saves a buffer and a pass over every parameter. The default computes the
+    /// gradient into a temporary; override it when the model can do better (as [`Mlp`]
+    /// does, by letting the products' `β` scale the old contents).
+    fn loss_and_accumulate_grad(
+        &mut self,
+        batch: &Batch<'_, T>,
+        grad: &mut [T],
+        beta: T,
+    ) -> Result<T> {
+        let mut fresh = vec![T::zero(); grad.len()];
+        let loss = self.loss_and_grad(batch, &mut fresh)?;
+        for (g, f) in grad.iter_mut().zip(fresh) {
+            *g = beta * *g + f;
+        }
+        Ok(loss)
+    }
     /// Class scores for each row of `x` (`x.cols() == num_inputs()`), written into `out`
     /// (`x.rows() × num_classes()`).
     fn scores(&mut self, x: MatRef<'_, T>, out: MatMut<'_, T>) -> Result<()>;

@@ -4,6 +4,7 @@
 
 use crate::data::Batch;
 use crate::error::{positive, Result};
+use crate::kernels::elementwise::sgd_update;
 use crate::model::Model;
 use crate::optim::{ensure_len, Batching, Optimizer};
 use crate::Scalar;
@@ -47,10 +48,13 @@ impl<T: Scalar> Optimizer<T> for GradientDescent<T> {
             // Leave the parameters where the bad loss was observed; the trainer reports it.
             return Ok(loss);
         }
-        let lr = self.learning_rate;
-        for (w, &g) in model.params_mut().iter_mut().zip(&self.grad) {
-            *w = *w - lr * g;
-        }
+        sgd_update(
+            model.params_mut(),
+            &mut [],
+            &self.grad,
+            self.learning_rate,
+            T::zero(),
+        );
         Ok(loss)
     }
 }

@@ -8,6 +8,7 @@
 
 use crate::data::Batch;
 use crate::error::{positive, Error, Result};
+use crate::kernels::elementwise::sgd_update;
 use crate::model::Model;
 use crate::optim::{ensure_len, Batching, Optimizer};
 use crate::Scalar;
@@ -72,29 +73,24 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
     }
     fn step(&mut self, model: &mut dyn Model<T>, batch: &Batch<'_, T>) -> Result<T> {
         let n = model.num_params();
-        ensure_len(&mut self.grad, n);
-        let loss = model.loss_and_grad(batch, &mut self.grad)?;
+        let (lr, mu) = (self.learning_rate, self.momentum);
+        // With momentum the model adds the gradient straight into the velocity
+        // (v ← μ·v + ∇L): one buffer, and no pass of its own over the parameters.
+        let (loss, step) = if mu > T::zero() {
+            ensure_len(&mut self.velocity, n);
+            (
+                model.loss_and_accumulate_grad(batch, &mut self.velocity, mu)?,
+                &self.velocity,
+            )
+        } else {
+            ensure_len(&mut self.grad, n);
+            (model.loss_and_grad(batch, &mut self.grad)?, &self.grad)
+        };
         if !loss.is_finite() {
             // Leave the parameters where the bad loss was observed; the trainer reports it.
             return Ok(loss);
         }
-        let (lr, mu) = (self.learning_rate, self.momentum);
-        if mu > T::zero() {
-            ensure_len(&mut self.velocity, n);
-            for ((w, v), &g) in model
-                .params_mut()
-                .iter_mut()
-                .zip(&mut self.velocity)
-                .zip(&self.grad)
-            {
-                *v = mu * *v + g;
-                *w = *w - lr * *v;
-            }
-        } else {
-            for (w, &g) in model.params_mut().iter_mut().zip(&self.grad) {
-                *w = *w - lr * g;
-            }
-        }
+        sgd_update(model.params_mut(), &mut [], step, lr, T::zero());
         Ok(loss)
     }
 }

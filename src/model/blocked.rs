@@ -23,6 +23,7 @@ use std::sync::Mutex;
 
 use crate::data::Batch;
 use crate::error::{Error, Result};
+use crate::kernels::elementwise::sgd_update;
 use crate::kernels::pool::split_range;
 use crate::kernels::{column_sums_into, dense_forward, gemm, ThreadPool};
 use crate::loss::Loss;
@@ -387,4 +388,28 @@ pub(super) fn forward_rows<T: Scalar>(
 /// The block's row losses, in row order (for the caller's compensated sum).
 pub(super) fn block_losses<T>(ws: &Workspace<T>, rows: usize) -> &[f64] {
     &ws.losses[..rows]
+}
+
+/// `params ← params − lr·step`, each thread taking one contiguous share (elementwise, so the
+/// result does not depend on the thread count).
+pub(super) fn apply_step_parallel<T: Scalar>(
+    pool: &ThreadPool,
+    params: &mut [T],
+    step: &[T],
+    lr: T,
+) {
+    let threads = pool.threads();
+    let n = params.len().min(step.len());
+    // Shares aligned to 16 elements (a cache line of f32) so no line is written by two threads.
+    let ranges: Vec<Range<usize>> = (0..threads)
+        .map(|t| split_range(n, threads, t, 16))
+        .collect();
+    let shares: Vec<Mutex<&mut [T]>> = split_rows(&mut params[..n], 1, &ranges)
+        .into_iter()
+        .map(Mutex::new)
+        .collect();
+    pool.run(&|t| {
+        let mut w = shares[t].lock().unwrap_or_else(|e| e.into_inner());
+        sgd_update(&mut w, &mut [], &step[ranges[t].clone()], lr, T::zero());
+    });
 }

@@ -92,6 +92,9 @@ impl<T: Scalar> Model<T> for LinearClassifier<T> {
     fn set_threads(&mut self, threads: usize) -> Result<()> {
         self.0.set_threads(threads)
     }
+    fn apply_step(&mut self, step: &[T], lr: T) -> Result<()> {
+        self.0.apply_step(step, lr)
+    }
     fn loss_and_accumulate_grad(
         &mut self,
         batch: &Batch<'_, T>,

@@ -23,7 +23,9 @@ use crate::error::{non_negative, Error, Result};
 use crate::kernels::ThreadPool;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
-use crate::model::blocked::{block_losses, block_size, forward_rows, run_block, Layer, Workspace};
+use crate::model::blocked::{
+    apply_step_parallel, block_losses, block_size, forward_rows, run_block, Layer, Workspace,
+};
 use crate::model::{Activation, Init, Model};
 use crate::{DefaultRng, Scalar};
 
@@ -369,6 +371,17 @@ impl<T: Scalar> Model<T> for Mlp<T> {
     }
     fn set_threads(&mut self, threads: usize) -> Result<()> {
         Mlp::set_threads(self, threads)
+    }
+    fn apply_step(&mut self, step: &[T], lr: T) -> Result<()> {
+        if step.len() != self.params.len() {
+            return Err(Error::shape(
+                "Mlp::apply_step",
+                self.params.len(),
+                step.len(),
+            ));
+        }
+        apply_step_parallel(&self.pool, &mut self.params, step, lr);
+        Ok(())
     }
     fn scores(&mut self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) -> Result<()> {
         let (inputs, classes) = (self.num_inputs(), self.num_classes());

@@ -4,7 +4,6 @@
 
 use crate::data::Batch;
 use crate::error::{positive, Result};
-use crate::kernels::elementwise::sgd_update;
 use crate::model::Model;
 use crate::optim::{ensure_len, Batching, Optimizer};
 use crate::Scalar;
@@ -48,13 +47,7 @@ impl<T: Scalar> Optimizer<T> for GradientDescent<T> {
             // Leave the parameters where the bad loss was observed; the trainer reports it.
             return Ok(loss);
         }
-        sgd_update(
-            model.params_mut(),
-            &mut [],
-            &self.grad,
-            self.learning_rate,
-            T::zero(),
-        );
+        model.apply_step(&self.grad, self.learning_rate)?;
         Ok(loss)
     }
 }

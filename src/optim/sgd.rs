@@ -8,7 +8,6 @@
 
 use crate::data::Batch;
 use crate::error::{positive, Error, Result};
-use crate::kernels::elementwise::sgd_update;
 use crate::model::Model;
 use crate::optim::{ensure_len, Batching, Optimizer};
 use crate::Scalar;
@@ -90,7 +89,7 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
             // Leave the parameters where the bad loss was observed; the trainer reports it.
             return Ok(loss);
         }
-        sgd_update(model.params_mut(), &mut [], step, lr, T::zero());
+        model.apply_step(step, lr)?;
         Ok(loss)
     }
 }

@@ -1,9 +1,10 @@
 //! How an [`Mlp`](super::Mlp) walks a batch: row blocks, and two parallel phases per block.
 //!
-//! A batch is cut into blocks of at most `block_rows` rows (a size chosen so one block's
-//! activations stay in L2, and cut evenly so no block is a sliver). Each block goes forward
-//! through every layer and straight back before the next is gathered, so activations never
-//! leave cache and full-batch gradient descent needs memory for one block, not the whole set.
+//! A batch is cut into blocks of at most `block_rows` rows (cut evenly, so no block is a
+//! sliver). Each block is gathered, goes forward through every layer and straight back,
+//! adding its share to the gradient, before the next is gathered: full-batch gradient descent
+//! over 60,000 images needs memory for one block, not for every example, and the bias,
+//! activation and loss passes touch each block right after the product that wrote it.
 //!
 //! Within a block the threads share the work in two phases:
 //!

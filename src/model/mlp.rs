@@ -29,9 +29,12 @@ use crate::model::blocked::{
 use crate::model::{Activation, Init, Model};
 use crate::{DefaultRng, Scalar};
 
-/// Bytes of activations one row block may occupy: about half of a 2 MiB L2, leaving room for
-/// the weights streaming through.
-const BLOCK_BYTES: usize = 1 << 20;
+/// Bytes of activations one row block may occupy. A block's rows are the `m` of the forward
+/// product and the `k` of the weight-gradient product, and every block re-packs the weights,
+/// so blocks must be large enough that packing a 784 × 1024 layer is a small share of the
+/// arithmetic (≥ 256 rows); the products block for L1/L2 internally. The cap only matters
+/// for full-batch methods, whose memory stays one block's worth: 8 MiB however many rows.
+const BLOCK_BYTES: usize = 8 << 20;
 
 /// A multi-layer perceptron classifier. Build one with [`Mlp::builder`].
 ///
@@ -183,7 +186,7 @@ impl<T: Scalar> MlpBuilder<T> {
         let row_bytes: usize = widths.iter().sum::<usize>() * std::mem::size_of::<T>() * 2;
         let block_rows = self
             .block_rows
-            .unwrap_or_else(|| (BLOCK_BYTES / row_bytes.max(1)).clamp(32, 1024) / 8 * 8);
+            .unwrap_or_else(|| (BLOCK_BYTES / row_bytes.max(1)).clamp(64, 1024) / 8 * 8);
         Ok(Mlp {
             layers,
             loss: self.loss,

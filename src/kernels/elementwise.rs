@@ -4,7 +4,7 @@
 //! A crate built for generic x86-64 gets SSE2 code, four `f32` lanes wide. The matrix
 //! products do not care (matrixmultiply selects its own AVX/AVX-512 kernels at run time), but
 //! everything around them — converting and normalising pixels as a batch is gathered, the
-//! optimizer's update of every parameter, bias, ReLU and column sums — would run at half the
+//! gradient step on every parameter, bias, ReLU and column sums — would run at half the
 //! width the CPU has. Each function here has one plain-Rust body, `#[inline(always)]`, which the
 //! compiler vectorises once in a baseline wrapper and once inside a
 //! `#[target_feature(enable = "avx2")]` wrapper; the public function picks the wrapper once per
@@ -32,22 +32,13 @@ fn affine_body<T: Scalar>(out: &mut [T], src: &[T], scale: &[T], offset: &[T]) {
     }
 }
 
-/// `v ← μ·v + g; w ← w − lr·v` (μ = 0: `w ← w − lr·g`, `v` untouched and may be empty).
+/// `w[j] ← w[j] − lr·step[j]`.
 #[inline(always)]
-fn sgd_body<T: Scalar>(w: &mut [T], v: &mut [T], g: &[T], lr: T, mu: T) {
-    if mu == T::zero() {
-        let n = w.len().min(g.len());
-        let (w, g) = (&mut w[..n], &g[..n]);
-        for j in 0..n {
-            w[j] = w[j] - lr * g[j];
-        }
-    } else {
-        let n = w.len().min(v.len()).min(g.len());
-        let (w, v, g) = (&mut w[..n], &mut v[..n], &g[..n]);
-        for j in 0..n {
-            v[j] = mu * v[j] + g[j];
-            w[j] = w[j] - lr * v[j];
-        }
+fn descend_body<T: Scalar>(w: &mut [T], step: &[T], lr: T) {
+    let n = w.len().min(step.len());
+    let (w, step) = (&mut w[..n], &step[..n]);
+    for j in 0..n {
+        w[j] = w[j] - lr * step[j];
     }
 }
 
@@ -113,9 +104,9 @@ dispatch!(
     (out: &mut [T], src: &[T], scale: &[T], offset: &[T])
 );
 dispatch!(
-    /// The SGD update: `v ← μ·v + g; w ← w − lr·v`, or `w ← w − lr·g` when `μ = 0`.
-    sgd_update, sgd_update_avx2, sgd_body,
-    (w: &mut [T], v: &mut [T], g: &[T], lr: T, mu: T)
+    /// The gradient step `w ← w − lr·step` over the common length.
+    descend, descend_avx2, descend_body,
+    (w: &mut [T], step: &[T], lr: T)
 );
 dispatch!(
     /// `acc[j] += x[j]` over the common length.
@@ -148,12 +139,11 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a[3], 111.0 * scale[3] + offset[3]);
 
-        let g: Vec<f32> = offset.clone();
-        let (mut w1, mut v1) = (scale.clone(), vec![0.5f32; 1000]);
-        let (mut w2, mut v2) = (w1.clone(), v1.clone());
-        sgd_update(&mut w1, &mut v1, &g, 0.1, 0.9);
-        sgd_body(&mut w2, &mut v2, &g, 0.1, 0.9);
-        assert_eq!((w1, v1), (w2, v2));
+        let (mut w1, mut w2) = (scale.clone(), scale.clone());
+        descend(&mut w1, &offset, 0.1);
+        descend_body(&mut w2, &offset, 0.1);
+        assert_eq!(w1, w2);
+        assert_eq!(w1[7], scale[7] - 0.1 * offset[7]);
 
         let mut z = offset.clone();
         relu(&mut z);

@@ -163,6 +163,37 @@ impl ThreadPool {
     }
 }
 
+impl ThreadPool {
+    /// Hands `shares[i]` to thread `i` (one share per thread; threads beyond the shares idle)
+    /// and runs `f(i, &mut share)` on each, concurrently. Returns the first error in share
+    /// order, so which error is reported does not depend on timing.
+    pub fn run_each<S: Send, E: Send>(
+        &self,
+        shares: Vec<S>,
+        f: impl Fn(usize, &mut S) -> Result<(), E> + Sync,
+    ) -> Result<(), E> {
+        // Each slot is locked by exactly one thread, once: the mutexes are never contended;
+        // they only prove to the compiler that the shares are handed out disjointly.
+        let slots: Vec<Mutex<(S, Option<E>)>> =
+            shares.into_iter().map(|s| Mutex::new((s, None))).collect();
+        self.run(&|i| {
+            if let Some(slot) = slots.get(i) {
+                let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+                let (share, error) = &mut *slot;
+                if let Err(e) = f(i, share) {
+                    *error = Some(e);
+                }
+            }
+        });
+        for slot in slots {
+            if let (_, Some(e)) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
 fn worker(index: usize, shared: &Shared) {
     let mut seen = 0u64;
     loop {

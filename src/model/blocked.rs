@@ -20,11 +20,10 @@
 //! parameters on 1, 2 or 3 threads, with no reduction buffers and no reduction pass.
 
 use std::ops::Range;
-use std::sync::Mutex;
 
 use crate::data::Batch;
-use crate::error::{Error, Result};
-use crate::kernels::elementwise::sgd_update;
+use crate::error::Result;
+use crate::kernels::elementwise::descend;
 use crate::kernels::pool::split_range;
 use crate::kernels::{column_sums_into, dense_forward, gemm, ThreadPool};
 use crate::loss::Loss;
@@ -114,8 +113,8 @@ struct RowShare<'a, T> {
     losses: &'a mut [f64],
 }
 
-/// One block, both phases: adds the block's row losses to `losses_out` (in row order) and, with
-/// `grad`, its share of the gradient (already scaled by `scale`, i.e. 1/batch size):
+/// One block, both phases: leaves the block's row losses in the workspace (see
+/// [`block_losses`]) and, with `grad`, adds its share of the gradient (already scaled by `scale`, i.e. 1/batch size):
 /// `grad ← beta·grad + share`. The caller passes its own `beta` for the first block and 1
 /// after, so scaling the old contents costs no pass of its own (it rides on the products' β).
 #[allow(clippy::too_many_arguments)]
@@ -155,38 +154,27 @@ pub(super) fn run_block<T: Scalar>(
             .zip(layers)
             .map(|(d, l)| split_rows(d, l.fan_out, &ranges).into_iter())
             .collect();
-        let shares: Vec<Mutex<RowShare<'_, T>>> = ranges
+        let shares: Vec<RowShare<'_, T>> = ranges
             .iter()
-            .map(|r| {
-                Mutex::new(RowShare {
-                    start: block.start + r.start,
-                    rows: r.len(),
-                    x: xs.next().unwrap_or_default(),
-                    labels: ls.next().unwrap_or_default(),
-                    acts: acts
-                        .iter_mut()
-                        .map(|a| a.next().unwrap_or_default())
-                        .collect(),
-                    deltas: deltas
-                        .iter_mut()
-                        .map(|d| d.next().unwrap_or_default())
-                        .collect(),
-                    losses: losses.next().unwrap_or_default(),
-                })
+            .map(|r| RowShare {
+                start: block.start + r.start,
+                rows: r.len(),
+                x: xs.next().unwrap_or_default(),
+                labels: ls.next().unwrap_or_default(),
+                acts: acts
+                    .iter_mut()
+                    .map(|a| a.next().unwrap_or_default())
+                    .collect(),
+                deltas: deltas
+                    .iter_mut()
+                    .map(|d| d.next().unwrap_or_default())
+                    .collect(),
+                losses: losses.next().unwrap_or_default(),
             })
             .collect();
-        let errors: Vec<Mutex<Option<Error>>> = (0..threads).map(|_| Mutex::new(None)).collect();
-        pool.run(&|t| {
-            let mut share = shares[t].lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = phase_a(layers, params, loss, batch, &mut share, scale, want_grad) {
-                *errors[t].lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-            }
-        });
-        for e in errors {
-            if let Some(e) = e.into_inner().unwrap_or_else(|e| e.into_inner()) {
-                return Err(e);
-            }
-        }
+        pool.run_each(shares, |_, share| {
+            phase_a(layers, params, loss, batch, share, scale, want_grad)
+        })?;
     }
 
     // Phase B: weights.
@@ -212,19 +200,9 @@ pub(super) fn run_block<T: Scalar>(
                 s.push((w, b));
             }
         }
-        let shares: Vec<Mutex<WeightShare<'_, T>>> = slices.into_iter().map(Mutex::new).collect();
-        let errors: Vec<Mutex<Option<Error>>> = (0..threads).map(|_| Mutex::new(None)).collect();
-        pool.run(&|t| {
-            let mut share = shares[t].lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = phase_b(layers, ws, rows, threads, t, beta, &mut share) {
-                *errors[t].lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-            }
-        });
-        for e in errors {
-            if let Some(e) = e.into_inner().unwrap_or_else(|e| e.into_inner()) {
-                return Err(e);
-            }
-        }
+        pool.run_each(slices, |t, share| {
+            phase_b(layers, ws, rows, threads, t, beta, share)
+        })?;
     }
     Ok(())
 }
@@ -405,12 +383,12 @@ pub(super) fn apply_step_parallel<T: Scalar>(
     let ranges: Vec<Range<usize>> = (0..threads)
         .map(|t| split_range(n, threads, t, 16))
         .collect();
-    let shares: Vec<Mutex<&mut [T]>> = split_rows(&mut params[..n], 1, &ranges)
-        .into_iter()
-        .map(Mutex::new)
-        .collect();
-    pool.run(&|t| {
-        let mut w = shares[t].lock().unwrap_or_else(|e| e.into_inner());
-        sgd_update(&mut w, &mut [], &step[ranges[t].clone()], lr, T::zero());
+    let shares = split_rows(&mut params[..n], 1, &ranges);
+    let done: Result<(), std::convert::Infallible> = pool.run_each(shares, |t, w| {
+        descend(w, &step[ranges[t].clone()], lr);
+        Ok(())
     });
+    if let Err(never) = done {
+        match never {}
+    }
 }

@@ -76,7 +76,7 @@ pub trait Model<T: Scalar> {
                 step.len(),
             ));
         }
-        crate::kernels::elementwise::sgd_update(self.params_mut(), &mut [], step, lr, T::zero());
+        crate::kernels::elementwise::descend(self.params_mut(), step, lr);
         Ok(())
     }
     /// Asks the model to run batches on `threads` threads. Models that do not parallelise

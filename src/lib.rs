@@ -31,7 +31,10 @@
 //! * [`Optimizer`] — the four methods above, object-safe so a flag can pick one.
 //! * [`loss`] — softmax cross-entropy (stable log-sum-exp) and the multiclass SVM hinge.
 //! * [`data`] — datasets that keep pixels as bytes, batches, standardisation, an IDX reader.
-//! * [`kernels`] — the matrix products on matrixmultiply, with bias and activation fused in.
+//! * [`kernels`] — the matrix products on matrixmultiply, with bias and activation fused in,
+//!   the elementwise loops, and the thread pool. An [`Mlp`](model::Mlp) walks a batch in row
+//!   blocks and shares each block among its threads ([`Trainer::threads`]); the same seed gives
+//!   bit-identical parameters on any number of threads.
 //!
 //! ## Example
 //! ```

@@ -261,7 +261,9 @@ impl<T: Scalar> Mlp<T> {
     }
 
     /// Runs batches on `threads` threads (at least 1). Results are bit-identical whatever the
-    /// count; see [`blocked`](super::blocked) for how the work is split.
+    /// count: each row block is split by rows for the forward and backward passes and by
+    /// weight slices for the weight gradients, so every output element is computed by exactly
+    /// one kernel call, the same way on any number of threads.
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
         let threads = threads.max(1);
         if threads != self.pool.threads() {

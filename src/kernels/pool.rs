@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// How long a worker (and the caller, waiting for workers) spins before sleeping. Training
 /// steps come back to back, so the next job usually arrives within this window and the
 /// condition variable's wake-up latency (tens of microseconds) is paid only between bursts.
-const SPIN: Duration = Duration::from_micros(200);
+const SPIN: Duration = Duration::from_micros(50);
 
 /// A job as workers see it: a type-erased pointer to the caller's `&(dyn Fn(usize) + Sync)`.
 #[derive(Clone, Copy)]

@@ -6,9 +6,10 @@
 //! backward products are the same call with swapped strides.
 //!
 //! A batch is walked in **row blocks**: each block is gathered from the dataset, goes forward
-//! through every layer and straight back, adding its share into the gradient. The block size
-//! is chosen so one block's activations stay in cache, and so that gradient descent over the
-//! whole training set needs memory for one block, not for every example.
+//! through every layer and straight back, adding its share into the gradient, so gradient
+//! descent over the whole training set needs memory for one block (at most 8 MiB of
+//! activations), not for every example. Within a block the work is shared among the model's
+//! threads; `blocked.rs` explains how, and why the result does not depend on their number.
 //!
 //! Parameter layout in the flat vector: `W_1, b_1, W_2, b_2, ...`.
 

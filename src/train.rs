@@ -104,8 +104,12 @@ impl Trainer {
     /// Threads the model may use (default: all available cores). With [`Mlp`](crate::model::Mlp)
     /// the result is bit-identical whatever the count.
     pub fn threads(mut self, threads: usize) -> Result<Self> {
-        if threads == 0 {
-            return Err(Error::param("threads", 0, "must be at least 1"));
+        if threads == 0 || threads > 1024 {
+            return Err(Error::param(
+                "threads",
+                threads,
+                "must be between 1 and 1024",
+            ));
         }
         self.threads = threads;
         Ok(self)

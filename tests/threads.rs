@@ -74,3 +74,19 @@ fn the_comparison_can_fail_a_different_shuffle_gives_different_parameters() {
     let b = train_seeded(2, &mut sgd(), 40, 4);
     assert_ne!(bits(&a), bits(&b));
 }
+
+#[test]
+fn thread_counts_are_validated() {
+    assert!(matches!(
+        Trainer::new(1).unwrap().threads(0),
+        Err(Error::InvalidParameter {
+            name: "threads",
+            ..
+        })
+    ));
+    assert!(Trainer::new(1).unwrap().threads(1_000_000).is_err());
+    let mut mlp = Mlp::<f32>::builder(4).classes(2).build().unwrap();
+    assert!(mlp.set_threads(0).is_err());
+    assert!(mlp.set_threads(3).is_ok());
+    assert_eq!(mlp.threads(), 3);
+}

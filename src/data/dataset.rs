@@ -228,6 +228,11 @@ impl<T: Scalar> Dataset<T> {
     /// A new dataset holding copies of the examples at `indices`, with the same transform.
     pub fn select(&self, indices: &[usize]) -> Result<Self> {
         self.batch(indices)?;
+        Ok(self.select_in_range(indices))
+    }
+
+    /// `select` for indices already known to be `< len()`.
+    fn select_in_range(&self, indices: &[usize]) -> Self {
         let f = self.num_features;
         let features = match &self.features {
             Features::Bytes(b) => Features::Bytes(
@@ -243,13 +248,13 @@ impl<T: Scalar> Dataset<T> {
                     .collect(),
             ),
         };
-        Ok(Dataset {
+        Dataset {
             features,
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             num_features: f,
             num_classes: self.num_classes,
             transform: self.transform.clone(),
-        })
+        }
     }
 
     /// Splits off a random validation set of `validation` examples (seeded); returns
@@ -265,14 +270,13 @@ impl<T: Scalar> Dataset<T> {
         let mut order: Vec<usize> = (0..self.len()).collect();
         order.shuffle(&mut DefaultRng::seed_from_u64(seed));
         let (valid, train) = order.split_at(validation);
-        Ok((self.select(train)?, self.select(valid)?))
+        Ok((self.select_in_range(train), self.select_in_range(valid)))
     }
 
     /// The first `n` examples (all of them if there are fewer), as a new dataset.
     pub fn take(&self, n: usize) -> Self {
         let idx: Vec<usize> = (0..n.min(self.len())).collect();
-        // Indices are in range by construction.
-        self.select(&idx).unwrap_or_else(|_| self.clone())
+        self.select_in_range(&idx)
     }
 
     /// Raw (untransformed) value of feature `j` of example `i` as `f64`; used for fitting.

@@ -37,6 +37,10 @@ use crate::{DefaultRng, Scalar};
 /// for full-batch methods, whose memory stays one block's worth: 8 MiB however many rows.
 const BLOCK_BYTES: usize = 8 << 20;
 
+/// More threads than any machine this crate targets; a larger request is a mistake (and
+/// would spawn that many OS threads).
+const MAX_THREADS: usize = 1024;
+
 /// A multi-layer perceptron classifier. Build one with [`Mlp::builder`].
 ///
 /// ```
@@ -266,7 +270,13 @@ impl<T: Scalar> Mlp<T> {
     /// weight slices for the weight gradients, so every output element is computed by exactly
     /// one kernel call, the same way on any number of threads.
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
-        let threads = threads.max(1);
+        if threads == 0 || threads > MAX_THREADS {
+            return Err(Error::param(
+                "threads",
+                threads,
+                "must be between 1 and 1024",
+            ));
+        }
         if threads != self.pool.threads() {
             let pool = ThreadPool::new(threads).map_err(|e| {
                 Error::param(

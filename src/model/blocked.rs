@@ -207,6 +207,29 @@ pub(super) fn run_block<T: Scalar>(
     Ok(())
 }
 
+/// Forward through every layer for `n` rows of `x`: `acts[l]` receives layer `l`'s output,
+/// the last one the class scores. Shared by training (one thread's rows) and `Mlp::scores`.
+fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
+    layers: &[Layer],
+    params: &[T],
+    x: &[T],
+    acts: &mut [A],
+    n: usize,
+) -> Result<()> {
+    for (l, layer) in layers.iter().enumerate() {
+        let (before, rest) = acts.split_at_mut(l);
+        let input = match before.last() {
+            Some(prev) => MatRef::new(prev.as_ref(), n, layer.fan_in)?,
+            None => MatRef::new(x, n, layer.fan_in)?,
+        };
+        let w = MatRef::new(&params[layer.w..layer.b], layer.fan_in, layer.fan_out)?;
+        let b = &params[layer.b..layer.b + layer.fan_out];
+        let out = MatMut::new(rest[0].as_mut(), n, layer.fan_out)?;
+        dense_forward(input, w, b, layer.act, out)?;
+    }
+    Ok(())
+}
+
 /// Phase A for one thread's rows: gather, forward, loss, and dZ for every layer.
 fn phase_a<T: Scalar>(
     layers: &[Layer],
@@ -222,23 +245,8 @@ fn phase_a<T: Scalar>(
         return Ok(());
     }
     batch.gather(s.start..s.start + n, s.x, s.labels)?;
+    forward_layers(layers, params, s.x, &mut s.acts, n)?;
     let last = layers.len() - 1;
-    for (l, layer) in layers.iter().enumerate() {
-        let (before, rest) = s.acts.split_at_mut(l);
-        let input = match before.last() {
-            Some(prev) => MatRef::new(prev, n, layer.fan_in)?,
-            None => MatRef::new(s.x, n, layer.fan_in)?,
-        };
-        let w = MatRef::new(&params[layer.w..layer.b], layer.fan_in, layer.fan_out)?;
-        let b = &params[layer.b..layer.b + layer.fan_out];
-        dense_forward(
-            input,
-            w,
-            b,
-            layer.act,
-            MatMut::new(rest[0], n, layer.fan_out)?,
-        )?;
-    }
     let classes = layers[last].fan_out;
     for (r, (&y, out)) in s.labels.iter().zip(s.losses.iter_mut()).enumerate() {
         let scores = &mut s.acts[last][r * classes..(r + 1) * classes];
@@ -338,22 +346,7 @@ pub(super) fn forward_rows<T: Scalar>(
             ws.x[r * inputs + c] = x.data[(start + r) * x.rs + c * x.cs];
         }
     }
-    for (l, layer) in layers.iter().enumerate() {
-        let (before, rest) = ws.acts.split_at_mut(l);
-        let input = match before.last() {
-            Some(prev) => MatRef::new(prev, rows, layer.fan_in)?,
-            None => MatRef::new(&ws.x, rows, layer.fan_in)?,
-        };
-        let w = MatRef::new(&params[layer.w..layer.b], layer.fan_in, layer.fan_out)?;
-        let b = &params[layer.b..layer.b + layer.fan_out];
-        dense_forward(
-            input,
-            w,
-            b,
-            layer.act,
-            MatMut::new(&mut rest[0], rows, layer.fan_out)?,
-        )?;
-    }
+    forward_layers(layers, params, &ws.x, &mut ws.acts, rows)?;
     let last = layers.len() - 1;
     let classes = layers[last].fan_out;
     for r in 0..rows {

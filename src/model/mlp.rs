@@ -359,6 +359,15 @@ impl<T: Scalar> Model<T> for Mlp<T> {
         self.evaluate(batch, None)
     }
     fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
+        // β = 0: the products overwrite the gradient, no separate zeroing pass.
+        self.loss_and_accumulate_grad(batch, grad, T::zero())
+    }
+    fn loss_and_accumulate_grad(
+        &mut self,
+        batch: &Batch<'_, T>,
+        grad: &mut [T],
+        beta: T,
+    ) -> Result<T> {
         self.check_batch("Mlp::loss_and_grad", batch)?;
         if grad.len() != self.params.len() {
             return Err(Error::shape(
@@ -367,24 +376,9 @@ impl<T: Scalar> Model<T> for Mlp<T> {
                 grad.len(),
             ));
         }
-        self.evaluate(batch, Some((grad, T::zero())))
-    }
-    fn loss_and_accumulate_grad(
-        &mut self,
-        batch: &Batch<'_, T>,
-        grad: &mut [T],
-        beta: T,
-    ) -> Result<T> {
-        self.check_batch("Mlp::loss_and_accumulate_grad", batch)?;
-        if grad.len() != self.params.len() {
-            return Err(Error::shape(
-                "Mlp::loss_and_accumulate_grad",
-                self.params.len(),
-                grad.len(),
-            ));
-        }
         self.evaluate(batch, Some((grad, beta)))
     }
+
     fn set_threads(&mut self, threads: usize) -> Result<()> {
         Mlp::set_threads(self, threads)
     }

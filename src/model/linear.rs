@@ -6,7 +6,7 @@ use crate::data::Batch;
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef};
-use crate::model::{Init, Mlp, MlpBuilder, Model};
+use crate::model::{Init, Mlp, MlpBuilder, Model, ParamGroup};
 use crate::Scalar;
 
 /// A linear classifier: one score per class, `x·W + b`, with `W` of `inputs × classes`.
@@ -88,6 +88,9 @@ impl<T: Scalar> Model<T> for LinearClassifier<T> {
     }
     fn scores(&mut self, x: MatRef<'_, T>, out: MatMut<'_, T>) -> Result<()> {
         self.0.scores(x, out)
+    }
+    fn param_groups(&self) -> Vec<ParamGroup> {
+        self.0.param_groups()
     }
     fn set_threads(&mut self, threads: usize) -> Result<()> {
         self.0.set_threads(threads)

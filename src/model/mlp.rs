@@ -27,7 +27,7 @@ use crate::matrix::{MatMut, MatRef};
 use crate::model::blocked::{
     apply_step_parallel, block_losses, block_size, forward_rows, run_block, Layer, Workspace,
 };
-use crate::model::{Activation, Init, Model};
+use crate::model::{Activation, Init, Model, ParamGroup};
 use crate::{DefaultRng, Scalar};
 
 /// Bytes of activations one row block may occupy. A block's rows are the `m` of the forward
@@ -379,6 +379,23 @@ impl<T: Scalar> Model<T> for Mlp<T> {
         self.evaluate(batch, Some((grad, beta)))
     }
 
+    fn param_groups(&self) -> Vec<ParamGroup> {
+        let mut groups = Vec::with_capacity(2 * self.layers.len());
+        for (l, layer) in self.layers.iter().enumerate() {
+            // Stored `fan_in × fan_out`, row-major: the layer computes `x·W + b`.
+            groups.push(ParamGroup::new(
+                format!("layers.{l}.weight"),
+                layer.w,
+                vec![layer.fan_in, layer.fan_out],
+            ));
+            groups.push(ParamGroup::new(
+                format!("layers.{l}.bias"),
+                layer.b,
+                vec![layer.fan_out],
+            ));
+        }
+        groups
+    }
     fn set_threads(&mut self, threads: usize) -> Result<()> {
         Mlp::set_threads(self, threads)
     }

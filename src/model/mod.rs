@@ -18,6 +18,8 @@ pub use activation::{Activation, Init};
 pub use linear::{LinearBuilder, LinearClassifier};
 pub use mlp::{Mlp, MlpBuilder};
 
+use std::ops::Range;
+
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::matrix::{MatMut, MatRef, Matrix};
@@ -79,11 +81,54 @@ pub trait Model<T: Scalar> {
         crate::kernels::elementwise::descend(self.params_mut(), step, lr);
         Ok(())
     }
+    /// The parameter vector cut into named tensors, in order, covering it exactly.
+    ///
+    /// Gradient checks report per group, and checkpoints store one tensor per group. The
+    /// default is a single group called `params`; [`Mlp`] names its tensors PyTorch-style
+    /// (`layers.0.weight`, `layers.0.bias`, …).
+    fn param_groups(&self) -> Vec<ParamGroup> {
+        vec![ParamGroup::new("params", 0, vec![self.num_params()])]
+    }
     /// Asks the model to run batches on `threads` threads. Models that do not parallelise
     /// ignore it (the default).
     fn set_threads(&mut self, threads: usize) -> Result<()> {
         let _ = threads;
         Ok(())
+    }
+}
+
+/// A named, contiguous slice of a model's flat parameter vector, and the shape it has as a
+/// row-major tensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamGroup {
+    /// The tensor's name, e.g. `layers.0.weight`.
+    pub name: String,
+    /// Index of its first element in [`Model::params`].
+    pub offset: usize,
+    /// Its shape, row-major; the product is its length.
+    pub shape: Vec<usize>,
+}
+
+impl ParamGroup {
+    /// A group called `name` starting at `offset` with `shape`.
+    pub fn new(name: impl Into<String>, offset: usize, shape: Vec<usize>) -> Self {
+        ParamGroup {
+            name: name.into(),
+            offset,
+            shape,
+        }
+    }
+    /// Number of parameters in the group.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    /// Whether the group holds no parameters.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Its indices in [`Model::params`].
+    pub fn range(&self) -> Range<usize> {
+        self.offset..self.offset + self.len()
     }
 }
 

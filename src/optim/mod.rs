@@ -31,7 +31,7 @@ pub use random_search::RandomSearch;
 pub use sgd::Sgd;
 
 use crate::data::Batch;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::Scalar;
 
@@ -55,6 +55,58 @@ pub trait Optimizer<T: Scalar> {
     /// the gradient methods the loss before the update, for the search methods the loss of
     /// the (best) parameters the model holds after it.
     fn step(&mut self, model: &mut dyn Model<T>, batch: &Batch<'_, T>) -> Result<T>;
+    /// What the optimizer carries from one step to the next (velocity, moment estimates,
+    /// step count, best loss so far), so that a run can be saved and resumed exactly.
+    /// The default, for stateless optimizers, is [`OptimizerState::default`].
+    fn state(&self) -> OptimizerState<T> {
+        OptimizerState::default()
+    }
+    /// Restores what [`state`](Optimizer::state) returned. The default accepts only an
+    /// empty state: an optimizer that keeps buffers must override both methods.
+    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
+        match state
+            .buffers
+            .first()
+            .map(|b| &b.0)
+            .or(state.scalars.first().map(|s| &s.0))
+        {
+            None => Ok(()),
+            Some(name) => Err(Error::param(
+                "optimizer state",
+                name,
+                "is not something this optimizer keeps",
+            )),
+        }
+    }
+}
+
+/// An optimizer's state between steps: named buffers (each as long as the parameter vector)
+/// and named scalars. Hyper-parameters are not part of it; they belong to the configuration.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OptimizerState<T> {
+    /// Steps taken so far.
+    pub steps: u64,
+    /// Named per-parameter buffers, e.g. `("velocity", v)`.
+    pub buffers: Vec<(String, Vec<T>)>,
+    /// Named scalars, e.g. `("best_loss", 0.31)`.
+    pub scalars: Vec<(String, f64)>,
+}
+
+impl<T> OptimizerState<T> {
+    /// The buffer called `name`, if there is one.
+    pub fn buffer(&self, name: &str) -> Option<&[T]> {
+        self.buffers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b.as_slice())
+    }
+    /// The scalar called `name`, if there is one.
+    pub fn scalar(&self, name: &str) -> Option<f64> {
+        self.scalars
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, v)| v)
+    }
 }
 
 /// Resizes an optimizer's buffer to the model's parameter count, keeping it across steps.

@@ -9,7 +9,7 @@
 use crate::data::Batch;
 use crate::error::{positive, Error, Result};
 use crate::model::Model;
-use crate::optim::{ensure_len, Batching, Optimizer};
+use crate::optim::{ensure_len, Batching, Optimizer, OptimizerState};
 use crate::Scalar;
 
 /// Minibatch SGD (with momentum when `momentum > 0`).
@@ -20,6 +20,7 @@ pub struct Sgd<T> {
     batch_size: usize,
     grad: Vec<T>,
     velocity: Vec<T>,
+    steps: u64,
 }
 
 impl<T: Scalar> Sgd<T> {
@@ -31,6 +32,7 @@ impl<T: Scalar> Sgd<T> {
             batch_size: 128,
             grad: Vec::new(),
             velocity: Vec::new(),
+            steps: 0,
         })
     }
     /// Sets the momentum coefficient μ, in `[0, 1)`.
@@ -90,6 +92,42 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
             return Ok(loss);
         }
         model.apply_step(step, lr)?;
+        self.steps += 1;
         Ok(loss)
+    }
+    fn state(&self) -> OptimizerState<T> {
+        let mut buffers = Vec::new();
+        if !self.velocity.is_empty() {
+            buffers.push(("velocity".to_string(), self.velocity.clone()));
+        }
+        OptimizerState {
+            steps: self.steps,
+            buffers,
+            scalars: Vec::new(),
+        }
+    }
+    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
+        for (name, _) in &state.buffers {
+            if name != "velocity" {
+                return Err(Error::param(
+                    "optimizer state",
+                    name,
+                    "is not a buffer sgd keeps (it keeps \"velocity\")",
+                ));
+            }
+        }
+        if let Some((name, _)) = state.scalars.first() {
+            return Err(Error::param(
+                "optimizer state",
+                name,
+                "is not a scalar sgd keeps",
+            ));
+        }
+        self.velocity = state
+            .buffer("velocity")
+            .map(<[T]>::to_vec)
+            .unwrap_or_default();
+        self.steps = state.steps;
+        Ok(())
     }
 }

@@ -54,16 +54,22 @@ fn run(args: &Args) -> Result<()> {
     for mut opt in [gd, sgd] {
         let mut m = model.clone();
         println!("{} for {seconds} s:", opt.name());
-        let report = trainer.run_with(&mut m, opt.as_mut(), &mnist.train, None, |e| {
-            if e.epoch <= 10 || e.epoch % 10 == 0 {
-                println!(
-                    "  epoch {:>4} ({:>5} steps so far) loss {:.4}",
-                    e.epoch,
-                    e.steps * e.epoch,
-                    e.train_loss
-                );
-            }
-        })?;
+        let report = trainer.run_with(
+            &mut m,
+            opt.as_mut(),
+            &mnist.train,
+            None,
+            &mut |e: &EpochRecord| {
+                if e.epoch <= 10 || e.epoch % 10 == 0 {
+                    println!(
+                        "  epoch {:>4} ({:>5} steps so far) loss {:.4}",
+                        e.epoch,
+                        e.steps * e.epoch,
+                        e.train_loss
+                    );
+                }
+            },
+        )?;
         // Compare both on the same footing: the loss of the final weights on all the data.
         let final_loss = f64::from(m.loss(&mnist.train.all())?);
         let test_accuracy = accuracy(&mut m, &mnist.test)?;

@@ -112,15 +112,21 @@ fn run(args: &Args) -> Result<()> {
     let report = Trainer::new(epochs)?
         .seed(seed)
         .threads(threads)?
-        .run_with(&mut model, optimizer.as_mut(), &train, Some(&test), |e| {
-            println!(
-                "epoch {:>3} loss {:.4} test_acc {:.4} {:.0} samples/s",
-                e.epoch,
-                e.train_loss,
-                e.valid_accuracy.unwrap_or(f64::NAN),
-                e.samples as f64 / e.train_seconds.max(1e-12)
-            )
-        })?;
+        .run_with(
+            &mut model,
+            optimizer.as_mut(),
+            &train,
+            Some(&test),
+            &mut |e: &EpochRecord| {
+                println!(
+                    "epoch {:>3} loss {:.4} test_acc {:.4} {:.0} samples/s",
+                    e.epoch,
+                    e.train_loss,
+                    e.valid_accuracy.unwrap_or(f64::NAN),
+                    e.samples as f64 / e.train_seconds.max(1e-12)
+                )
+            },
+        )?;
     let test_accuracy = report.history.last().and_then(|e| e.valid_accuracy);
     if json {
         Json::default()

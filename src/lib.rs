@@ -68,7 +68,7 @@ pub use error::{Error, Result};
 pub use model::{accuracy, Model};
 pub use optim::Optimizer;
 pub use scalar::Scalar;
-pub use train::{EpochRecord, TrainReport, Trainer};
+pub use train::{EpochRecord, Observer, TrainReport, Trainer};
 
 /// The random number generator behind every seeded choice in the crate: small, fast, and the
 /// same sequence on every platform for the same seed.
@@ -82,7 +82,7 @@ pub mod prelude {
     pub use crate::matrix::{MatMut, MatRef, Matrix};
     pub use crate::model::{accuracy, Activation, Init, LinearClassifier, Mlp, Model};
     pub use crate::optim::{GradientDescent, LocalSearch, Optimizer, RandomSearch, Sgd};
-    pub use crate::train::{EpochRecord, TrainReport, Trainer};
+    pub use crate::train::{Control, EpochRecord, Observer, TrainReport, Trainer};
     pub use crate::{Error, Result, Scalar};
 }
 

@@ -95,7 +95,9 @@ fn report_counts_steps_samples_and_validation() {
     let mut seen = Vec::new();
     let report = Trainer::new(3)
         .unwrap()
-        .run_with(&mut m, &mut sgd, &data, None, |r| seen.push(r.clone()))
+        .run_with(&mut m, &mut sgd, &data, None, &mut |r: &EpochRecord| {
+            seen.push(r.clone())
+        })
         .unwrap();
     assert_eq!(seen, report.history, "on_epoch saw every record");
     assert_eq!(report.history.len(), 3);
@@ -328,9 +330,13 @@ fn diverging_toy_stops_at_the_first_infinite_loss() {
     let mut toy = Toy::new(Surface::Valley, 1.0, 1.0);
     let mut sgd = Sgd::new(1e30).unwrap().batch_size(4).unwrap();
     let mut epochs = 0;
-    let result = Trainer::new(20)
-        .unwrap()
-        .run_with(&mut toy, &mut sgd, &data, None, |_| epochs += 1);
+    let result = Trainer::new(20).unwrap().run_with(
+        &mut toy,
+        &mut sgd,
+        &data,
+        None,
+        &mut |_: &EpochRecord| epochs += 1,
+    );
     match result {
         Err(Error::Diverged { step, loss }) => {
             assert_eq!(step, 5);

@@ -19,6 +19,10 @@
 //! # Ok::<(), downhill::Error>(())
 //! ```
 
+mod observer;
+
+pub use observer::{Control, Observer, StepInfo};
+
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
@@ -51,6 +55,9 @@ pub struct EpochRecord {
 pub struct TrainReport {
     /// Per-epoch records, in order.
     pub history: Vec<EpochRecord>,
+    /// Why the run ended before its last epoch, if it did (a time limit, or an
+    /// [`Observer`] that asked to stop).
+    pub stopped: Option<String>,
 }
 
 impl TrainReport {
@@ -120,7 +127,7 @@ impl Trainer {
         self
     }
 
-    /// Trains; see [`run_with`](Trainer::run_with) to watch each epoch as it ends.
+    /// Trains; see [`run_with`](Trainer::run_with) to watch the run as it goes.
     pub fn run<T: Scalar>(
         &self,
         model: &mut dyn Model<T>,
@@ -128,17 +135,19 @@ impl Trainer {
         train: &Dataset<T>,
         valid: Option<&Dataset<T>>,
     ) -> Result<TrainReport> {
-        self.run_with(model, optimizer, train, valid, |_| {})
+        self.run_with(model, optimizer, train, valid, &mut |_: &EpochRecord| {})
     }
 
-    /// Trains, calling `on_epoch` with each epoch's record as soon as it is complete.
+    /// Trains, telling `observer` about every step and epoch as soon as it is complete (a
+    /// closure `FnMut(&EpochRecord)` will do; several observers go in a slice
+    /// `&mut [&mut dyn Observer<T>]`).
     pub fn run_with<T: Scalar>(
         &self,
         model: &mut dyn Model<T>,
         optimizer: &mut dyn Optimizer<T>,
         train: &Dataset<T>,
         valid: Option<&Dataset<T>>,
-        mut on_epoch: impl FnMut(&EpochRecord),
+        observer: &mut dyn Observer<T>,
     ) -> Result<TrainReport> {
         if train.is_empty() {
             return Err(Error::shape(
@@ -156,31 +165,46 @@ impl Trainer {
         let mut report = TrainReport::default();
         let mut step = 0usize;
         let mut elapsed = Duration::ZERO;
-        for epoch in 1..=self.epochs {
+        'epochs: for epoch in 1..=self.epochs {
             let (mut loss_sum, mut steps, mut samples) = (0.0f64, 0usize, 0usize);
             if let Some(s) = sampler.as_mut() {
                 s.shuffle(&mut rng);
             }
+            let steps_per_epoch = sampler.as_ref().map_or(1, |s| s.num_batches());
             let t0 = Instant::now();
-            let mut observe = |loss: T, n: usize| -> Result<()> {
+            // Counts one step, checks its loss, and asks the observer whether to go on.
+            let mut observe = |loss: T, n: usize| -> Result<Control> {
                 let loss = loss.to_f64_lossless();
                 if !loss.is_finite() {
                     return Err(Error::Diverged { step, loss });
                 }
+                let info = StepInfo {
+                    epoch,
+                    step_in_epoch: steps,
+                    steps_per_epoch,
+                    step,
+                    loss,
+                    samples: n,
+                    epoch_seconds: t0.elapsed().as_secs_f64(),
+                };
                 loss_sum += loss;
                 steps += 1;
                 samples += n;
                 step += 1;
-                Ok(())
+                observer.on_step(&info)
             };
+            let mut control = Control::Continue;
             match &sampler {
                 Some(s) => {
                     for idx in s.iter() {
                         let batch = train.batch(idx)?;
-                        observe(optimizer.step(model, &batch)?, idx.len())?;
+                        control = observe(optimizer.step(model, &batch)?, idx.len())?;
+                        if control != Control::Continue {
+                            break;
+                        }
                     }
                 }
-                None => observe(optimizer.step(model, &train.all())?, train.len())?,
+                None => control = observe(optimizer.step(model, &train.all())?, train.len())?,
             }
             let dt = t0.elapsed();
             elapsed += dt;
@@ -193,12 +217,25 @@ impl Trainer {
                 samples,
                 train_seconds: dt.as_secs_f64(),
             };
-            on_epoch(&record);
+            let after_epoch = observer.on_epoch(&record, model, optimizer)?;
             report.history.push(record);
+            for c in [control, after_epoch] {
+                if let Control::Stop(why) = c {
+                    report.stopped = Some(why);
+                    break 'epochs;
+                }
+            }
             if self.time_limit.is_some_and(|limit| elapsed >= limit) {
+                if epoch < self.epochs {
+                    report.stopped = Some(format!(
+                        "time limit of {:.3} s reached after epoch {epoch}",
+                        self.time_limit.unwrap_or_default().as_secs_f64()
+                    ));
+                }
                 break;
             }
         }
+        observer.on_end(&report, model)?;
         Ok(report)
     }
 }

@@ -61,6 +61,8 @@ pub mod matrix;
 pub mod model;
 pub mod optim;
 mod scalar;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod train;
 
 pub use data::{Batch, Dataset};

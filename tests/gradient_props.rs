@@ -1,18 +1,19 @@
-//! The gradient check as a property: for random small models — any depth, widths,
-//! activations, either loss, with and without L2, walked in row blocks of any size — the
-//! analytic gradient matches the numeric one.
+//! The gradient check as a property: for random models — 1 to 4 layers, widths 1 to 16, any
+//! activation per layer, either loss, with and without L2, batches of 1 to 33 rows, walked
+//! in row blocks of any size — the analytic gradient matches the numeric one, in `f64`.
 //!
-//! This is also the template for checking a model of your own: build it from proptest's
-//! inputs, run [`GradCheck`], assert on the report.
+//! These use the same helpers a user's own property tests would (`downhill::testing`, the
+//! `testing` feature): strategies for shapes and data, and `assert_gradients_match`.
 
 use downhill::gradcheck::{Difference, GradCheck};
 use downhill::prelude::*;
+use downhill::testing::{assert_gradients_match, mlp_case, randomize, MlpSpec};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 
-/// 128 cases per property; a fixed seed (reproducible CI) unless PROPTEST_RNG_SEED is set.
+/// 256 cases per property; a fixed seed (reproducible CI) unless PROPTEST_RNG_SEED is set.
 fn config() -> ProptestConfig {
-    let mut c = ProptestConfig::with_cases(128);
+    let mut c = ProptestConfig::with_cases(256);
     if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
         c.rng_seed = RngSeed::Fixed(0x5eed_0fd0_e111);
     }
@@ -20,152 +21,121 @@ fn config() -> ProptestConfig {
     c
 }
 
-#[derive(Debug, Clone)]
-struct Case {
-    inputs: usize,
-    hidden: Vec<(usize, Activation)>,
-    classes: usize,
-    loss: Loss,
-    l2: f64,
-    rows: usize,
-    block_rows: usize,
-    x: Vec<f64>,
-    labels: Vec<usize>,
-    seed: u64,
+/// The check for a model: the default (centred differences, `h` for `f64`, kink detection,
+/// tolerance 1e-4) where ReLU or the hinge put kinks in the loss; where it is smooth, no
+/// kink detection and a tolerance of 1e-6. A wrong backward formula is off
+/// by a sizeable fraction of the gradient, far above either.
+fn check_for(spec: &MlpSpec) -> GradCheck {
+    if spec.is_smooth() {
+        // Nothing to excuse: every disagreement counts.
+        GradCheck::new()
+            .tolerance(1e-6)
+            .unwrap()
+            .detect_kinks(false)
+    } else {
+        GradCheck::new()
+    }
 }
 
-fn activation() -> impl Strategy<Value = Activation> {
-    prop_oneof![
-        Just(Activation::Sigmoid),
-        Just(Activation::Tanh),
-        Just(Activation::Relu)
-    ]
+/// A shape and batch for the blocking properties: the model's spec, its data, and a row
+/// block size smaller than, equal to or larger than the batch.
+fn blocked_case() -> impl Strategy<Value = (MlpSpec, Dataset<f64>, usize)> {
+    mlp_case(1..8, 1..=4, 1..17, 2..6, 1..34).prop_flat_map(|(spec, data)| {
+        let rows = data.len();
+        (Just(spec), Just(data), 1usize..rows + 3)
+    })
 }
 
-fn case() -> impl Strategy<Value = Case> {
-    (
-        1usize..6,
-        prop::collection::vec((1usize..7, activation()), 0..4),
-        2usize..6,
-        prop_oneof![Just(Loss::SoftmaxCrossEntropy), Just(Loss::Hinge)],
-        prop_oneof![Just(0.0), 0.01f64..0.5],
-        1usize..10,
-        any::<u64>(),
-    )
-        .prop_flat_map(|(inputs, hidden, classes, loss, l2, rows, seed)| {
-            (
-                prop::collection::vec(-2.0f64..2.0, rows * inputs),
-                prop::collection::vec(0..classes, rows),
-                // Blocks smaller than, equal to and larger than the batch.
-                1usize..rows + 3,
-            )
-                .prop_map(move |(x, labels, block_rows)| Case {
-                    inputs,
-                    hidden: hidden.clone(),
-                    classes,
-                    loss,
-                    l2,
-                    rows,
-                    block_rows,
-                    x,
-                    labels,
-                    seed,
-                })
-        })
-}
-
-fn build(c: &Case) -> (Mlp<f64>, Dataset<f64>) {
-    let mut b = Mlp::<f64>::builder(c.inputs)
-        .classes(c.classes)
-        .loss(c.loss)
-        .l2(c.l2)
-        .seed(c.seed)
-        .block_rows(c.block_rows);
-    for &(w, a) in &c.hidden {
+fn build_blocked(spec: &MlpSpec, block_rows: usize) -> Mlp<f64> {
+    let mut b = Mlp::<f64>::builder(spec.inputs)
+        .classes(spec.classes)
+        .loss(spec.loss)
+        .l2(spec.l2)
+        .block_rows(block_rows);
+    for &(w, a) in &spec.hidden {
         b = b.hidden(w, a);
     }
-    let mut model = b.build().unwrap();
-    randomize(&mut model, c.seed);
-    let x = Matrix::from_vec(c.x.clone(), c.rows, c.inputs).unwrap();
-    (
-        model,
-        Dataset::from_matrix(x, c.labels.clone(), c.classes).unwrap(),
-    )
+    let mut m = b.build().unwrap();
+    randomize(&mut m, 0.7, spec.seed);
+    m
 }
 
-/// Random weights *and biases*: with the builder's zero biases, an all-zero input row puts
-/// every ReLU exactly on its kink, where no finite difference agrees with any derivative.
-fn randomize(model: &mut dyn Model<f64>, seed: u64) {
-    use rand::SeedableRng;
-    use rand_distr::{Distribution, StandardNormal};
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
-    for w in model.params_mut() {
-        let z: f64 = StandardNormal.sample(&mut rng);
-        *w = 0.7 * z;
+/// Every activation × loss × L2 on/off × depth 1–4, at batch sizes 1, 17 and 33: the
+/// combinations a random draw might miss, each checked once.
+#[test]
+fn every_activation_loss_l2_and_depth() {
+    let mut checked = 0;
+    for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
+        for loss in [Loss::SoftmaxCrossEntropy, Loss::Hinge] {
+            for l2 in [0.0, 0.1] {
+                for layers in 1..=4usize {
+                    for rows in [1usize, 17, 33] {
+                        let seed = checked as u64;
+                        let spec = MlpSpec {
+                            inputs: 5,
+                            hidden: (1..layers).map(|l| (3 + 5 * l % 14, act)).collect(),
+                            classes: 4,
+                            loss,
+                            l2,
+                            seed,
+                        };
+                        let mut model = spec.build::<f64>().unwrap();
+                        let x: Vec<f64> = (0..rows * 5)
+                            .map(|i| ((i * 7919 + seed as usize) % 97) as f64 / 24.0 - 2.0)
+                            .collect();
+                        let labels = (0..rows).map(|r| (r * 3 + 1) % 4).collect();
+                        let data =
+                            Dataset::from_matrix(Matrix::from_vec(x, rows, 5).unwrap(), labels, 4)
+                                .unwrap();
+                        let report = check_for(&spec).run(&mut model, &data.all()).unwrap();
+                        assert!(report.passed(), "{spec:?}\n{report}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
     }
-}
-
-/// How to check a case, and the tolerance on the worst coordinate's relative error.
-///
-/// Smooth models (sigmoid, tanh, softmax): five-point differences with h = 1e-4 leave a
-/// numeric error near 1e-11, far below a 1e-5 tolerance, while a wrong backward formula is
-/// off by a sizeable fraction of the gradient.
-///
-/// Models with kinks (ReLU at 0, a hinge margin at 0): a finite difference whose stencil
-/// straddles a kink is wrong whatever the formula, so these use centred differences with a
-/// tiny h = 1e-6, which makes straddling rare (about one case in 10⁵), at the price of
-/// rounding noise near 1e-9, hence the looser 1e-3.
-///
-/// The floor keeps coordinates that are zero up to rounding (a dead ReLU's weights, a class
-/// without margin violations) from reading as 100% errors.
-fn check_for(c: &Case) -> (GradCheck, f64) {
-    let smooth =
-        c.loss == Loss::SoftmaxCrossEntropy && c.hidden.iter().all(|&(_, a)| a != Activation::Relu);
-    if smooth {
-        let check = GradCheck::new()
-            .h(1e-4)
-            .unwrap()
-            .difference(Difference::FivePoint);
-        (check.floor(1e-5).unwrap(), 1e-5)
-    } else {
-        let check = GradCheck::new()
-            .h(1e-6)
-            .unwrap()
-            .difference(Difference::Central);
-        (check.floor(1e-5).unwrap(), 1e-3)
-    }
+    assert_eq!(checked, 144);
 }
 
 proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn mlp_gradient_matches_numeric(c in case()) {
-        let (mut model, data) = build(&c);
-        let (check, tolerance) = check_for(&c);
-        let report = check.run(&mut model, &data.all()).unwrap();
-        prop_assert!(report.max_rel_error < tolerance, "{report}");
+    fn mlp_gradient_matches_numeric((spec, data) in mlp_case(1..8, 1..=4, 1..17, 2..6, 1..34)) {
+        let mut model = spec.build::<f64>().unwrap();
+        assert_gradients_match(&mut model, &data.all(), &check_for(&spec))?;
     }
 
     #[test]
-    fn linear_gradient_matches_numeric(c in case()) {
-        let mut model = LinearClassifier::<f64>::builder(c.inputs, c.classes)
-            .loss(c.loss)
-            .l2(c.l2)
+    fn linear_gradient_matches_numeric((spec, data) in mlp_case(1..8, 1..=1, 1..2, 2..6, 1..34)) {
+        let mut model = LinearClassifier::<f64>::builder(spec.inputs, spec.classes)
+            .loss(spec.loss)
+            .l2(spec.l2)
             .build()
             .unwrap();
-        randomize(&mut model, c.seed);
-        let (_, data) = build(&c);
-        let (check, tolerance) = check_for(&c);
-        let report = check.run(&mut model, &data.all()).unwrap();
-        prop_assert!(report.max_rel_error < tolerance, "{report}");
+        randomize(&mut model, 0.7, spec.seed);
+        assert_gradients_match(&mut model, &data.all(), &check_for(&spec))?;
+    }
+
+    /// Five-point differences agree too, on smooth models, to a tighter tolerance.
+    #[test]
+    fn five_point_check_is_tighter_on_smooth_models((spec, data) in mlp_case(1..6, 1..=3, 1..9, 2..5, 1..20)) {
+        prop_assume!(spec.is_smooth());
+        let mut model = spec.build::<f64>().unwrap();
+        let check = GradCheck::new()
+            .difference(Difference::FivePoint)
+            .tolerance(1e-8)
+            .unwrap()
+            .detect_kinks(false);
+        assert_gradients_match(&mut model, &data.all(), &check)?;
     }
 
     /// Walking a batch in blocks of any size gives the same loss and gradient as one block.
     #[test]
-    fn blocking_does_not_change_the_result(c in case()) {
-        let (mut blocked, data) = build(&c);
-        let mut whole = build(&Case { block_rows: c.rows, ..c.clone() }).0;
+    fn blocking_does_not_change_the_result((spec, data, block_rows) in blocked_case()) {
+        let mut blocked = build_blocked(&spec, block_rows);
+        let mut whole = build_blocked(&spec, data.len());
         let mut g1 = vec![0.0; blocked.num_params()];
         let mut g2 = vec![0.0; whole.num_params()];
         let l1 = blocked.loss_and_grad(&data.all(), &mut g1).unwrap();
@@ -180,8 +150,11 @@ proptest! {
 
     /// `loss_and_accumulate_grad(g, β)` is `β·g + ∇L`, however the batch is blocked.
     #[test]
-    fn accumulating_scales_the_old_gradient_once(c in case(), beta in prop_oneof![Just(0.0), Just(1.0), 0.0f64..1.0]) {
-        let (mut model, data) = build(&c);
+    fn accumulating_scales_the_old_gradient_once(
+        (spec, data, block_rows) in blocked_case(),
+        beta in prop_oneof![Just(0.0), Just(1.0), 0.0f64..1.0],
+    ) {
+        let mut model = build_blocked(&spec, block_rows);
         let mut fresh = vec![0.0; model.num_params()];
         let l1 = model.loss_and_grad(&data.all(), &mut fresh).unwrap();
         let old: Vec<f64> = (0..fresh.len()).map(|i| (i as f64 * 0.37).sin()).collect();

@@ -87,6 +87,7 @@ pub struct Trainer {
     seed: u64,
     time_limit: Option<Duration>,
     threads: usize,
+    shuffle: bool,
 }
 
 impl Trainer {
@@ -101,6 +102,7 @@ impl Trainer {
             seed: 0,
             time_limit: None,
             threads,
+            shuffle: true,
         })
     }
     /// Seed for the minibatch shuffling (default 0).
@@ -120,6 +122,13 @@ impl Trainer {
         }
         self.threads = threads;
         Ok(self)
+    }
+    /// Whether to reshuffle the minibatches every epoch (default `true`). Off, every epoch
+    /// walks the training set in order — with the batch size equal to the set's size, one
+    /// epoch of SGD is then exactly one step of gradient descent.
+    pub fn shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
     }
     /// Stop after the epoch during which this much training time has passed.
     pub fn time_limit(mut self, limit: Duration) -> Self {
@@ -167,7 +176,7 @@ impl Trainer {
         let mut elapsed = Duration::ZERO;
         'epochs: for epoch in 1..=self.epochs {
             let (mut loss_sum, mut steps, mut samples) = (0.0f64, 0usize, 0usize);
-            if let Some(s) = sampler.as_mut() {
+            if let Some(s) = sampler.as_mut().filter(|_| self.shuffle) {
                 s.shuffle(&mut rng);
             }
             let steps_per_epoch = sampler.as_ref().map_or(1, |s| s.num_batches());

@@ -428,11 +428,15 @@ fn the_learning_rate_can_be_set_through_the_trait() {
     let opt: &mut dyn Optimizer<f32> = &mut sgd;
     assert_eq!(opt.learning_rate(), Some(0.1f32 as f64));
     opt.set_learning_rate(0.025).unwrap();
-    assert!(opt.set_learning_rate(0.0).is_err());
+    assert!(opt.set_learning_rate(-0.1).is_err());
     assert!(opt.set_learning_rate(f64::NAN).is_err());
     // Too small for f32: rounds to 0, which is not a learning rate.
     assert!(opt.set_learning_rate(1e-50).is_err());
     assert_eq!(sgd.learning_rate(), 0.025);
+    // A schedule may anneal to exactly 0 (the step then leaves the parameters alone).
+    let opt: &mut dyn Optimizer<f32> = &mut sgd;
+    opt.set_learning_rate(0.0).unwrap();
+    assert_eq!(opt.learning_rate(), Some(0.0));
     let mut search = RandomSearch::<f32>::new(1e-4, 0).unwrap();
     let opt: &mut dyn Optimizer<f32> = &mut search;
     assert_eq!(opt.learning_rate(), None);

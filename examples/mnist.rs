@@ -174,7 +174,7 @@ fn run(args: &Args) -> Result<()> {
             &mut Observers(observers),
         )?;
     // The model now holds the parameters early stopping kept (or the last ones).
-    let test_accuracy = Some(accuracy(&mut model, &test)?);
+    let test_accuracy = accuracy(&mut model, &test)?;
     let best_epoch = stopper.as_ref().and_then(|s| s.best_epoch());
     if json {
         let mut out = Json::default()
@@ -182,7 +182,7 @@ fn run(args: &Args) -> Result<()> {
             .str("optimizer", name)
             .str("schedule", schedule_name)
             .opt("lr", lr)
-            .opt("test_accuracy", test_accuracy)
+            .num("test_accuracy", test_accuracy)
             .opt("train_loss", report.final_loss())
             .num("epochs", report.history.len() as f64)
             .num("seconds", report.train_seconds())
@@ -210,7 +210,7 @@ fn run(args: &Args) -> Result<()> {
         }
         println!(
             "test accuracy {:.4} after {} epochs, {:.2} s training, {:.0} samples/s",
-            test_accuracy.unwrap_or(f64::NAN),
+            test_accuracy,
             report.history.len(),
             report.train_seconds(),
             report.samples_per_s()

@@ -81,7 +81,9 @@ pub mod prelude {
     pub use crate::loss::Loss;
     pub use crate::matrix::{MatMut, MatRef, Matrix};
     pub use crate::model::{accuracy, Activation, Init, LinearClassifier, Mlp, Model};
-    pub use crate::optim::{GradientDescent, LocalSearch, Optimizer, RandomSearch, Sgd};
+    pub use crate::optim::{
+        GradientDescent, LocalSearch, Optimizer, RandomSearch, Schedule, Sgd, UpdateRule,
+    };
     pub use crate::train::{Control, EpochRecord, Observer, TrainReport, Trainer};
     pub use crate::{Error, Result, Scalar};
 }

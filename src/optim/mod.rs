@@ -5,6 +5,10 @@
 //! 3. [`GradientDescent`] — follow the slope: `w ← w − lr·∇L` on the whole training set.
 //! 4. [`Sgd`] — the same on small random minibatches, optionally with momentum.
 //!
+//! Beyond the lecture, both gradient methods take an [`UpdateRule`] — momentum, Nesterov,
+//! RMSProp, Adam, AdamW — plus L2 weight decay and gradient clipping, and a
+//! [`Schedule`] can change their learning rate from epoch to epoch.
+//!
 //! All four implement [`Optimizer`], which is object-safe: a program can pick one from a flag
 //! and hand `&mut dyn Optimizer<T>` to the [`Trainer`](crate::Trainer). Hyper-parameters are
 //! validated when an optimizer is built — a NaN, zero or negative learning rate is an
@@ -23,11 +27,16 @@
 mod gd;
 mod local_search;
 mod random_search;
+mod rule;
+mod schedule;
 mod sgd;
+mod update;
 
 pub use gd::GradientDescent;
 pub use local_search::LocalSearch;
 pub use random_search::RandomSearch;
+pub use rule::UpdateRule;
+pub use schedule::Schedule;
 pub use sgd::Sgd;
 
 use crate::data::Batch;
@@ -60,6 +69,20 @@ pub trait Optimizer<T: Scalar> {
     /// The default, for stateless optimizers, is [`OptimizerState::default`].
     fn state(&self) -> OptimizerState<T> {
         OptimizerState::default()
+    }
+    /// The current learning rate, for optimizers that have one (the gradient methods);
+    /// `None` for the search methods, whose step scale is not a learning rate.
+    fn learning_rate(&self) -> Option<f64> {
+        None
+    }
+    /// Sets the learning rate (finite, > 0) — what a [`Schedule`] does between epochs. The
+    /// default, for optimizers without one, is an error.
+    fn set_learning_rate(&mut self, learning_rate: f64) -> Result<()> {
+        Err(Error::param(
+            "learning_rate",
+            learning_rate,
+            "this optimizer has no learning rate to schedule",
+        ))
     }
     /// Restores what [`state`](Optimizer::state) returned. The default accepts only an
     /// empty state: an optimizer that keeps buffers must override both methods.

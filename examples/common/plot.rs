@@ -156,6 +156,22 @@ pub fn thin(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
     (0..max).map(|i| points[i * last / (max - 1)]).collect()
 }
 
+/// The runs of `points` that lie inside the box (a line drawn outside it would spill over
+/// the axes).
+fn clip(points: &[(f64, f64)], x: (f64, f64), y: (f64, f64)) -> Vec<Vec<(f64, f64)>> {
+    let inside = |p: &&(f64, f64)| x.0 <= p.0 && p.0 <= x.1 && y.0 <= p.1 && p.1 <= y.1;
+    let mut runs = vec![Vec::new()];
+    for p in points {
+        match runs.last_mut() {
+            Some(run) if inside(&p) => run.push(*p),
+            Some(run) if !run.is_empty() => runs.push(Vec::new()),
+            _ => {}
+        }
+    }
+    runs.retain(|r| r.len() > 1);
+    runs
+}
+
 /// Writes `panels` as one SVG, `cols` panels per row.
 pub fn lines(path: &Path, panels: &[Panel], cols: usize) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("writing {}: {e}", path.display());
@@ -176,10 +192,11 @@ pub fn lines(path: &Path, panels: &[Panel], cols: usize) -> Result<(), String> {
                 area,
                 panel,
                 x,
+                y,
                 (y.0..y.1).log_scale().with_key_points(log_ticks(y)),
             )
         } else {
-            draw_panel(area, panel, x, y.0..y.1)
+            draw_panel(area, panel, x, y, y.0..y.1)
         };
         result.map_err(|e| err(&e))?;
     }
@@ -237,6 +254,7 @@ fn draw_panel<Y>(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     panel: &Panel,
     x: (f64, f64),
+    y_range: (f64, f64),
     y: Y,
 ) -> DrawResult
 where
@@ -260,8 +278,8 @@ where
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     let grey = RGBColor(190, 190, 190);
-    for c in &panel.contours {
-        chart.draw_series(LineSeries::new(thin(c, MAX_POINTS), grey.stroke_width(1)))?;
+    for piece in panel.contours.iter().flat_map(|c| clip(c, x, y_range)) {
+        chart.draw_series(LineSeries::new(piece, grey.stroke_width(1)))?;
     }
     for (i, s) in panel.series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
@@ -294,22 +312,24 @@ where
     Ok(())
 }
 
-/// Tick values for a log axis over `[lo, hi]`: 1, 2, 5 per decade, or every digit when the
-/// range spans less than about a decade.
+/// Tick values for a log axis over `[lo, hi]`: every digit within about a decade, 1-2-5
+/// over a few decades, powers of ten beyond that.
 fn log_ticks((lo, hi): (f64, f64)) -> Vec<f64> {
-    let within = |steps: &[f64]| -> Vec<f64> {
-        let (first, last) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
-        (first..=last)
-            .flat_map(|k| steps.iter().map(move |m| m * 10f64.powi(k)))
-            .filter(|v| (lo..=hi).contains(v))
-            .collect()
-    };
-    let ticks = within(&[1.0, 2.0, 5.0]);
-    if ticks.len() >= 4 {
-        ticks
+    let decades = (hi / lo).log10();
+    let (first, last) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let stride = (decades / 10.0).ceil().max(1.0) as usize;
+    let mantissas: &[f64] = if decades <= 1.3 {
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    } else if decades <= 3.5 {
+        &[1.0, 2.0, 5.0]
     } else {
-        within(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
-    }
+        &[1.0]
+    };
+    (first..=last)
+        .step_by(stride)
+        .flat_map(|k| mantissas.iter().map(move |m| m * 10f64.powi(k)))
+        .filter(|v| (lo..=hi).contains(v))
+        .collect()
 }
 
 /// A tick label: as few digits as the value needs.

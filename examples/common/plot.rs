@@ -334,8 +334,8 @@ fn log_ticks((lo, hi): (f64, f64)) -> Vec<f64> {
 
 /// A tick label: as few digits as the value needs.
 fn tick(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
+    if v.abs() < 1e-9 {
+        return "0".into(); // also the -0.0 and 1e-17 of a float range's steps
     }
     let digits = (-v.abs().log10().floor()).max(0.0) as usize + 1;
     if v.abs() >= 1e5 || v.abs() < 1e-4 {
@@ -372,6 +372,8 @@ fn draw_histogram(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &HistPanel) 
         .configure_mesh()
         .x_desc(panel.x_label.as_str())
         .y_desc("batches")
+        .x_label_formatter(&|v: &f64| tick(*v))
+        .y_label_formatter(&|v: &f64| tick(*v))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     let fill = COLORS[0].mix(0.7).filled();

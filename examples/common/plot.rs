@@ -273,8 +273,17 @@ where
         .y_desc(panel.y_label.as_str())
         .x_labels(10)
         .y_labels(12)
-        .x_label_formatter(&|v: &f64| tick(*v))
-        .y_label_formatter(&|v: &f64| tick(*v))
+        .x_label_formatter(&|v: &f64| tick(*v, x.1 - x.0))
+        .y_label_formatter(&|v: &f64| {
+            tick(
+                *v,
+                if panel.log_y {
+                    0.0
+                } else {
+                    y_range.1 - y_range.0
+                },
+            )
+        })
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     let grey = RGBColor(190, 190, 190);
@@ -332,10 +341,10 @@ fn log_ticks((lo, hi): (f64, f64)) -> Vec<f64> {
         .collect()
 }
 
-/// A tick label: as few digits as the value needs.
-fn tick(v: f64) -> String {
-    if v.abs() < 1e-9 {
-        return "0".into(); // also the -0.0 and 1e-17 of a float range's steps
+/// A tick label on an axis `span` long (0 for a log axis): as few digits as the value needs.
+fn tick(v: f64, span: f64) -> String {
+    if v.abs() <= 1e-9 * span || v == 0.0 {
+        return "0".into(); // also the -0.0 and 1e-17 of a linear axis's float steps
     }
     let digits = (-v.abs().log10().floor()).max(0.0) as usize + 1;
     if v.abs() >= 1e5 || v.abs() < 1e-4 {
@@ -372,8 +381,8 @@ fn draw_histogram(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &HistPanel) 
         .configure_mesh()
         .x_desc(panel.x_label.as_str())
         .y_desc("batches")
-        .x_label_formatter(&|v: &f64| tick(*v))
-        .y_label_formatter(&|v: &f64| tick(*v))
+        .x_label_formatter(&|v: &f64| tick(*v, hi - lo))
+        .y_label_formatter(&|v: &f64| tick(*v, top))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     let fill = COLORS[0].mix(0.7).filled();

@@ -95,6 +95,9 @@ impl<T: Scalar> Model<T> for LinearClassifier<T> {
     fn set_threads(&mut self, threads: usize) -> Result<()> {
         self.0.set_threads(threads)
     }
+    fn data_loss(&self) -> Option<Loss> {
+        self.0.data_loss()
+    }
     fn apply_step(&mut self, step: &[T], lr: T) -> Result<()> {
         self.0.apply_step(step, lr)
     }

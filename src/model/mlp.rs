@@ -342,6 +342,9 @@ impl<T: Scalar> Mlp<T> {
 }
 
 impl<T: Scalar> Model<T> for Mlp<T> {
+    fn data_loss(&self) -> Option<Loss> {
+        Some(self.loss)
+    }
     fn num_inputs(&self) -> usize {
         self.layers[0].fan_in
     }

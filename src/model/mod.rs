@@ -22,6 +22,7 @@ use std::ops::Range;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef, Matrix};
 use crate::{Batch, Scalar};
 
@@ -95,6 +96,12 @@ pub trait Model<T: Scalar> {
         let _ = threads;
         Ok(())
     }
+    /// The data loss the model is trained on, if it is one of the crate's [`Loss`]es: the
+    /// training loop then reports a validation loss computed from the same scores as the
+    /// validation accuracy ([`evaluate`]). The default, `None`, means no validation loss.
+    fn data_loss(&self) -> Option<Loss> {
+        None
+    }
 }
 
 /// A named, contiguous slice of a model's flat parameter vector, and the shape it has as a
@@ -151,6 +158,48 @@ pub fn argmax_rows<T: Scalar>(scores: MatRef<'_, T>) -> Vec<usize> {
 ///
 /// Evaluated in blocks of rows, so memory stays small whatever the size of `data`.
 pub fn accuracy<T: Scalar>(model: &mut dyn Model<T>, data: &Dataset<T>) -> Result<f64> {
+    Ok(evaluate_blocks(model, data, None)?.accuracy)
+}
+
+/// A model's accuracy and mean data loss on a dataset.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Mean per-example data loss (no regularisation term: the number PyTorch reports as
+    /// validation loss).
+    pub loss: f64,
+    /// Fraction of examples whose highest-scoring class is their label.
+    pub accuracy: f64,
+}
+
+/// Accuracy and mean data `loss` of `model` on `data`, from one pass of scores (the loss is
+/// computed from the same scores as the accuracy, so it costs almost nothing extra).
+///
+/// ```
+/// use downhill::prelude::*;
+/// use downhill::model::evaluate;
+///
+/// let x = Matrix::from_vec(vec![0.0, 1.0, 1.0, 0.0], 2, 2)?;
+/// let data = Dataset::from_matrix(x, vec![1, 0], 2)?;
+/// let mut model = LinearClassifier::<f64>::builder(2, 2).build()?;
+/// let e = evaluate(&mut model, &data, Loss::SoftmaxCrossEntropy)?;
+/// // Weights near zero: every class about equally likely, loss about ln 2.
+/// assert!((e.loss - 2f64.ln()).abs() < 1e-3);
+/// # Ok::<(), downhill::Error>(())
+/// ```
+pub fn evaluate<T: Scalar>(
+    model: &mut dyn Model<T>,
+    data: &Dataset<T>,
+    loss: Loss,
+) -> Result<Evaluation> {
+    evaluate_blocks(model, data, Some(loss))
+}
+
+/// Scores `data` in blocks; counts correct predictions and, if `loss` is given, sums it.
+fn evaluate_blocks<T: Scalar>(
+    model: &mut dyn Model<T>,
+    data: &Dataset<T>,
+    loss: Option<Loss>,
+) -> Result<Evaluation> {
     if data.is_empty() {
         return Err(Error::shape(
             "accuracy",
@@ -158,13 +207,23 @@ pub fn accuracy<T: Scalar>(model: &mut dyn Model<T>, data: &Dataset<T>) -> Resul
             "0 examples",
         ));
     }
+    // A label the scores have no column for has no loss (accuracy just counts it wrong).
+    if loss.is_some() && data.num_classes() > model.num_classes() {
+        return Err(Error::shape(
+            "evaluate (classes)",
+            model.num_classes(),
+            data.num_classes(),
+        ));
+    }
     const BLOCK: usize = 512;
     let rows = BLOCK.min(data.len());
+    let classes = model.num_classes();
     let mut x = Matrix::zeros(rows, data.num_features())?;
-    let mut s = Matrix::zeros(rows, model.num_classes())?;
+    let mut s = Matrix::zeros(rows, classes)?;
     let mut labels = vec![0; rows];
     let all = data.all();
     let mut correct = 0usize;
+    let mut loss_sum = 0.0f64;
     for start in (0..data.len()).step_by(BLOCK) {
         let end = (start + BLOCK).min(data.len());
         let n = end - start;
@@ -173,10 +232,23 @@ pub fn accuracy<T: Scalar>(model: &mut dyn Model<T>, data: &Dataset<T>) -> Resul
             .as_ref()
             .row_range(0, n)
             .ok_or_else(|| Error::shape("accuracy", rows, n))?;
-        let sv = MatMut::new(s.as_mut_slice(), n, model.num_classes())?;
+        let sv = MatMut::new(s.as_mut_slice(), n, classes)?;
         model.scores(xv, sv)?;
         let pred = argmax_rows(s.as_ref().row_range(0, n).unwrap_or(s.as_ref()));
         correct += pred.iter().zip(&labels).filter(|(p, l)| p == l).count();
+        if let Some(loss) = loss {
+            for (row, &y) in s.as_slice().chunks_exact(classes).zip(&labels[..n]) {
+                loss_sum += loss.row_loss(row, y).to_f64_lossless();
+            }
+        }
     }
-    Ok(correct as f64 / data.len() as f64)
+    let n = data.len() as f64;
+    Ok(Evaluation {
+        loss: if loss.is_some() {
+            loss_sum / n
+        } else {
+            f64::NAN
+        },
+        accuracy: correct as f64 / n,
+    })
 }

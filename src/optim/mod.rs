@@ -75,8 +75,9 @@ pub trait Optimizer<T: Scalar> {
     fn learning_rate(&self) -> Option<f64> {
         None
     }
-    /// Sets the learning rate (finite, > 0) — what a [`Schedule`] does between epochs. The
-    /// default, for optimizers without one, is an error.
+    /// Sets the learning rate (finite, ≥ 0: a schedule may anneal to 0) — what a
+    /// [`Schedule`] does between epochs. The default, for optimizers without one, is an
+    /// error.
     fn set_learning_rate(&mut self, learning_rate: f64) -> Result<()> {
         Err(Error::param(
             "learning_rate",

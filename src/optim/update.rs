@@ -75,9 +75,25 @@ impl<T: Scalar> GradientUpdate<T> {
         Ok(())
     }
 
+    /// Unlike the constructor this accepts 0, where cosine annealing to `η_min = 0` ends;
+    /// a positive rate that rounds to 0 in `T` is an error.
     pub(crate) fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
-        let lr = positive("learning_rate", lr)?;
-        self.learning_rate = positive("learning_rate", T::of(lr))?;
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(Error::param(
+                "learning_rate",
+                lr,
+                "must be finite and not negative",
+            ));
+        }
+        let rounded = T::of(lr);
+        if lr > 0.0 && rounded == T::zero() {
+            return Err(Error::param(
+                "learning_rate",
+                lr,
+                "is too small for the element type (rounds to 0)",
+            ));
+        }
+        self.learning_rate = rounded;
         Ok(())
     }
 

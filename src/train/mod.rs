@@ -5,7 +5,12 @@
 //! random and local search) get the whole training set once per epoch — for the search
 //! methods, one epoch is one try; SGD gets the training set as shuffled minibatches,
 //! reshuffled every epoch. After each epoch it records the mean training loss and, if given
-//! a validation set, its accuracy.
+//! a validation set, its accuracy and loss.
+//!
+//! Built-in [`Observer`]s watch and steer a run: [`Progress`] (a bar or per-epoch lines),
+//! [`History`] (CSV and JSON), [`LrScheduler`] (a learning-rate [`Schedule`](crate::optim::Schedule))
+//! and [`EarlyStopping`] (stop when the validation [`Monitor`] stops improving, keep the
+//! best parameters).
 //!
 //! ```
 //! use downhill::prelude::*;
@@ -19,9 +24,19 @@
 //! # Ok::<(), downhill::Error>(())
 //! ```
 
+mod early_stop;
+mod history;
+mod lr_schedule;
+mod monitor;
 mod observer;
+mod progress;
 
-pub use observer::{Control, Observer, StepInfo};
+pub use early_stop::EarlyStopping;
+pub use history::{history_csv, history_json, History};
+pub use lr_schedule::LrScheduler;
+pub use monitor::Monitor;
+pub use observer::{Control, Observer, Observers, StepInfo};
+pub use progress::Progress;
 
 use std::time::{Duration, Instant};
 
@@ -29,7 +44,7 @@ use rand::SeedableRng;
 
 use crate::data::{Dataset, Minibatches};
 use crate::error::{Error, Result};
-use crate::model::{accuracy, Model};
+use crate::model::{accuracy, evaluate, Model};
 use crate::optim::{Batching, Optimizer};
 use crate::{DefaultRng, Scalar};
 
@@ -42,6 +57,11 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// Accuracy on the validation set after the epoch, if one was given.
     pub valid_accuracy: Option<f64>,
+    /// Mean data loss on the validation set after the epoch, if one was given and the model
+    /// says which loss it uses ([`Model::data_loss`]).
+    pub valid_loss: Option<f64>,
+    /// The optimizer's learning rate during the epoch, if it has one.
+    pub learning_rate: Option<f64>,
     /// Optimizer steps taken.
     pub steps: usize,
     /// Training examples processed (each step's batch size, summed).
@@ -171,6 +191,7 @@ impl Trainer {
                 s.shuffle(&mut rng);
             }
             let steps_per_epoch = sampler.as_ref().map_or(1, |s| s.num_batches());
+            let learning_rate = optimizer.learning_rate();
             let t0 = Instant::now();
             // Counts one step, checks its loss, and asks the observer whether to go on.
             let mut observe = |loss: T, n: usize| -> Result<Control> {
@@ -208,11 +229,13 @@ impl Trainer {
             }
             let dt = t0.elapsed();
             elapsed += dt;
-            let valid_accuracy = valid.map(|v| accuracy(model, v)).transpose()?;
+            let (valid_accuracy, valid_loss) = validate(model, valid)?;
             let record = EpochRecord {
                 epoch,
                 train_loss: loss_sum / steps.max(1) as f64,
                 valid_accuracy,
+                valid_loss,
+                learning_rate,
                 steps,
                 samples,
                 train_seconds: dt.as_secs_f64(),
@@ -238,4 +261,21 @@ impl Trainer {
         observer.on_end(&report, model)?;
         Ok(report)
     }
+}
+
+/// Validation accuracy and, when the model names its loss, validation loss: one pass.
+fn validate<T: Scalar>(
+    model: &mut dyn Model<T>,
+    valid: Option<&Dataset<T>>,
+) -> Result<(Option<f64>, Option<f64>)> {
+    let Some(v) = valid else {
+        return Ok((None, None));
+    };
+    Ok(match model.data_loss() {
+        Some(loss) => {
+            let e = evaluate(model, v, loss)?;
+            (Some(e.accuracy), Some(e.loss))
+        }
+        None => (Some(accuracy(model, v)?), None),
+    })
 }

@@ -129,3 +129,44 @@ impl<T: Scalar> Observer<T> for [&mut dyn Observer<T>] {
         Ok(())
     }
 }
+
+/// Several observers as one value that coerces to `&mut dyn Observer<T>` (a slice
+/// `[&mut dyn Observer<T>]` is unsized, so it cannot be passed to
+/// [`Trainer::run_with`](crate::Trainer::run_with) directly). Called in order; the first to
+/// stop wins.
+///
+/// ```
+/// use downhill::prelude::*;
+/// use downhill::train::{History, Observers};
+///
+/// let x = Matrix::from_vec(vec![0.0, 1.0, 1.0, 0.0], 2, 2)?;
+/// let data = Dataset::from_matrix(x, vec![1, 0], 2)?;
+/// let mut model = LinearClassifier::<f64>::builder(2, 2).build()?;
+/// let mut sgd = Sgd::new(0.5)?.batch_size(2)?;
+/// let (mut history, mut epochs) = (History::new(), 0);
+/// let mut count = |_: &EpochRecord| epochs += 1;
+/// Trainer::new(3)?.run_with(
+///     &mut model, &mut sgd, &data, None,
+///     &mut Observers(vec![&mut history, &mut count]),
+/// )?;
+/// assert_eq!((history.records().len(), epochs), (3, 3));
+/// # Ok::<(), downhill::Error>(())
+/// ```
+pub struct Observers<'a, T: Scalar>(pub Vec<&'a mut dyn Observer<T>>);
+
+impl<T: Scalar> Observer<T> for Observers<'_, T> {
+    fn on_step(&mut self, info: &StepInfo) -> Result<Control> {
+        self.0.as_mut_slice().on_step(info)
+    }
+    fn on_epoch(
+        &mut self,
+        record: &EpochRecord,
+        model: &mut dyn Model<T>,
+        optimizer: &mut dyn Optimizer<T>,
+    ) -> Result<Control> {
+        self.0.as_mut_slice().on_epoch(record, model, optimizer)
+    }
+    fn on_end(&mut self, report: &TrainReport, model: &mut dyn Model<T>) -> Result<()> {
+        self.0.as_mut_slice().on_end(report, model)
+    }
+}

@@ -7,6 +7,7 @@
 //! ```
 //! `--data DIR` takes any directory with the four MNIST files (plain or `.gz`); the default is
 //! the 8000/2000-digit subset shipped in `data/mnist-10k`.
+//! `--plot DIR` writes `mnist.svg`: loss and test accuracy per epoch.
 
 mod common;
 
@@ -17,7 +18,7 @@ const USAGE: &str =
     "usage: mnist [--data DIR] [--hidden 256[,128...]] [--activation relu|sigmoid|tanh]
              [--loss softmax|svm] [--optimizer sgd|gd|random|local] [--lr 0.1]
              [--momentum 0.9] [--batch 128] [--epochs 20] [--l2 0] [--seed 0]
-             [--threads N] [--standardize] [--json]";
+             [--threads N] [--standardize] [--plot DIR] [--json]";
 
 fn main() {
     let args = Args::parse(
@@ -35,6 +36,7 @@ fn main() {
             "l2",
             "seed",
             "threads",
+            "plot",
         ],
         &["json", "standardize"],
     );
@@ -127,6 +129,12 @@ fn run(args: &Args) -> Result<()> {
                 )
             },
         )?;
+    if let Some(dir) = args.string("plot") {
+        let title = format!("MLP {widths:?}, {name}");
+        let path = common::plot::training_history(dir, "mnist.svg", &title, &report.history)
+            .unwrap_or_else(|e| fail(e));
+        println!("wrote {}", path.display());
+    }
     let test_accuracy = report.history.last().and_then(|e| e.valid_accuracy);
     if json {
         Json::default()

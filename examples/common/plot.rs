@@ -341,22 +341,23 @@ fn log_ticks((lo, hi): (f64, f64)) -> Vec<f64> {
         .collect()
 }
 
-/// A tick label on an axis `span` long (0 for a log axis): as few digits as the value needs.
+/// A tick label on a linear axis `span` long (`span = 0` for a log axis): the digits the
+/// tick spacing needs, trailing zeros dropped.
 fn tick(v: f64, span: f64) -> String {
-    if v.abs() <= 1e-9 * span || v == 0.0 {
+    if v == 0.0 || v.abs() <= 1e-9 * span {
         return "0".into(); // also the -0.0 and 1e-17 of a linear axis's float steps
     }
-    let digits = (-v.abs().log10().floor()).max(0.0) as usize + 1;
-    if v.abs() >= 1e5 || v.abs() < 1e-4 {
-        format!("{v:.0e}")
+    if v.abs() >= 1e5 || (span == 0.0 && v.abs() < 1e-4) {
+        return format!("{v:.0e}");
+    }
+    // Ticks are about a tenth of the span apart (a log axis: a digit of the value).
+    let spacing = if span > 0.0 { span / 10.0 } else { v.abs() };
+    let decimals = (-spacing.log10()).ceil().clamp(0.0, 12.0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
-        let s = format!("{v:.digits$}");
-        let s = if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.')
-        } else {
-            &s
-        };
-        s.to_string()
+        s
     }
 }
 
@@ -420,4 +421,36 @@ fn draw_histogram(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &HistPanel) 
             .draw()?;
     }
     Ok(())
+}
+
+/// Writes `dir/name`: training loss (and test loss, when measured) and test accuracy per
+/// epoch of a run. Returns the file written.
+pub fn training_history(
+    dir: &str,
+    name: &str,
+    title: &str,
+    history: &[downhill::EpochRecord],
+) -> Result<PathBuf, String> {
+    let per_epoch = |f: &dyn Fn(&downhill::EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter_map(|e| f(e).map(|v| (e.epoch as f64, v)))
+            .collect()
+    };
+    let mut loss = Panel::new(&format!("{title}: loss"), "epoch", "loss (log)")
+        .log_y()
+        .line(
+            "training loss (mean over the epoch)",
+            per_epoch(&|e| Some(e.train_loss)),
+        );
+    let test_loss = per_epoch(&|e| e.valid_loss);
+    if !test_loss.is_empty() {
+        loss = loss.line("test loss (after the epoch)", test_loss);
+    }
+    let accuracy = Panel::new(&format!("{title}: test accuracy"), "epoch", "test accuracy")
+        .legend(Legend::LowerRight)
+        .path("test accuracy", per_epoch(&|e| e.valid_accuracy));
+    let path = file_in(dir, name)?;
+    lines(&path, &[loss, accuracy], 2)?;
+    Ok(path)
 }

@@ -211,12 +211,13 @@ fn run(args: &Args) -> Result<()> {
 
     if let Some(dir) = args.string("plot") {
         let mut panel = Panel::new(
-            &format!("The same MLP, {seconds} s each"),
+            &format!("Six optimizers, one MLP, {seconds} s of training each"),
             "training seconds (accuracy checks not counted)",
             "test accuracy",
         )
         .y_range(0.0, 1.0)
-        .legend(Legend::MiddleRight);
+        // In the empty band between the gradient methods (near the top) and the searches.
+        .legend(Legend::Coordinate(200, 50));
         for e in &entries {
             panel = panel.path(&e.label, e.curve.clone());
         }

@@ -295,8 +295,10 @@ fn run(args: &Args) -> Result<()> {
     let momentum_lr: f64 = args.get("momentum-lr", 0.025);
     let mu: f64 = args.get("mu", 0.8);
     let tol: f64 = args.get("tol", 1e-6);
-    if !(tol > 0.0) {
-        fail(format!("--tol {tol}: must be greater than zero"));
+    if !(tol > 0.0 && tol.is_finite()) {
+        fail(format!(
+            "--tol {tol}: must be a finite number greater than zero"
+        ));
     }
     let max_steps: usize = args.get("steps", 2000);
     let seed: u64 = args.get("seed", 0);
@@ -359,6 +361,28 @@ fn run(args: &Args) -> Result<()> {
     }
     let examples = Dataset::from_matrix(Matrix::from_vec(shifts, 256, 2)?, vec![0; 256], 1)?;
     let on_ridge = Saddle { xy: [1.5, 0.0] };
+
+    // The hand-written gradients, checked against numeric ones: off the ridge and the valley
+    // floor, and on 5 examples (an odd count, so the ± pairs do not cancel), so that every
+    // term counts.
+    let check = GradCheck::new();
+    let grad_error = [
+        check
+            .run(
+                &mut Valley {
+                    xy: [-3.0, 0.7],
+                    kappa,
+                },
+                &dummy.all(),
+            )?
+            .max_rel_error,
+        check
+            .run(&mut Saddle { xy: [0.8, -0.6] }, &examples.range(0..5)?)?
+            .max_rel_error,
+    ]
+    .into_iter()
+    .fold(0.0f64, f64::max);
+    println!("gradient check of both functions: max relative error {grad_error:.1e}");
     let escaped = |f: f64| f <= -1.0;
     let mut gd = GradientDescent::new(saddle_lr)?;
     let mut gd_model = on_ridge.clone();
@@ -417,6 +441,7 @@ fn run(args: &Args) -> Result<()> {
             .opt("saddle_sgd_steps", sgd_walk.reached.map(|n| n as f64))
             .num("saddle_gd_final_x", gx)
             .num("saddle_gd_final_y", gy)
+            .num("grad_check_max_rel_error", grad_error)
             .print();
     }
     Ok(())

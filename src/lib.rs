@@ -28,7 +28,10 @@
 //! ## The pieces
 //! * [`Model`] — anything with a flat parameter vector, a loss and its gradient:
 //!   [`model::LinearClassifier`] and [`model::Mlp`] (sigmoid, tanh or ReLU layers of any width).
-//! * [`Optimizer`] — the four methods above, object-safe so a flag can pick one.
+//! * [`Optimizer`] — the four methods above, object-safe so a flag can pick one. Beyond the
+//!   lecture, the gradient methods take an [`optim::UpdateRule`] (momentum, Nesterov, RMSProp,
+//!   Adam, AdamW), weight decay and clipping; [`optim::Schedule`] changes the learning rate
+//!   per epoch, and the observers in [`train`] stop early, draw progress and keep a history.
 //! * [`loss`] — softmax cross-entropy (stable log-sum-exp) and the multiclass SVM hinge.
 //! * [`data`] — datasets that keep pixels as bytes, batches, standardisation, an IDX reader.
 //! * [`kernels`] — the matrix products on matrixmultiply, with bias and activation fused in,

@@ -423,12 +423,13 @@ fn draw_histogram(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &HistPanel) 
     Ok(())
 }
 
-/// Writes `dir/name`: training loss (and test loss, when measured) and test accuracy per
-/// epoch of a run. Returns the file written.
+/// Writes `dir/name`: training loss, and the loss and accuracy on the evaluation set (`set`:
+/// "test" or "validation"), per epoch of a run. Returns the file written.
 pub fn training_history(
     dir: &str,
     name: &str,
     title: &str,
+    set: &str,
     history: &[downhill::EpochRecord],
 ) -> Result<PathBuf, String> {
     let per_epoch = |f: &dyn Fn(&downhill::EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
@@ -445,11 +446,15 @@ pub fn training_history(
         );
     let test_loss = per_epoch(&|e| e.valid_loss);
     if !test_loss.is_empty() {
-        loss = loss.line("test loss (after the epoch)", test_loss);
+        loss = loss.line(&format!("{set} loss (after the epoch)"), test_loss);
     }
-    let accuracy = Panel::new(&format!("{title}: test accuracy"), "epoch", "test accuracy")
-        .legend(Legend::LowerRight)
-        .path("test accuracy", per_epoch(&|e| e.valid_accuracy));
+    let accuracy = Panel::new(
+        &format!("{title}: {set} accuracy"),
+        "epoch",
+        &format!("{set} accuracy"),
+    )
+    .legend(Legend::LowerRight)
+    .path(&format!("{set} accuracy"), per_epoch(&|e| e.valid_accuracy));
     let path = file_in(dir, name)?;
     lines(&path, &[loss, accuracy], 2)?;
     Ok(path)

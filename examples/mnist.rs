@@ -8,6 +8,7 @@
 //! ```
 //! `--data DIR` takes any directory with the four MNIST files (plain or `.gz`); the default is
 //! the 8000/2000-digit subset shipped in `data/mnist-10k`.
+//! `--plot DIR` writes `mnist.svg`: loss and accuracy per epoch.
 
 mod common;
 
@@ -24,7 +25,7 @@ const USAGE: &str =
              [--schedule constant|step|exp|cosine|warmup-cosine|plateau] [--gamma G]
              [--step-every EPOCHS] [--warmup 2] [--plateau-patience 2]
              [--early-stop PATIENCE] [--monitor valid_loss|valid_accuracy] [--valid N]
-             [--history FILE.csv|FILE.json] [--threads N] [--standardize] [--json]
+             [--history FILE.csv|FILE.json] [--threads N] [--standardize] [--plot DIR] [--json]
 
   sgd is SGD with --momentum (0.9 by default, 0 for plain SGD); momentum is the same.
   --valid N holds out N training images to validate on (default: 1000 when early stopping
@@ -58,6 +59,7 @@ fn main() {
             "monitor",
             "valid",
             "history",
+            "plot",
         ],
         &["json", "standardize"],
     );
@@ -173,6 +175,19 @@ fn run(args: &Args) -> Result<()> {
             Some(valid.as_ref().unwrap_or(&test)),
             &mut Observers(observers),
         )?;
+    if let Some(dir) = args.string("plot") {
+        let (title, set) = (
+            format!("MLP {widths:?}, {name}"),
+            if valid.is_some() {
+                "validation"
+            } else {
+                "test"
+            },
+        );
+        let path = common::plot::training_history(dir, "mnist.svg", &title, set, &report.history)
+            .unwrap_or_else(|e| fail(e));
+        println!("wrote {}", path.display());
+    }
     // The model now holds the parameters early stopping kept (or the last ones).
     let test_accuracy = accuracy(&mut model, &test)?;
     let best_epoch = stopper.as_ref().and_then(|s| s.best_epoch());

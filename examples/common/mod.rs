@@ -2,6 +2,8 @@
 //! (Hand-written so the crate needs no argument-parsing or JSON dependency.)
 #![allow(dead_code)]
 
+pub mod plot;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::str::FromStr;

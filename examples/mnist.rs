@@ -7,17 +7,23 @@
 //! ```
 //! `--data DIR` takes any directory with the four MNIST files (plain or `.gz`); the default is
 //! the 8000/2000-digit subset shipped in `data/mnist-10k`.
+//!
+//! `--checkpoint PATH` saves a checkpoint after every epoch; `--resume PATH` carries on from
+//! one (give the same flags, and `--epochs` the total to reach): four epochs straight and two
+//! plus two resumed end with the same `params_hash`. Bad input exits 2; a run that diverges
+//! (`--lr 1e6`) exits 1 with one line naming the epoch, the step and the value.
 
 mod common;
 
 use common::{fail, Args, Json};
+use downhill::checkpoint::{Checkpoint, CheckpointSaver};
 use downhill::prelude::*;
 
 const USAGE: &str =
     "usage: mnist [--data DIR] [--hidden 256[,128...]] [--activation relu|sigmoid|tanh]
              [--loss softmax|svm] [--optimizer sgd|gd|random|local] [--lr 0.1]
              [--momentum 0.9] [--batch 128] [--epochs 20] [--l2 0] [--seed 0]
-             [--threads N] [--standardize] [--json]";
+             [--threads N] [--standardize] [--checkpoint PATH] [--resume PATH] [--json]";
 
 fn main() {
     let args = Args::parse(
@@ -35,11 +41,19 @@ fn main() {
             "l2",
             "seed",
             "threads",
+            "checkpoint",
+            "resume",
         ],
         &["json", "standardize"],
     );
-    if let Err(e) = run(&args) {
-        fail(e);
+    match run(&args) {
+        Ok(()) => {}
+        // Divergence is a failure of the run, not of its input: exit 1, one line.
+        Err(e @ Error::Diverged { .. }) => {
+            eprintln!("error: {e}");
+            std::process::exit(1)
+        }
+        Err(e) => fail(e),
     }
 }
 
@@ -96,6 +110,13 @@ fn run(args: &Args) -> Result<()> {
         )),
     };
 
+    let mut trainer = Trainer::new(epochs)?.seed(seed);
+    if let Some(path) = args.string("resume") {
+        let ckpt = Checkpoint::<f32>::load(path)?;
+        ckpt.restore_model(&mut model)?;
+        ckpt.restore_optimizer(optimizer.as_mut())?;
+        trainer = trainer.resume(&ckpt.train)?;
+    }
     let widths = model.widths();
     let threads: usize = args.get(
         "threads",
@@ -109,24 +130,34 @@ fn run(args: &Args) -> Result<()> {
             test.len()
         );
     }
-    let report = Trainer::new(epochs)?
-        .seed(seed)
-        .threads(threads)?
-        .run_with(
-            &mut model,
-            optimizer.as_mut(),
-            &train,
-            Some(&test),
-            &mut |e: &EpochRecord| {
-                println!(
-                    "epoch {:>3} loss {:.4} test_acc {:.4} {:.0} samples/s",
-                    e.epoch,
-                    e.train_loss,
-                    e.valid_accuracy.unwrap_or(f64::NAN),
-                    e.samples as f64 / e.train_seconds.max(1e-12)
-                )
-            },
-        )?;
+    let mut print = |e: &EpochRecord| {
+        println!(
+            "epoch {:>3} loss {:.4} test_acc {:.4} {:.0} samples/s",
+            e.epoch,
+            e.train_loss,
+            e.valid_accuracy.unwrap_or(f64::NAN),
+            e.samples as f64 / e.train_seconds.max(1e-12)
+        )
+    };
+    let mut saver = args.string("checkpoint").map(|path| {
+        CheckpointSaver::new(path, seed)
+            .architecture(model.architecture())
+            .hyper("optimizer", name)
+            .hyper("lr", lr)
+            .hyper("momentum", args.get::<f32>("momentum", 0.9))
+            .hyper("batch", args.get::<usize>("batch", 128))
+    });
+    let mut observers: Vec<&mut dyn Observer<f32>> = vec![&mut print];
+    if let Some(s) = saver.as_mut() {
+        observers.push(s);
+    }
+    let report = trainer.threads(threads)?.run_with(
+        &mut model,
+        optimizer.as_mut(),
+        &train,
+        Some(&test),
+        &mut observers,
+    )?;
     let test_accuracy = report.history.last().and_then(|e| e.valid_accuracy);
     if json {
         Json::default()
@@ -143,6 +174,7 @@ fn run(args: &Args) -> Result<()> {
                 &hidden.iter().map(|&h| h as f64).collect::<Vec<_>>(),
             )
             .opt("peak_rss_mib", common::peak_rss_mib())
+            .str("params_hash", &common::params_hash(model.params()))
             .print();
     } else {
         println!(

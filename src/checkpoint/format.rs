@@ -250,7 +250,17 @@ pub(crate) fn from_bytes<T: Scalar>(bytes: &[u8], path: &Path) -> Result<Checkpo
         if t.dtype() != want {
             return Err(r.bad(format!("tensor {name} is {}, expected {want}", t.dtype())));
         }
+        let start = out.len();
         extend_from_le_bytes(out, t.data());
+        // Training never saves a NaN or an infinity (it stops first): one here is damage.
+        if let Some(i) = out
+            .get(start..)
+            .and_then(|v| v.iter().position(|x| !x.is_finite()))
+        {
+            return Err(r.bad(format!(
+                "tensor {name} holds a non-finite value at element {i}"
+            )));
+        }
         Ok(t.shape().to_vec())
     };
 

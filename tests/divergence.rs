@@ -134,22 +134,26 @@ fn an_mlp_refuses_a_poisoned_step_and_keeps_its_parameters() {
         .unwrap();
     let before = mlp.params().to_vec();
     let n = mlp.num_params();
-    for (i, bad) in [
-        (0, f32::NAN),
-        (n / 2, f32::INFINITY),
-        (n - 1, f32::NEG_INFINITY),
-    ] {
-        let mut step = vec![0.5f32; n];
-        step[i] = bad;
-        let err = mlp.apply_step(&step, 0.1).unwrap_err();
-        assert!(matches!(
-            err,
-            Error::Diverged {
-                quantity: "gradient",
-                ..
+    // On one thread, and on two, where each checks its own share of the step.
+    for threads in [1, 2] {
+        mlp.set_threads(threads).unwrap();
+        for (i, bad) in [
+            (0, f32::NAN),
+            (n / 2, f32::INFINITY),
+            (n - 1, f32::NEG_INFINITY),
+        ] {
+            let mut step = vec![0.5f32; n];
+            step[i] = bad;
+            match mlp.apply_step(&step, 0.1).unwrap_err() {
+                Error::Diverged {
+                    quantity: "gradient",
+                    value,
+                    ..
+                } => assert_eq!(value.to_bits(), f64::from(bad).to_bits()),
+                other => panic!("expected a divergence, got {other}"),
             }
-        ));
-        assert_eq!(mlp.params(), &before[..]);
+            assert_eq!(mlp.params(), &before[..], "{threads} threads, bad at {i}");
+        }
     }
     // A finite step that the learning rate scales past the float range.
     let err = mlp.apply_step(&vec![1e30f32; n], 1e20).unwrap_err();

@@ -473,12 +473,9 @@ impl<T: Scalar> Model<T> for Mlp<T> {
                 step.len(),
             ));
         }
-        // A poisoned gradient never reaches the parameters (one cheap pass; see the trait).
-        if let Some(bad) = crate::kernels::elementwise::first_non_finite(step, lr) {
-            return Err(Error::non_finite_gradient(bad.to_f64_lossless()));
-        }
-        apply_step_parallel(&self.pool, &mut self.params, step, lr);
-        Ok(())
+        // A poisoned gradient never reaches the parameters (see the trait).
+        apply_step_parallel(&self.pool, &mut self.params, step, lr)
+            .map_err(|bad| Error::non_finite_gradient(bad.to_f64_lossless()))
     }
     fn scores(&mut self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) -> Result<()> {
         let (inputs, classes) = (self.num_inputs(), self.num_classes());

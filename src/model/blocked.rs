@@ -367,9 +367,11 @@ pub(super) fn block_losses<T>(ws: &Workspace<T>, rows: usize) -> &[f64] {
 ///
 /// First every thread checks its share of the step (see
 /// [`first_non_finite`](crate::kernels::elementwise::first_non_finite)); only if all of it is
-/// finite do they apply it, so a poisoned gradient never reaches the parameters. Both passes
-/// run on the pool: the check done on one thread while the others wait would let them fall
-/// asleep between phases, which costs more than the check. Returns the first bad element.
+/// finite do they apply it, so a poisoned gradient never reaches the parameters. Returns the
+/// first bad element. The check is a second pass over the step, which is usually out of cache
+/// by now: on the 784-256-10 MNIST run it costs about a tenth of the throughput (measured
+/// against the same build without it); fusing it into the pass that produces the step would
+/// make it nearly free.
 pub(super) fn apply_step_parallel<T: Scalar>(
     pool: &ThreadPool,
     params: &mut [T],

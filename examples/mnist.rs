@@ -9,10 +9,16 @@
 //! `--data DIR` takes any directory with the four MNIST files (plain or `.gz`); the default is
 //! the 8000/2000-digit subset shipped in `data/mnist-10k`.
 //! `--plot DIR` writes `mnist.svg`: loss and accuracy per epoch.
+//!
+//! `--checkpoint PATH` saves a checkpoint after every epoch; `--resume PATH` carries on from
+//! one (give the same flags, and `--epochs` the total to reach): four epochs straight and two
+//! plus two resumed end with the same `params_hash`. Bad input exits 2; a run that diverges
+//! (`--lr 1e6`) exits 1 with one line naming the epoch, the step and the value.
 
 mod common;
 
 use common::{fail, Args, Json};
+use downhill::checkpoint::{Checkpoint, CheckpointSaver};
 use downhill::prelude::*;
 use downhill::train::{EarlyStopping, History, LrScheduler, Monitor, Observers, Progress};
 
@@ -25,7 +31,8 @@ const USAGE: &str =
              [--schedule constant|step|exp|cosine|warmup-cosine|plateau] [--gamma G]
              [--step-every EPOCHS] [--warmup 2] [--plateau-patience 2]
              [--early-stop PATIENCE] [--monitor valid_loss|valid_accuracy] [--valid N]
-             [--history FILE.csv|FILE.json] [--threads N] [--standardize] [--plot DIR] [--json]
+             [--history FILE.csv|FILE.json] [--threads N] [--standardize] [--plot DIR]
+             [--checkpoint PATH] [--resume PATH] [--json]
 
   sgd is SGD with --momentum (0.9 by default, 0 for plain SGD); momentum is the same.
   --valid N holds out N training images to validate on (default: 1000 when early stopping
@@ -60,11 +67,19 @@ fn main() {
             "valid",
             "history",
             "plot",
+            "checkpoint",
+            "resume",
         ],
         &["json", "standardize"],
     );
-    if let Err(e) = run(&args) {
-        fail(e);
+    match run(&args) {
+        Ok(()) => {}
+        // Divergence is a failure of the run, not of its input: exit 1, one line.
+        Err(e @ Error::Diverged { .. }) => {
+            eprintln!("error: {e}");
+            std::process::exit(1)
+        }
+        Err(e) => fail(e),
     }
 }
 
@@ -124,6 +139,13 @@ fn run(args: &Args) -> Result<()> {
     let mut optimizer = build_optimizer(args, name, seed)?;
     let lr = optimizer.learning_rate();
 
+    let mut trainer = Trainer::new(epochs)?.seed(seed);
+    if let Some(path) = args.string("resume") {
+        let ckpt = Checkpoint::<f32>::load(path)?;
+        ckpt.restore_model(&mut model)?;
+        ckpt.restore_optimizer(optimizer.as_mut())?;
+        trainer = trainer.resume(&ckpt.train)?;
+    }
     let widths = model.widths();
     let threads: usize = args.get(
         "threads",
@@ -157,6 +179,14 @@ fn run(args: &Args) -> Result<()> {
         };
     }
     let mut progress = Progress::new(epochs);
+    let mut saver = args.string("checkpoint").map(|path| {
+        CheckpointSaver::new(path, seed)
+            .architecture(model.architecture())
+            .hyper("optimizer", name)
+            .hyper("lr", lr.map_or("none".to_string(), |l| l.to_string()))
+            .hyper("schedule", schedule_name)
+            .hyper("batch", args.get::<usize>("batch", 128))
+    });
     let mut observers: Vec<&mut dyn Observer<f32>> = vec![&mut progress, &mut history];
     if let Some(s) = stopper.as_mut() {
         observers.push(s);
@@ -165,16 +195,17 @@ fn run(args: &Args) -> Result<()> {
     if let Some(s) = scheduler.as_mut() {
         observers.push(s);
     }
-    let report = Trainer::new(epochs)?
-        .seed(seed)
-        .threads(threads)?
-        .run_with(
-            &mut model,
-            optimizer.as_mut(),
-            &train,
-            Some(valid.as_ref().unwrap_or(&test)),
-            &mut Observers(observers),
-        )?;
+    // The checkpoint is written after the scheduler has set the next epoch's rate.
+    if let Some(s) = saver.as_mut() {
+        observers.push(s);
+    }
+    let report = trainer.threads(threads)?.run_with(
+        &mut model,
+        optimizer.as_mut(),
+        &train,
+        Some(valid.as_ref().unwrap_or(&test)),
+        &mut Observers(observers),
+    )?;
     if let Some(dir) = args.string("plot") {
         let (title, set) = (
             format!("MLP {widths:?}, {name}"),
@@ -218,7 +249,8 @@ fn run(args: &Args) -> Result<()> {
         if let Some(why) = &report.stopped {
             out = out.str("stopped", why);
         }
-        out.print();
+        out.str("params_hash", &common::params_hash(model.params()))
+            .print();
     } else {
         if let Some(e) = best_epoch {
             println!("kept the parameters of epoch {e} (best {monitor})");

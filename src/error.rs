@@ -69,14 +69,26 @@ pub enum Error {
         /// The number of classes; valid labels are `0..classes`.
         classes: usize,
     },
-    /// Training produced a loss that is not finite (usually: the learning rate is too large).
-    /// The gradient methods skip the update of a step whose loss is not finite, so the model
-    /// keeps the parameters at which the loss was observed.
+    /// Training produced a loss or a gradient that is not finite (usually: the learning rate
+    /// is too large). The update of that step is not applied, so the model keeps the last
+    /// parameters at which everything was finite.
     Diverged {
-        /// The optimizer step (counted from 0 within the run) at which it happened.
+        /// The 1-based epoch in which it happened (0 if not raised by the training loop).
+        epoch: usize,
+        /// The optimizer step (counted from 0 over the run) at which it happened.
         step: usize,
-        /// The loss value observed.
-        loss: f64,
+        /// What was not finite: `"loss"` or `"gradient"`.
+        quantity: &'static str,
+        /// The value observed (for a gradient, the first non-finite element).
+        value: f64,
+    },
+    /// A checkpoint was read but does not fit what it is restored into: a different
+    /// architecture, another optimizer, parameters of another shape.
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What does not fit, in words.
+        problem: String,
     },
 }
 
@@ -104,6 +116,38 @@ impl Error {
             context,
             expected: expected.to_string(),
             found: found.to_string(),
+        }
+    }
+
+    pub(crate) fn checkpoint(path: &Path, problem: impl Into<String>) -> Self {
+        Error::Checkpoint {
+            path: path.to_path_buf(),
+            problem: problem.into(),
+        }
+    }
+
+    /// A non-finite step or gradient found outside the training loop, which knows where it is.
+    pub(crate) fn non_finite_gradient(value: f64) -> Self {
+        Error::Diverged {
+            epoch: 0,
+            step: 0,
+            quantity: "gradient",
+            value,
+        }
+    }
+
+    /// Fills in the epoch and step of a divergence raised below the training loop.
+    pub(crate) fn at(self, at_epoch: usize, at_step: usize) -> Self {
+        match self {
+            Error::Diverged {
+                quantity, value, ..
+            } => Error::Diverged {
+                epoch: at_epoch,
+                step: at_step,
+                quantity,
+                value,
+            },
+            other => other,
         }
     }
 
@@ -147,10 +191,17 @@ impl fmt::Display for Error {
                 f,
                 "label {label} at row {row} is outside the class range 0..{classes}"
             ),
-            Error::Diverged { step, loss } => write!(
+            Error::Diverged {
+                epoch,
+                step,
+                quantity,
+                value,
+            } => write!(
                 f,
-                "training diverged: loss {loss} at step {step} (try a smaller learning rate)"
+                "training diverged: {quantity} {value} at epoch {epoch}, step {step} \
+                 (try a smaller learning rate)"
             ),
+            Error::Checkpoint { path, problem } => write!(f, "{}: {}", path.display(), problem),
         }
     }
 }

@@ -53,8 +53,12 @@
 //! # Ok::<(), downhill::Error>(())
 //! ```
 #![deny(missing_docs)]
+// No panics on bad input: the library returns errors (its unit tests may unwrap).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod gradcheck;
@@ -73,11 +77,23 @@ pub use error::{Error, Result};
 pub use model::{accuracy, Model};
 pub use optim::Optimizer;
 pub use scalar::Scalar;
-pub use train::{EpochRecord, Observer, TrainReport, Trainer};
+pub use train::{EpochRecord, Observer, TrainReport, TrainState, Trainer};
 
 /// The random number generator behind every seeded choice in the crate: small, fast, and the
 /// same sequence on every platform for the same seed.
 pub(crate) type DefaultRng = rand::rngs::Xoshiro256PlusPlus;
+
+/// A generator for one numbered stream of a seeded run (an epoch's shuffle, a search step's
+/// draw): the seed and the stream number mixed by SplitMix64's finaliser, so neighbouring
+/// streams are unrelated and a run can be resumed at any stream without replaying the ones
+/// before it.
+pub(crate) fn stream_rng(seed: u64, stream: u64) -> DefaultRng {
+    use rand::SeedableRng;
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    DefaultRng::seed_from_u64(z ^ (z >> 31))
+}
 
 /// The names most programs need: `use downhill::prelude::*;`.
 pub mod prelude {

@@ -170,11 +170,28 @@ fn huge_learning_rate_is_divergence_not_nan() {
         .unwrap()
         .run(&mut model, &mut sgd, &data, None);
     match result {
-        Err(Error::Diverged { step, loss }) => {
-            assert!(!loss.is_finite(), "diverged with a finite loss {loss}");
+        Err(
+            e @ Error::Diverged {
+                epoch,
+                step,
+                quantity,
+                value,
+            },
+        ) => {
+            assert!(
+                !value.is_finite(),
+                "diverged with a finite {quantity} {value}"
+            );
             assert!((1..40).contains(&step), "step {step}");
-            let message = Error::Diverged { step, loss }.to_string();
+            assert_eq!(
+                epoch,
+                step / 4 + 1,
+                "64 examples in batches of 16: 4 steps an epoch"
+            );
+            let message = e.to_string();
             assert!(message.contains("diverged") && message.contains(&format!("step {step}")));
+            assert!(message.contains(&format!("epoch {epoch}")), "{message}");
+            assert!(message.contains("smaller learning rate"), "{message}");
         }
         other => panic!("expected Error::Diverged, got {other:?}"),
     }
@@ -338,9 +355,14 @@ fn diverging_toy_stops_at_the_first_infinite_loss() {
         &mut |_: &EpochRecord| epochs += 1,
     );
     match result {
-        Err(Error::Diverged { step, loss }) => {
-            assert_eq!(step, 5);
-            assert_eq!(loss, f64::INFINITY);
+        Err(Error::Diverged {
+            epoch,
+            step,
+            quantity,
+            value,
+        }) => {
+            assert_eq!((epoch, step, quantity), (6, 5, "loss"));
+            assert_eq!(value, f64::INFINITY);
         }
         other => panic!("expected Error::Diverged, got {other:?}"),
     }

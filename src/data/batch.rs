@@ -145,6 +145,16 @@ impl Minibatches {
         self.order.shuffle(rng);
     }
 
+    /// Draws a fresh order from `rng`, independent of earlier epochs' orders: the examples
+    /// are put back in `0..n` first. The training loop uses this, so an epoch's batches
+    /// depend only on the generator it is given (which makes resuming a run exact).
+    pub fn shuffle_fresh<R: rand::Rng + ?Sized>(&mut self, rng: &mut R) {
+        for (i, o) in self.order.iter_mut().enumerate() {
+            *o = i;
+        }
+        self.order.shuffle(rng);
+    }
+
     /// The batch size.
     pub fn batch_size(&self) -> usize {
         self.batch_size

@@ -68,7 +68,8 @@ impl<T: Scalar> Dataset<T> {
         Self::new(Features::Bytes(bytes), num_features, labels, num_classes)
     }
 
-    /// A dataset of float features: one row of `x` per label.
+    /// A dataset of float features: one row of `x` per label. NaN or infinite features are
+    /// rejected, naming the first one's row and column.
     pub fn from_matrix(x: Matrix<T>, labels: Vec<usize>, num_classes: usize) -> Result<Self> {
         let num_features = x.cols();
         Self::new(
@@ -104,6 +105,21 @@ impl<T: Scalar> Dataset<T> {
             ));
         }
         check_labels(&labels, num_classes)?;
+        if let Features::Floats(values) = &features {
+            // A NaN or infinite feature would turn every loss it touches into NaN.
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(Error::param(
+                    "features",
+                    format!(
+                        "{} at row {}, column {}",
+                        values[i],
+                        i / num_features,
+                        i % num_features
+                    ),
+                    "must be finite",
+                ));
+            }
+        }
         Ok(Dataset {
             features,
             labels,
@@ -142,13 +158,24 @@ impl<T: Scalar> Dataset<T> {
         self.transform.as_ref()
     }
 
-    /// Replaces the feature transform (it must have one entry per feature).
+    /// Replaces the feature transform (it must have one finite scale and offset per feature).
     pub fn set_transform(&mut self, transform: FeatureTransform<T>) -> Result<()> {
         if transform.len() != self.num_features {
             return Err(Error::shape(
                 "Dataset::set_transform",
                 format!("{} features", self.num_features),
                 format!("a transform of {}", transform.len()),
+            ));
+        }
+        let pairs = transform.scale.iter().zip(&transform.offset);
+        if let Some((j, (s, o))) = pairs
+            .enumerate()
+            .find(|(_, (s, o))| !s.is_finite() || !o.is_finite())
+        {
+            return Err(Error::param(
+                "feature transform",
+                format!("scale {s}, offset {o} for feature {j}"),
+                "must be finite",
             ));
         }
         self.transform = Some(transform);

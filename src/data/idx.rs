@@ -65,8 +65,13 @@ const TYPE_U8: u8 = 0x08;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// When the data length is not known in advance (gzip, arbitrary readers), the buffer starts no
-/// larger than this; beyond it, it grows only as data actually arrives.
-const MAX_UNCHECKED_CAPACITY: usize = 64 << 20;
+/// larger than this; beyond it, it grows only as data actually arrives (doubling, so a large
+/// file costs a handful of reallocations, and a lying header costs nothing).
+const MAX_UNCHECKED_CAPACITY: usize = 64 << 10;
+
+/// How much of a gzip stream past the promised data is decompressed (into a sink, not memory)
+/// to reach its CRC, which tells corruption from trailing data.
+const MAX_DRAIN: u64 = 64 << 20;
 
 /// An IDX array of bytes: its dimensions and its data, row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +102,14 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
 /// with the bytes actually read rather than with the size the header claims.
 pub fn read_idx_from<R: Read>(reader: R, path: &Path) -> Result<IdxArray> {
     read_any(reader, path, None)
+}
+
+/// Parses IDX from bytes already in memory; `path` is used only in error messages.
+///
+/// The length is known, so a plain array's header is checked against it before anything is
+/// allocated, exactly as [`read_idx`] does for a file.
+pub fn read_idx_slice(bytes: &[u8], path: &Path) -> Result<IdxArray> {
+    read_any(bytes, path, Some(bytes.len() as u64))
 }
 
 /// Reads an images file: must have 3 dims (count, rows, cols); returns
@@ -285,11 +298,7 @@ fn parse<R: Read>(
         if gzip {
             // Corruption inside a deflate stream can decode to extra bytes; the CRC at the end
             // tells the two apart. Drain a bounded amount into a sink (no allocation) to reach it.
-            io::copy(
-                &mut reader.take(MAX_UNCHECKED_CAPACITY as u64),
-                &mut io::sink(),
-            )
-            .map_err(read_err)?;
+            io::copy(&mut reader.take(MAX_DRAIN), &mut io::sink()).map_err(read_err)?;
         }
         // Only one byte past the promise was kept: its exact length is unknown.
         return Err(length_error(path, expected_u64, None));

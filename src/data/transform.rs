@@ -25,13 +25,24 @@ impl<T: Scalar> FeatureTransform<T> {
         }
     }
 
-    /// Per-feature scales and offsets (same length).
+    /// Per-feature scales and offsets (same length, all finite).
     pub fn new(scale: Vec<T>, offset: Vec<T>) -> Result<Self> {
         if scale.len() != offset.len() {
             return Err(Error::shape(
                 "FeatureTransform::new",
                 scale.len(),
                 offset.len(),
+            ));
+        }
+        let pairs = scale.iter().zip(&offset);
+        if let Some((j, (s, o))) = pairs
+            .enumerate()
+            .find(|(_, (s, o))| !s.is_finite() || !o.is_finite())
+        {
+            return Err(Error::param(
+                "feature transform",
+                format!("scale {s}, offset {o} for feature {j}"),
+                "must be finite",
             ));
         }
         Ok(FeatureTransform { scale, offset })
@@ -105,6 +116,17 @@ impl<T: Scalar> FeatureTransform<T> {
             }
             scale.push(T::of(s0[j] * inv));
             offset.push(T::of((o0[j] - mean[j]) * inv));
+        }
+        let pairs = scale.iter().zip(&offset);
+        if let Some((j, (s, o))) = pairs
+            .enumerate()
+            .find(|(_, (s, o))| !s.is_finite() || !o.is_finite())
+        {
+            return Err(Error::param(
+                "feature transform",
+                format!("scale {s}, offset {o} for feature {j}"),
+                "must be finite",
+            ));
         }
         Ok(FeatureTransform { scale, offset })
     }

@@ -23,7 +23,7 @@ use std::ops::Range;
 
 use crate::data::Batch;
 use crate::error::Result;
-use crate::kernels::elementwise::descend;
+use crate::kernels::elementwise::{descend, first_non_finite};
 use crate::kernels::pool::split_range;
 use crate::kernels::{column_sums_into, dense_forward, gemm, ThreadPool};
 use crate::loss::Loss;
@@ -364,18 +364,32 @@ pub(super) fn block_losses<T>(ws: &Workspace<T>, rows: usize) -> &[f64] {
 
 /// `params ← params − lr·step`, each thread taking one contiguous share (elementwise, so the
 /// result does not depend on the thread count).
+///
+/// First every thread checks its share of the step (see
+/// [`first_non_finite`](crate::kernels::elementwise::first_non_finite)); only if all of it is
+/// finite do they apply it, so a poisoned gradient never reaches the parameters. Returns the
+/// first bad element. The check is a second pass over the step, which is usually out of cache
+/// by now: on the 784-256-10 MNIST run it costs about a tenth of the throughput (measured
+/// against the same build without it); fusing it into the pass that produces the step would
+/// make it nearly free.
 pub(super) fn apply_step_parallel<T: Scalar>(
     pool: &ThreadPool,
     params: &mut [T],
     step: &[T],
     lr: T,
-) {
+) -> Result<(), T> {
     let threads = pool.threads();
     let n = params.len().min(step.len());
     // Shares aligned to 16 elements (a cache line of f32) so no line is written by two threads.
     let ranges: Vec<Range<usize>> = (0..threads)
         .map(|t| split_range(n, threads, t, 16))
         .collect();
+    pool.run_each(ranges.clone(), |_, r| {
+        match first_non_finite(&step[r.clone()], lr) {
+            Some(bad) => Err(bad),
+            None => Ok(()),
+        }
+    })?;
     let shares = split_rows(&mut params[..n], 1, &ranges);
     let done: Result<(), std::convert::Infallible> = pool.run_each(shares, |t, w| {
         descend(w, &step[ranges[t].clone()], lr);
@@ -384,4 +398,5 @@ pub(super) fn apply_step_parallel<T: Scalar>(
     if let Err(never) = done {
         match never {}
     }
+    Ok(())
 }

@@ -60,10 +60,15 @@ impl<T: Scalar> LinearClassifier<T> {
 
     /// The weight matrix `W` (`inputs × classes`).
     pub fn weights(&self) -> MatRef<'_, T> {
-        // An Mlp with no hidden layers has exactly one layer.
-        self.0
-            .weights(0)
-            .expect("a linear classifier has one layer")
+        // An Mlp with no hidden layers has exactly one layer, so the fallback (an empty
+        // view) is never taken; it only spares the library a panic path.
+        self.0.weights(0).unwrap_or(MatRef {
+            data: &[],
+            rows: 0,
+            cols: 0,
+            rs: 0,
+            cs: 1,
+        })
     }
 }
 

@@ -207,7 +207,73 @@ impl<T: Scalar> MlpBuilder<T> {
     }
 }
 
+/// What an [`Mlp`] is, without its weights: layer widths, activations, loss and L2 strength.
+/// Enough to build another one like it (a checkpoint records it for that).
+///
+/// ```
+/// use downhill::model::{Activation, Mlp, Model};
+///
+/// let mlp = Mlp::<f32>::builder(784).hidden(32, Activation::Tanh).classes(10).build()?;
+/// let arch = mlp.architecture();
+/// assert_eq!(arch.widths, vec![784, 32, 10]);
+/// let twin = arch.builder::<f32>()?.build()?;
+/// assert_eq!(twin.num_params(), mlp.num_params());
+/// # Ok::<(), downhill::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlpArchitecture {
+    /// Layer widths from input to output, e.g. `[784, 256, 10]`.
+    pub widths: Vec<usize>,
+    /// The activation of each hidden layer (one fewer than the layers).
+    pub activations: Vec<Activation>,
+    /// The data loss.
+    pub loss: Loss,
+    /// L2 regularisation strength λ.
+    pub l2: f64,
+}
+
+impl MlpArchitecture {
+    /// A builder for an MLP of this architecture (initial weights from the builder's seed;
+    /// restore a checkpoint's parameters over them). Fails if the widths and activations do
+    /// not describe a network.
+    pub fn builder<T: Scalar>(&self) -> Result<MlpBuilder<T>> {
+        let (Some(&inputs), Some(&classes)) = (self.widths.first(), self.widths.last()) else {
+            return Err(Error::param(
+                "architecture widths",
+                "[]",
+                "need at least an input and an output width",
+            ));
+        };
+        let hidden = self.widths.get(1..self.widths.len() - 1).unwrap_or(&[]);
+        if self.widths.len() < 2 || hidden.len() != self.activations.len() {
+            return Err(Error::param(
+                "architecture activations",
+                self.activations.len(),
+                "must be one per hidden layer (two fewer than the widths)",
+            ));
+        }
+        let mut builder = Mlp::builder(inputs)
+            .classes(classes)
+            .loss(self.loss)
+            .l2(self.l2);
+        for (&width, &act) in hidden.iter().zip(&self.activations) {
+            builder = builder.hidden(width, act);
+        }
+        Ok(builder)
+    }
+}
+
 impl<T: Scalar> Mlp<T> {
+    /// The architecture of this network, to record or to build another like it.
+    pub fn architecture(&self) -> MlpArchitecture {
+        MlpArchitecture {
+            widths: self.widths(),
+            activations: self.layers.iter().filter_map(|l| l.act).collect(),
+            loss: self.loss,
+            l2: self.l2.to_f64_lossless(),
+        }
+    }
+
     /// Starts configuring an MLP with `inputs` features per example.
     pub fn builder(inputs: usize) -> MlpBuilder<T> {
         MlpBuilder {
@@ -410,8 +476,9 @@ impl<T: Scalar> Model<T> for Mlp<T> {
                 step.len(),
             ));
         }
-        apply_step_parallel(&self.pool, &mut self.params, step, lr);
-        Ok(())
+        // A poisoned gradient never reaches the parameters (see the trait).
+        apply_step_parallel(&self.pool, &mut self.params, step, lr)
+            .map_err(|bad| Error::non_finite_gradient(bad.to_f64_lossless()))
     }
     fn scores(&mut self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) -> Result<()> {
         let (inputs, classes) = (self.num_inputs(), self.num_classes());

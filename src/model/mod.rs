@@ -16,7 +16,7 @@ mod mlp;
 
 pub use activation::{Activation, Init};
 pub use linear::{LinearBuilder, LinearClassifier};
-pub use mlp::{Mlp, MlpBuilder};
+pub use mlp::{Mlp, MlpArchitecture, MlpBuilder};
 
 use std::ops::Range;
 
@@ -68,7 +68,9 @@ pub trait Model<T: Scalar> {
     /// Class scores for each row of `x` (`x.cols() == num_inputs()`), written into `out`
     /// (`x.rows() × num_classes()`).
     fn scores(&mut self, x: MatRef<'_, T>, out: MatMut<'_, T>) -> Result<()>;
-    /// `params ← params − lr·step`: the last move of every gradient method. The default is
+    /// `params ← params − lr·step`: the last move of every gradient method. A step with a NaN
+    /// or infinite element (or one that `lr` scales past the float range) is refused with [`Error::Diverged`] before anything changes, so a
+    /// poisoned gradient never reaches the parameters. The default is
     /// one loop over the parameters; a model with worker threads can share it out (as
     /// [`Mlp`] does), since on a small network it is a tenth of a step's time.
     fn apply_step(&mut self, step: &[T], lr: T) -> Result<()> {
@@ -78,6 +80,9 @@ pub trait Model<T: Scalar> {
                 self.num_params(),
                 step.len(),
             ));
+        }
+        if let Some(bad) = crate::kernels::elementwise::first_non_finite(step, lr) {
+            return Err(Error::non_finite_gradient(bad.to_f64_lossless()));
         }
         crate::kernels::elementwise::descend(self.params_mut(), step, lr);
         Ok(())

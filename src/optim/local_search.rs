@@ -2,20 +2,22 @@
 //! `step_size` in a random direction, `W_try = W + randn · step_size`, and move there only if
 //! the loss goes down. Blindfolded hiking: better than teleporting at random, still blind.
 
-use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::data::Batch;
 use crate::error::{positive, Result};
 use crate::model::Model;
-use crate::optim::{ensure_len, Batching, Optimizer};
-use crate::{DefaultRng, Scalar};
+use crate::optim::{ensure_len, only_known, saved_loss, Batching, Optimizer, OptimizerState};
+use crate::{stream_rng, Scalar};
 
 /// Random local search around the best parameters; the model always holds the best found.
+///
+/// Try `k` draws its direction from a generator seeded with `(seed, k)`, so the search's whole
+/// random state is its seed and its number of tries (see [`RandomSearch`](super::RandomSearch)).
 #[derive(Debug, Clone)]
 pub struct LocalSearch<T> {
     step_size: T,
-    rng: DefaultRng,
+    seed: u64,
     best: Vec<T>,
     best_loss: Option<T>,
     last_loss: Option<T>,
@@ -28,7 +30,7 @@ impl<T: Scalar> LocalSearch<T> {
     pub fn new(step_size: T, seed: u64) -> Result<Self> {
         Ok(LocalSearch {
             step_size: positive("step_size", step_size)?,
-            rng: DefaultRng::seed_from_u64(seed),
+            seed,
             best: Vec::new(),
             best_loss: None,
             last_loss: None,
@@ -74,8 +76,9 @@ impl<T: Scalar> Optimizer<T> for LocalSearch<T> {
                 l
             }
         };
+        let mut rng = stream_rng(self.seed, self.tries as u64);
         for (w, &b) in model.params_mut().iter_mut().zip(&self.best) {
-            let z: f64 = StandardNormal.sample(&mut self.rng);
+            let z: f64 = StandardNormal.sample(&mut rng);
             *w = b + T::of(z) * self.step_size;
         }
         let loss = model.loss(batch)?;
@@ -90,5 +93,38 @@ impl<T: Scalar> Optimizer<T> for LocalSearch<T> {
             model.params_mut().copy_from_slice(&self.best);
             Ok(best_loss)
         }
+    }
+    fn state(&self) -> OptimizerState<T> {
+        let mut state = OptimizerState {
+            steps: self.tries as u64,
+            ..OptimizerState::default()
+        };
+        if !self.best.is_empty() {
+            state.buffers.push(("best".to_string(), self.best.clone()));
+        }
+        for (name, loss) in [("best_loss", self.best_loss), ("last_loss", self.last_loss)] {
+            if let Some(l) = loss {
+                state.scalars.push((name.to_string(), l.to_f64_lossless()));
+            }
+        }
+        state
+            .scalars
+            .push(("accepted".to_string(), self.accepted as f64));
+        state
+    }
+    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
+        only_known(
+            state,
+            "local",
+            &["best"],
+            &["best_loss", "last_loss", "accepted"],
+        )?;
+        self.tries = usize::try_from(state.steps).unwrap_or(usize::MAX);
+        self.best = state.buffer("best").map(<[T]>::to_vec).unwrap_or_default();
+        self.best_loss = saved_loss(state, "best_loss");
+        self.last_loss = saved_loss(state, "last_loss");
+        // A count saved as f64 is exact up to 2^53 tries.
+        self.accepted = state.scalar("accepted").map_or(0, |a| a.max(0.0) as usize);
+        Ok(())
     }
 }

@@ -133,6 +133,45 @@ impl<T> OptimizerState<T> {
     }
 }
 
+/// The scalar `name` of a saved search state, as `T` (absent: `None`).
+fn saved_loss<T: Scalar>(state: &OptimizerState<T>, name: &str) -> Option<T> {
+    state.scalar(name).map(T::of)
+}
+
+/// Checks that a saved state holds only the buffers and scalars an optimizer keeps.
+fn only_known<T>(
+    state: &OptimizerState<T>,
+    who: &'static str,
+    buffers: &[&str],
+    scalars: &[&str],
+) -> Result<()> {
+    for (name, _) in &state.buffers {
+        if !buffers.contains(&name.as_str()) {
+            return Err(Error::param(
+                "optimizer state",
+                format!("buffer {name:?}"),
+                match who {
+                    "random" => "is not a buffer random search keeps",
+                    _ => "is not a buffer local search keeps",
+                },
+            ));
+        }
+    }
+    for (name, _) in &state.scalars {
+        if !scalars.contains(&name.as_str()) {
+            return Err(Error::param(
+                "optimizer state",
+                format!("scalar {name:?}"),
+                match who {
+                    "random" => "is not a scalar random search keeps",
+                    _ => "is not a scalar local search keeps",
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Resizes an optimizer's buffer to the model's parameter count, keeping it across steps.
 fn ensure_len<T: Scalar>(buf: &mut Vec<T>, len: usize) {
     if buf.len() != len {

@@ -2,20 +2,22 @@
 //! loss, keep the best. Hopeless in a space of thousands of dimensions, and the lecture shows
 //! it: a starting point that makes everything after it look good.
 
-use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::data::Batch;
 use crate::error::{positive, Result};
 use crate::model::Model;
-use crate::optim::{Batching, Optimizer};
-use crate::{DefaultRng, Scalar};
+use crate::optim::{only_known, saved_loss, Batching, Optimizer, OptimizerState};
+use crate::{stream_rng, Scalar};
 
 /// Random search: each step tries fresh random weights; the model always holds the best found.
+///
+/// Try `k` draws from a generator seeded with `(seed, k)`, so the search's whole random state
+/// is its seed and its number of tries, and a resumed search draws what it would have drawn.
 #[derive(Debug, Clone)]
 pub struct RandomSearch<T> {
     scale: T,
-    rng: DefaultRng,
+    seed: u64,
     best: Vec<T>,
     best_loss: Option<T>,
     last_loss: Option<T>,
@@ -27,7 +29,7 @@ impl<T: Scalar> RandomSearch<T> {
     pub fn new(scale: T, seed: u64) -> Result<Self> {
         Ok(RandomSearch {
             scale: positive("scale", scale)?,
-            rng: DefaultRng::seed_from_u64(seed),
+            seed,
             best: Vec::new(),
             best_loss: None,
             last_loss: None,
@@ -56,8 +58,9 @@ impl<T: Scalar> Optimizer<T> for RandomSearch<T> {
         Batching::FullBatch
     }
     fn step(&mut self, model: &mut dyn Model<T>, batch: &Batch<'_, T>) -> Result<T> {
+        let mut rng = stream_rng(self.seed, self.tries as u64);
         for w in model.params_mut() {
-            let z: f64 = StandardNormal.sample(&mut self.rng);
+            let z: f64 = StandardNormal.sample(&mut rng);
             *w = T::of(z) * self.scale;
         }
         let loss = model.loss(batch)?;
@@ -77,5 +80,28 @@ impl<T: Scalar> Optimizer<T> for RandomSearch<T> {
             }
         }
         Ok(self.best_loss.unwrap_or(loss))
+    }
+    fn state(&self) -> OptimizerState<T> {
+        let mut state = OptimizerState {
+            steps: self.tries as u64,
+            ..OptimizerState::default()
+        };
+        if !self.best.is_empty() {
+            state.buffers.push(("best".to_string(), self.best.clone()));
+        }
+        for (name, loss) in [("best_loss", self.best_loss), ("last_loss", self.last_loss)] {
+            if let Some(l) = loss {
+                state.scalars.push((name.to_string(), l.to_f64_lossless()));
+            }
+        }
+        state
+    }
+    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
+        only_known(state, "random", &["best"], &["best_loss", "last_loss"])?;
+        self.tries = usize::try_from(state.steps).unwrap_or(usize::MAX);
+        self.best = state.buffer("best").map(<[T]>::to_vec).unwrap_or_default();
+        self.best_loss = saved_loss(state, "best_loss");
+        self.last_loss = saved_loss(state, "last_loss");
+        Ok(())
     }
 }

@@ -40,13 +40,11 @@ pub use progress::Progress;
 
 use std::time::{Duration, Instant};
 
-use rand::SeedableRng;
-
 use crate::data::{Dataset, Minibatches};
 use crate::error::{Error, Result};
 use crate::model::{accuracy, evaluate, Model};
 use crate::optim::{Batching, Optimizer};
-use crate::{DefaultRng, Scalar};
+use crate::{stream_rng, Scalar};
 
 /// What one epoch did.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +106,23 @@ pub struct Trainer {
     time_limit: Option<Duration>,
     threads: usize,
     shuffle: bool,
+    start: TrainState,
+}
+
+/// Where a run stands between two epochs: all the training loop needs to carry on exactly
+/// (together with the model's parameters and the optimizer's [state](Optimizer::state)).
+///
+/// The loop keeps no random generator from one epoch to the next: epoch `e`'s minibatch order
+/// is drawn from a generator seeded with `(seed, e)` alone, so the seed and the number of
+/// epochs done are the whole of its random state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TrainState {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimizer steps taken over those epochs.
+    pub step: usize,
+    /// The trainer's seed.
+    pub seed: u64,
 }
 
 impl Trainer {
@@ -123,12 +138,30 @@ impl Trainer {
             time_limit: None,
             threads,
             shuffle: true,
+            start: TrainState::default(),
         })
     }
     /// Seed for the minibatch shuffling (default 0).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
+    }
+    /// Carries on a run from where `state` says it stood: its seed, `state.epoch` epochs done
+    /// (the run continues with epoch `state.epoch + 1` up to the trainer's `epochs`) and its
+    /// step count. With the model's parameters and the optimizer's state restored too (a
+    /// [`Checkpoint`](crate::checkpoint::Checkpoint) holds all three), the rest of the run is
+    /// bit-identical to a run that never stopped.
+    pub fn resume(mut self, state: &TrainState) -> Result<Self> {
+        if state.epoch > self.epochs {
+            return Err(Error::param(
+                "resume epoch",
+                state.epoch,
+                "must not exceed the trainer's epochs",
+            ));
+        }
+        self.seed = state.seed;
+        self.start = *state;
+        Ok(self)
     }
     /// Threads the model may use (default: all available cores). With [`Mlp`](crate::model::Mlp)
     /// the result is bit-identical whatever the count.
@@ -186,27 +219,32 @@ impl Trainer {
             ));
         }
         model.set_threads(self.threads)?;
-        let mut rng = DefaultRng::seed_from_u64(self.seed);
         let mut sampler = match optimizer.batching() {
             Batching::MiniBatch(size) => Some(Minibatches::new(train.len(), size)?),
             Batching::FullBatch => None,
         };
         let mut report = TrainReport::default();
-        let mut step = 0usize;
+        let mut step = self.start.step;
         let mut elapsed = Duration::ZERO;
-        'epochs: for epoch in 1..=self.epochs {
+        'epochs: for epoch in self.start.epoch + 1..=self.epochs {
             let (mut loss_sum, mut steps, mut samples) = (0.0f64, 0usize, 0usize);
             if let Some(s) = sampler.as_mut().filter(|_| self.shuffle) {
-                s.shuffle(&mut rng);
+                s.shuffle_fresh(&mut stream_rng(self.seed, epoch as u64));
             }
             let steps_per_epoch = sampler.as_ref().map_or(1, |s| s.num_batches());
             let learning_rate = optimizer.learning_rate();
             let t0 = Instant::now();
-            // Counts one step, checks its loss, and asks the observer whether to go on.
-            let mut observe = |loss: T, n: usize| -> Result<Control> {
-                let loss = loss.to_f64_lossless();
+            // Counts one step, checks its outcome and its loss, and asks the observer whether
+            // to go on. A divergence found below (a non-finite gradient) learns where it was.
+            let mut observe = |outcome: Result<T>, n: usize| -> Result<Control> {
+                let loss = outcome.map_err(|e| e.at(epoch, step))?.to_f64_lossless();
                 if !loss.is_finite() {
-                    return Err(Error::Diverged { step, loss });
+                    return Err(Error::Diverged {
+                        epoch,
+                        step,
+                        quantity: "loss",
+                        value: loss,
+                    });
                 }
                 let info = StepInfo {
                     epoch,
@@ -228,13 +266,13 @@ impl Trainer {
                 Some(s) => {
                     for idx in s.iter() {
                         let batch = train.batch(idx)?;
-                        control = observe(optimizer.step(model, &batch)?, idx.len())?;
+                        control = observe(optimizer.step(model, &batch), idx.len())?;
                         if control != Control::Continue {
                             break;
                         }
                     }
                 }
-                None => control = observe(optimizer.step(model, &train.all())?, train.len())?,
+                None => control = observe(optimizer.step(model, &train.all()), train.len())?,
             }
             let dt = t0.elapsed();
             elapsed += dt;

@@ -1,0 +1,348 @@
+//! Hostile input: arbitrary bytes, and valid files with bytes overwritten, cut off or
+//! appended, fed to the IDX reader (plain, gzip, and as a stream of unknown length) and to the
+//! checkpoint loader. Each must answer `Ok` or `Err` — never panic — and never allocate more
+//! than a small multiple of what it was given: a header that claims four billion images in a
+//! 100-byte file fails before allocating for them.
+//!
+//! Allocation is measured by a counting global allocator, per thread (the test harness runs
+//! tests on several threads at once). It is the one `unsafe` outside `src/kernels/`: a
+//! `GlobalAlloc` cannot be written without it, and it only forwards to the system allocator.
+//!
+//! The inputs the fuzzers (`fuzz/`) found interesting are kept in `tests/fuzz_regressions/`
+//! and replayed here with the fuzz targets' own checks.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use downhill::checkpoint::Checkpoint;
+use downhill::data::idx::{read_idx_from, read_idx_slice, IdxArray};
+use downhill::prelude::*;
+use downhill::train::TrainState;
+use flate2::{write::GzEncoder, Compression};
+use proptest::prelude::*;
+
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn track(delta: isize) {
+    // `try_with`: the allocator may run while a thread's locals are being torn down.
+    let _ = LIVE.try_with(|live| {
+        let now = live.get() + delta;
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counting touches
+// only thread-local `Cell`s, which neither allocate nor unwind.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            track(layout.size() as isize);
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            track(layout.size() as isize);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, which got it from `System`.
+        unsafe { System.dealloc(ptr, layout) };
+        track(-(layout.size() as isize));
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as for `dealloc`; the caller guarantees `new_size` is valid for `layout`.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            track(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f` and returns its result and the most memory it held at once, in bytes, beyond
+/// what was live when it started (what it returns is counted: it was allocated inside).
+fn peak_bytes<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(base));
+    let r = f();
+    let peak = PEAK.with(Cell::get);
+    (r, (peak - base).max(0) as usize)
+}
+
+/// The allowance for fixed-size state: the gzip decoder's 32 KiB window and its buffers,
+/// the stream reader's first 64 KiB, error messages.
+const FIXED: usize = 256 << 10;
+
+fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        bytes.extend_from_slice(&d.to_be_bytes());
+    }
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A small valid checkpoint: an MLP 3 → 4 → 2 after one step of momentum SGD, so it has an
+/// optimizer buffer too.
+fn checkpoint_bytes() -> Vec<u8> {
+    let x = Matrix::from_vec(vec![0.5f32, -1.0, 2.0, 1.0, 0.0, -0.5], 2, 3).unwrap();
+    let data = Dataset::from_matrix(x, vec![0, 1], 2).unwrap();
+    let mut mlp = Mlp::<f32>::builder(3)
+        .hidden(4, Activation::Sigmoid)
+        .classes(2)
+        .build()
+        .unwrap();
+    let mut sgd = Sgd::new(0.1).unwrap().momentum(0.5).unwrap();
+    sgd.step(&mut mlp, &data.all()).unwrap();
+    let state = TrainState {
+        epoch: 1,
+        step: 1,
+        seed: 5,
+    };
+    Checkpoint::capture(&mlp, &sgd, state)
+        .with_architecture(mlp.architecture())
+        .with_hyper("lr", 0.1)
+        .to_bytes()
+        .unwrap()
+}
+
+fn check_idx(result: &downhill::Result<IdxArray>) {
+    if let Ok(a) = result {
+        assert_eq!(a.data.len(), a.dims.iter().product::<usize>());
+    }
+}
+
+/// Every reader on `bytes`; panics (failing the test) if one panics or allocates too much.
+fn read_everything(bytes: &[u8]) {
+    let path = Path::new("hostile");
+    let n = bytes.len();
+    let (plain, peak) = peak_bytes(|| read_idx_slice(bytes, path));
+    check_idx(&plain);
+    let out = plain
+        .as_ref()
+        .map_or(0, |a| a.data.len() + 8 * a.dims.len());
+    // Plain input of known length: checked against the length before anything is allocated.
+    // Gzip input: the output grows only with what is actually decompressed.
+    assert!(
+        peak <= 4 * (n + out) + FIXED,
+        "read_idx_slice on {n} bytes held {peak} bytes"
+    );
+    let (streamed, peak) = peak_bytes(|| read_idx_from(bytes, path));
+    check_idx(&streamed);
+    assert_eq!(plain.is_ok(), streamed.is_ok());
+    assert!(
+        peak <= 4 * (n + out) + FIXED,
+        "read_idx_from on {n} bytes held {peak} bytes"
+    );
+    let (ckpt, peak) = peak_bytes(|| Checkpoint::<f32>::from_bytes(bytes, path));
+    assert!(
+        peak <= 16 * n + FIXED,
+        "Checkpoint::from_bytes on {n} bytes held {peak} bytes"
+    );
+    if let Ok(c) = ckpt {
+        // Whatever is accepted can be restored into the network it describes.
+        if let Ok(mut mlp) = c.build_mlp() {
+            c.restore_model(&mut mlp).unwrap();
+        }
+    }
+    let _ = Checkpoint::<f64>::from_bytes(bytes, path);
+}
+
+/// `valid` with some bytes overwritten, then cut to a length, then extended.
+fn mutate(valid: &[u8], writes: &[(usize, u8)], cut: usize, tail: &[u8]) -> Vec<u8> {
+    let mut bytes = valid.to_vec();
+    if !bytes.is_empty() {
+        let len = bytes.len();
+        for &(i, b) in writes {
+            bytes[i % len] = b;
+        }
+    }
+    bytes.truncate(cut % (valid.len() + 1));
+    bytes.extend_from_slice(tail);
+    bytes
+}
+
+fn mutation() -> impl Strategy<Value = (Vec<(usize, u8)>, usize, Vec<u8>)> {
+    (
+        prop::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+        prop_oneof![Just(usize::MAX), any::<usize>()],
+        prop_oneof![Just(Vec::new()), prop::collection::vec(any::<u8>(), 0..8)],
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 1024,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn arbitrary_bytes_are_ok_or_err(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        read_everything(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_bytes_behind_a_valid_header_are_ok_or_err(
+        dims in prop::collection::vec(any::<u32>(), 1..4),
+        data in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let bytes = idx(&dims, &data);
+        read_everything(&bytes);
+        read_everything(&gzip(&bytes));
+    }
+
+    #[test]
+    fn mutated_idx_files_are_ok_or_err((writes, cut, tail) in mutation()) {
+        let valid = idx(&[3, 2, 2], &[7; 12]);
+        read_everything(&mutate(&valid, &writes, cut, &tail));
+    }
+
+    #[test]
+    fn mutated_gzip_idx_files_are_ok_or_err((writes, cut, tail) in mutation()) {
+        let valid = gzip(&idx(&[3, 2, 2], &[7; 12]));
+        read_everything(&mutate(&valid, &writes, cut, &tail));
+    }
+
+    #[test]
+    fn mutated_checkpoints_are_ok_or_err((writes, cut, tail) in mutation()) {
+        let valid = checkpoint_bytes();
+        read_everything(&mutate(&valid, &writes, cut, &tail));
+    }
+}
+
+#[test]
+fn valid_inputs_are_read() {
+    let bytes = idx(&[3, 2, 2], &[7; 12]);
+    assert_eq!(
+        read_idx_slice(&bytes, Path::new("x")).unwrap().dims,
+        [3, 2, 2]
+    );
+    assert_eq!(
+        read_idx_slice(&gzip(&bytes), Path::new("x")).unwrap().data,
+        [7; 12]
+    );
+    let ckpt = Checkpoint::<f32>::from_bytes(&checkpoint_bytes(), Path::new("x")).unwrap();
+    assert_eq!(ckpt.train.seed, 5);
+}
+
+#[test]
+fn four_billion_images_in_100_bytes_fail_before_allocating() {
+    // 0xFFFF_FFFF images of 28 x 28, and 84 bytes of "pixels".
+    let mut bytes = idx(&[u32::MAX, 28, 28], &[0; 84]);
+    assert_eq!(bytes.len(), 100);
+    let (r, peak) = peak_bytes(|| read_idx_slice(&bytes, Path::new("liar")));
+    assert!(r.unwrap_err().to_string().contains("truncated"));
+    assert!(peak < 4 << 10, "a 100-byte file held {peak} bytes");
+
+    let gzipped = gzip(&bytes);
+    let (r, peak) = peak_bytes(|| read_idx_slice(&gzipped, Path::new("liar.gz")));
+    assert!(r.unwrap_err().to_string().contains("truncated"));
+    assert!(peak < FIXED, "a gzipped liar held {peak} bytes");
+    eprintln!("a gzipped 4-billion-image header: {peak} bytes at the peak");
+
+    let (r, peak) = peak_bytes(|| read_idx_from(&bytes[..], Path::new("stream")));
+    assert!(r.is_err());
+    assert!(peak < FIXED, "a streamed liar held {peak} bytes");
+
+    // The same lie one level down: a checkpoint header that claims a huge header.
+    bytes = u64::MAX.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&[b' '; 92]);
+    let (r, peak) = peak_bytes(|| Checkpoint::<f32>::from_bytes(&bytes, Path::new("c")));
+    assert!(r.is_err());
+    assert!(peak < 4 << 10, "a lying checkpoint held {peak} bytes");
+}
+
+/// The fuzz targets' checks on one kept input (see `fuzz/fuzz_targets/`).
+fn replay(target: &str, bytes: &[u8]) {
+    match target {
+        "idx_plain" => read_everything(bytes),
+        "idx_gzip" => {
+            let Some((&mode, rest)) = bytes.split_first() else {
+                return;
+            };
+            if mode % 2 == 0 {
+                let wrapped = gzip(rest);
+                read_everything(&wrapped);
+                if !rest.starts_with(&[0x1f, 0x8b]) {
+                    let a = read_idx_slice(&wrapped, Path::new("w")).is_ok();
+                    let b = read_idx_slice(rest, Path::new("p")).is_ok();
+                    assert_eq!(a, b);
+                }
+            } else {
+                let mut raw = vec![0x1f, 0x8b];
+                raw.extend_from_slice(rest);
+                read_everything(&raw);
+            }
+        }
+        _ => {
+            read_everything(bytes);
+            if let Ok(c) = Checkpoint::<f32>::from_bytes(bytes, Path::new("kept")) {
+                let again = c.to_bytes().unwrap();
+                let reread = Checkpoint::<f32>::from_bytes(&again, Path::new("again")).unwrap();
+                assert_eq!(reread, c);
+            }
+        }
+    }
+}
+
+#[test]
+fn inputs_the_fuzzers_kept_are_handled() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    let mut replayed = 0;
+    for target in ["idx_plain", "idx_gzip", "checkpoint"] {
+        let dir = root.join(target);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no kept inputs in {}", dir.display());
+        for file in files {
+            let bytes = std::fs::read(&file).unwrap();
+            replay(target, &bytes);
+            replayed += 1;
+        }
+    }
+    eprintln!("replayed {replayed} kept fuzz inputs");
+}
+
+/// Writes the seed inputs of the checkpoint fuzzer (run by hand:
+/// `DOWNHILL_SEEDS=fuzz/corpus/checkpoint cargo test --test hostile_input -- --ignored`).
+#[test]
+#[ignore = "writes fuzzing seeds; run by hand"]
+fn write_checkpoint_seeds() {
+    let Some(dir) = std::env::var_os("DOWNHILL_SEEDS") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mlp_sgd"), checkpoint_bytes()).unwrap();
+    let model = LinearClassifier::<f32>::builder(2, 2).build().unwrap();
+    let gd = GradientDescent::new(0.1).unwrap();
+    let plain = Checkpoint::capture(&model, &gd, TrainState::default());
+    std::fs::write(dir.join("linear_gd"), plain.to_bytes().unwrap()).unwrap();
+}

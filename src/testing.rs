@@ -83,12 +83,17 @@
 //! softmax_gradient_is_right(); // under #[test] in a test file; called by hand in a doc test
 //! ```
 //!
+//! It also has [`CountingAllocator`] and [`peak_bytes`], for tests that a reader allocates
+//! in proportion to its input and never what a lying header claims.
+//!
 //! Break the gradient (say, drop the `1.0 / n`) and the property fails with the check's table,
 //! naming the worst parameter.
 
 use std::ops::{Range, RangeInclusive};
 
 pub use proptest;
+
+pub use crate::kernels::counting_alloc::{peak_bytes, CountingAllocator};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 

@@ -4,87 +4,26 @@
 //! than a small multiple of what it was given: a header that claims four billion images in a
 //! 100-byte file fails before allocating for them.
 //!
-//! Allocation is measured by a counting global allocator, per thread (the test harness runs
-//! tests on several threads at once). It is the one `unsafe` outside `src/kernels/`: a
-//! `GlobalAlloc` cannot be written without it, and it only forwards to the system allocator.
+//! Allocation is measured by the crate's counting global allocator
+//! (`downhill::testing::CountingAllocator`, feature `testing`), per thread: the test harness
+//! runs tests on several threads at once.
 //!
 //! The inputs the fuzzers (`fuzz/`) found interesting are kept in `tests/fuzz_regressions/`
 //! and replayed here with the fuzz targets' own checks.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use downhill::checkpoint::Checkpoint;
 use downhill::data::idx::{read_idx_from, read_idx_slice, IdxArray};
 use downhill::prelude::*;
+use downhill::testing::{peak_bytes, CountingAllocator};
 use downhill::train::TrainState;
 use flate2::{write::GzEncoder, Compression};
 use proptest::prelude::*;
 
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn track(delta: isize) {
-    // `try_with`: the allocator may run while a thread's locals are being torn down.
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + delta;
-        live.set(now);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-    });
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counting touches
-// only thread-local `Cell`s, which neither allocate nor unwind.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract for `alloc` is passed on as is.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            track(layout.size() as isize);
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as for `alloc`.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            track(layout.size() as isize);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, which got it from `System`.
-        unsafe { System.dealloc(ptr, layout) };
-        track(-(layout.size() as isize));
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: as for `dealloc`; the caller guarantees `new_size` is valid for `layout`.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            track(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Runs `f` and returns its result and the most memory it held at once, in bytes, beyond
-/// what was live when it started (what it returns is counted: it was allocated inside).
-fn peak_bytes<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    let base = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(base));
-    let r = f();
-    let peak = PEAK.with(Cell::get);
-    (r, (peak - base).max(0) as usize)
-}
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// The allowance for fixed-size state: the gzip decoder's 32 KiB window and its buffers,
 /// the stream reader's first 64 KiB, error messages.
@@ -232,6 +171,17 @@ proptest! {
         let valid = checkpoint_bytes();
         read_everything(&mutate(&valid, &writes, cut, &tail));
     }
+}
+
+#[test]
+fn the_allocation_counter_counts() {
+    // Without this, a counter that always said 0 would pass every bound below.
+    let (v, peak) = peak_bytes(|| vec![1u8; 1 << 20]);
+    assert!(peak >= 1 << 20, "peak {peak}");
+    let ((), after) = peak_bytes(|| drop(v));
+    assert_eq!(after, 0);
+    let (_, small) = peak_bytes(|| read_idx_slice(&idx(&[3, 2, 2], &[7; 12]), Path::new("x")));
+    assert!(small > 0 && small < 4096, "{small}");
 }
 
 #[test]

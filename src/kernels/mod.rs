@@ -9,10 +9,14 @@
 //!   ReLU, column sums), built for AVX2 when the CPU has it.
 //! * [`pool`] — a persistent thread pool for the row-block phases (no thread spawned per
 //!   step).
+//! * `counting_alloc` (feature `testing`) — a counting global allocator for allocation tests,
+//!   re-exported as [`testing::CountingAllocator`](crate::testing::CountingAllocator).
 //!
 //! The public functions check every shape and return [`Error::Shape`](crate::Error::Shape) on a
 //! mismatch, so nothing outside this folder can reach an unchecked pointer.
 
+#[cfg(feature = "testing")]
+pub(crate) mod counting_alloc;
 pub mod dense;
 pub mod elementwise;
 pub mod gemm;

@@ -140,11 +140,13 @@ fn run(args: &Args) -> Result<()> {
     let lr = optimizer.learning_rate();
 
     let mut trainer = Trainer::new(epochs)?.seed(seed);
+    let mut epochs_done = 0;
     if let Some(path) = args.string("resume") {
         let ckpt = Checkpoint::<f32>::load(path)?;
         ckpt.restore_model(&mut model)?;
         ckpt.restore_optimizer(optimizer.as_mut())?;
         trainer = trainer.resume(&ckpt.train)?;
+        epochs_done = ckpt.train.epoch;
     }
     let widths = model.widths();
     let threads: usize = args.get(
@@ -163,7 +165,11 @@ fn run(args: &Args) -> Result<()> {
     let schedule = build_schedule(args, schedule_name, epochs)?;
     // The search methods have no learning rate: only an explicit schedule is an error there.
     let mut scheduler = if lr.is_some() || schedule_name != "constant" {
-        Some(LrScheduler::new(schedule, optimizer.as_mut())?.monitor(monitor))
+        Some(
+            LrScheduler::new(schedule, optimizer.as_mut())?
+                .monitor(monitor)
+                .resume_at(epochs_done, optimizer.as_mut())?,
+        )
     } else {
         None
     };

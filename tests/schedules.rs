@@ -171,3 +171,20 @@ fn plateau_needs_a_validation_metric_and_search_needs_no_schedule() {
     let mut search = RandomSearch::<f64>::new(1e-3, 0).unwrap();
     assert!(LrScheduler::new(Schedule::constant(), &mut search).is_err());
 }
+
+/// A run resumed after k epochs gets epoch k + 1's rate, not epoch 1's; a plateau schedule,
+/// whose memory of the metric no checkpoint holds, refuses to resume.
+#[test]
+fn a_resumed_scheduler_carries_on_where_it_was() {
+    let mut sgd = Sgd::<f64>::new(0.1).unwrap();
+    let s = LrScheduler::new(Schedule::exponential(0.5).unwrap(), &mut sgd)
+        .unwrap()
+        .resume_at(3, &mut sgd)
+        .unwrap();
+    assert_relative_eq!(s.learning_rate(), 0.1 * 0.125);
+    assert_relative_eq!(sgd.learning_rate(), 0.1 * 0.125);
+    let mut sgd = Sgd::<f64>::new(0.1).unwrap();
+    let plateau = LrScheduler::new(Schedule::plateau(0.5, 2).unwrap(), &mut sgd).unwrap();
+    let err = plateau.resume_at(3, &mut sgd).unwrap_err();
+    assert!(err.to_string().contains("cannot resume"), "{err}");
+}

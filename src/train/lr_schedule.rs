@@ -63,6 +63,30 @@ impl LrScheduler {
         self.monitor = monitor;
         self
     }
+    /// Carries a schedule on from a run resumed after `epochs_done` epochs: sets the rate
+    /// of epoch `epochs_done + 1`, so that a resumed run follows the same rates as one run
+    /// straight through. Reduce-on-plateau cannot resume (what it has seen of the metric is
+    /// not in a checkpoint) and says so.
+    pub fn resume_at<T: Scalar>(
+        mut self,
+        epochs_done: usize,
+        optimizer: &mut dyn Optimizer<T>,
+    ) -> Result<Self> {
+        if epochs_done == 0 {
+            return Ok(self);
+        }
+        if self.schedule.needs_metric() {
+            return Err(Error::param(
+                "schedule",
+                self.schedule.name(),
+                "cannot resume: reduce-on-plateau's memory of the metric is not in the checkpoint",
+            ));
+        }
+        self.epochs_done = epochs_done;
+        self.current = self.schedule.learning_rate(self.base, epochs_done, None)?;
+        optimizer.set_learning_rate(self.current)?;
+        Ok(self)
+    }
     /// The learning rate set for the coming epoch.
     pub fn learning_rate(&self) -> f64 {
         self.current

@@ -2,7 +2,7 @@
 //!
 //! Every model's analytic gradient should be checked against the numeric one, and not on
 //! one hand-picked input but on many random ones: random shapes, random data, random
-//! weights. This module gives [`proptest`] strategies for MLP shapes and datasets, and
+//! weights. This module gives [`proptest`](mod@proptest) strategies for MLP shapes and datasets, and
 //! [`assert_gradients_match`], which runs a [`GradCheck`] and turns a failed check into a
 //! proptest failure whose message is the report's table.
 //!

@@ -8,7 +8,7 @@
 //! stood (epoch, step, seed: with [`Trainer`](crate::Trainer) that is the whole random
 //! state, see [`TrainState`]), the network's architecture and the hyper-parameters.
 //!
-//! * **A format others read.** The file is [safetensors](format): PyTorch's and candle's
+//! * **A format others read.** The file is [safetensors](mod@format): PyTorch's and candle's
 //!   loaders read the weights; everything else is in its string metadata.
 //! * **Atomic saves.** [`Checkpoint::save`] writes a temporary file, syncs it and renames it
 //!   over the old one ([`atomic`]): killed at any moment, the process leaves the old

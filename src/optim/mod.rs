@@ -12,7 +12,7 @@
 //! All four implement [`Optimizer`], which is object-safe: a program can pick one from a flag
 //! and hand `&mut dyn Optimizer<T>` to the [`Trainer`](crate::Trainer). Hyper-parameters are
 //! validated when an optimizer is built — a NaN, zero or negative learning rate is an
-//! [`Error`](crate::Error), not a silent NaN three epochs later.
+//! [`Error`], not a silent NaN three epochs later.
 //!
 //! ```
 //! use downhill::optim::{Optimizer, Sgd};

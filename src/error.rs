@@ -215,6 +215,22 @@ impl std::error::Error for Error {
     }
 }
 
+/// More threads than any machine this crate targets; a larger request is a mistake (and
+/// would spawn that many OS threads).
+pub(crate) const MAX_THREADS: usize = 1024;
+
+/// Checks a requested thread count: 1 to [`MAX_THREADS`].
+pub(crate) fn thread_count(threads: usize) -> Result<usize> {
+    if threads == 0 || threads > MAX_THREADS {
+        return Err(Error::param(
+            "threads",
+            threads,
+            "must be between 1 and 1024",
+        ));
+    }
+    Ok(threads)
+}
+
 /// Checks that a floating-point hyper-parameter is finite and strictly positive.
 pub(crate) fn positive<T: num_traits::Float + fmt::Display>(
     name: &'static str,

@@ -75,7 +75,7 @@ use rand::seq::index;
 use rand::SeedableRng;
 
 use crate::data::Batch;
-use crate::error::{non_negative, positive, Error, Result};
+use crate::error::{non_negative, positive, thread_count, Error, Result};
 use crate::model::{Model, ParamGroup};
 use crate::{DefaultRng, Scalar};
 
@@ -169,14 +169,7 @@ impl GradCheck {
     /// Threads for the numeric side of [`run_parallel`](GradCheck::run_parallel)
     /// (1 to 1024).
     pub fn threads(mut self, threads: usize) -> Result<Self> {
-        if threads == 0 || threads > 1024 {
-            return Err(Error::param(
-                "threads",
-                threads,
-                "must be between 1 and 1024",
-            ));
-        }
-        self.threads = threads;
+        self.threads = thread_count(threads)?;
         Ok(self)
     }
     /// Whether to look for kinks among the failing coordinates (default on). Off, every

@@ -20,7 +20,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::data::Batch;
-use crate::error::{non_negative, Error, Result};
+use crate::error::{non_negative, thread_count, Error, Result};
 use crate::kernels::ThreadPool;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
@@ -36,10 +36,6 @@ use crate::{DefaultRng, Scalar};
 /// arithmetic (≥ 256 rows); the products block for L1/L2 internally. The cap only matters
 /// for full-batch methods, whose memory stays one block's worth: 8 MiB however many rows.
 const BLOCK_BYTES: usize = 8 << 20;
-
-/// More threads than any machine this crate targets; a larger request is a mistake (and
-/// would spawn that many OS threads).
-const MAX_THREADS: usize = 1024;
 
 /// A multi-layer perceptron classifier. Build one with [`Mlp::builder`].
 ///
@@ -336,13 +332,7 @@ impl<T: Scalar> Mlp<T> {
     /// weight slices for the weight gradients, so every output element is computed by exactly
     /// one kernel call, the same way on any number of threads.
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
-        if threads == 0 || threads > MAX_THREADS {
-            return Err(Error::param(
-                "threads",
-                threads,
-                "must be between 1 and 1024",
-            ));
-        }
+        thread_count(threads)?;
         if threads != self.pool.threads() {
             let pool = ThreadPool::new(threads).map_err(|e| {
                 Error::param(

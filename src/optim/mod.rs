@@ -134,6 +134,51 @@ impl<T> OptimizerState<T> {
 }
 
 /// The scalar `name` of a saved search state, as `T` (absent: `None`).
+/// What both searches carry from one try to the next: the tries made, the best weights, and
+/// the best and last losses.
+struct SearchState<T> {
+    tries: usize,
+    best: Vec<T>,
+    best_loss: Option<T>,
+    last_loss: Option<T>,
+}
+
+impl<T: Scalar> SearchState<T> {
+    /// The state as an [`OptimizerState`] (the best weights as buffer `best`).
+    fn save(
+        tries: usize,
+        best: &[T],
+        best_loss: Option<T>,
+        last_loss: Option<T>,
+    ) -> OptimizerState<T> {
+        let mut state = OptimizerState {
+            steps: tries as u64,
+            ..OptimizerState::default()
+        };
+        if !best.is_empty() {
+            state.buffers.push(("best".to_string(), best.to_vec()));
+        }
+        for (name, loss) in [("best_loss", best_loss), ("last_loss", last_loss)] {
+            if let Some(l) = loss {
+                state.scalars.push((name.to_string(), l.to_f64_lossless()));
+            }
+        }
+        state
+    }
+    /// Reads it back, after checking `state` holds nothing but it and `extra_scalars`.
+    fn load(state: &OptimizerState<T>, who: &'static str, extra_scalars: &[&str]) -> Result<Self> {
+        let mut scalars = vec!["best_loss", "last_loss"];
+        scalars.extend_from_slice(extra_scalars);
+        only_known(state, who, &["best"], &scalars)?;
+        Ok(SearchState {
+            tries: usize::try_from(state.steps).unwrap_or(usize::MAX),
+            best: state.buffer("best").map(<[T]>::to_vec).unwrap_or_default(),
+            best_loss: saved_loss(state, "best_loss"),
+            last_loss: saved_loss(state, "last_loss"),
+        })
+    }
+}
+
 fn saved_loss<T: Scalar>(state: &OptimizerState<T>, name: &str) -> Option<T> {
     state.scalar(name).map(T::of)
 }

@@ -7,7 +7,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::data::Batch;
 use crate::error::{positive, Result};
 use crate::model::Model;
-use crate::optim::{only_known, saved_loss, Batching, Optimizer, OptimizerState};
+use crate::optim::{Batching, Optimizer, OptimizerState, SearchState};
 use crate::{stream_rng, Scalar};
 
 /// Random search: each step tries fresh random weights; the model always holds the best found.
@@ -82,26 +82,14 @@ impl<T: Scalar> Optimizer<T> for RandomSearch<T> {
         Ok(self.best_loss.unwrap_or(loss))
     }
     fn state(&self) -> OptimizerState<T> {
-        let mut state = OptimizerState {
-            steps: self.tries as u64,
-            ..OptimizerState::default()
-        };
-        if !self.best.is_empty() {
-            state.buffers.push(("best".to_string(), self.best.clone()));
-        }
-        for (name, loss) in [("best_loss", self.best_loss), ("last_loss", self.last_loss)] {
-            if let Some(l) = loss {
-                state.scalars.push((name.to_string(), l.to_f64_lossless()));
-            }
-        }
-        state
+        SearchState::save(self.tries, &self.best, self.best_loss, self.last_loss)
     }
     fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
-        only_known(state, "random", &["best"], &["best_loss", "last_loss"])?;
-        self.tries = usize::try_from(state.steps).unwrap_or(usize::MAX);
-        self.best = state.buffer("best").map(<[T]>::to_vec).unwrap_or_default();
-        self.best_loss = saved_loss(state, "best_loss");
-        self.last_loss = saved_loss(state, "last_loss");
+        let saved = SearchState::load(state, "random", &[])?;
+        self.tries = saved.tries;
+        self.best = saved.best;
+        self.best_loss = saved.best_loss;
+        self.last_loss = saved.last_loss;
         Ok(())
     }
 }

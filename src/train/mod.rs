@@ -41,7 +41,7 @@ pub use progress::Progress;
 use std::time::{Duration, Instant};
 
 use crate::data::{Dataset, Minibatches};
-use crate::error::{Error, Result};
+use crate::error::{thread_count, Error, Result};
 use crate::model::{accuracy, evaluate, Model};
 use crate::optim::{Batching, Optimizer};
 use crate::{stream_rng, Scalar};
@@ -166,14 +166,7 @@ impl Trainer {
     /// Threads the model may use (default: all available cores). With [`Mlp`](crate::model::Mlp)
     /// the result is bit-identical whatever the count.
     pub fn threads(mut self, threads: usize) -> Result<Self> {
-        if threads == 0 || threads > 1024 {
-            return Err(Error::param(
-                "threads",
-                threads,
-                "must be between 1 and 1024",
-            ));
-        }
-        self.threads = threads;
+        self.threads = thread_count(threads)?;
         Ok(self)
     }
     /// Whether to reshuffle the minibatches every epoch (default `true`). Off, every epoch

@@ -170,21 +170,3 @@ impl<T: Scalar> Observer<T> for Observers<'_, T> {
         self.0.as_mut_slice().on_end(report, model)
     }
 }
-
-/// Several observers in a `Vec` (when which ones depends on the flags), as the slice does.
-impl<T: Scalar> Observer<T> for Vec<&mut dyn Observer<T>> {
-    fn on_step(&mut self, info: &StepInfo) -> Result<Control> {
-        self.as_mut_slice().on_step(info)
-    }
-    fn on_epoch(
-        &mut self,
-        record: &EpochRecord,
-        model: &mut dyn Model<T>,
-        optimizer: &mut dyn Optimizer<T>,
-    ) -> Result<Control> {
-        self.as_mut_slice().on_epoch(record, model, optimizer)
-    }
-    fn on_end(&mut self, report: &TrainReport, model: &mut dyn Model<T>) -> Result<()> {
-        self.as_mut_slice().on_end(report, model)
-    }
-}

@@ -167,17 +167,8 @@ impl<T: Scalar> Dataset<T> {
                 format!("a transform of {}", transform.len()),
             ));
         }
-        let pairs = transform.scale.iter().zip(&transform.offset);
-        if let Some((j, (s, o))) = pairs
-            .enumerate()
-            .find(|(_, (s, o))| !s.is_finite() || !o.is_finite())
-        {
-            return Err(Error::param(
-                "feature transform",
-                format!("scale {s}, offset {o} for feature {j}"),
-                "must be finite",
-            ));
-        }
+        // `uniform` takes any scale and offset: check here, once, for every constructor.
+        transform.check_finite()?;
         self.transform = Some(transform);
         Ok(())
     }

@@ -34,18 +34,9 @@ impl<T: Scalar> FeatureTransform<T> {
                 offset.len(),
             ));
         }
-        let pairs = scale.iter().zip(&offset);
-        if let Some((j, (s, o))) = pairs
-            .enumerate()
-            .find(|(_, (s, o))| !s.is_finite() || !o.is_finite())
-        {
-            return Err(Error::param(
-                "feature transform",
-                format!("scale {s}, offset {o} for feature {j}"),
-                "must be finite",
-            ));
-        }
-        Ok(FeatureTransform { scale, offset })
+        let transform = FeatureTransform { scale, offset };
+        transform.check_finite()?;
+        Ok(transform)
     }
 
     /// Number of features this transform applies to.
@@ -117,7 +108,12 @@ impl<T: Scalar> FeatureTransform<T> {
             scale.push(T::of(s0[j] * inv));
             offset.push(T::of((o0[j] - mean[j]) * inv));
         }
-        let pairs = scale.iter().zip(&offset);
+        FeatureTransform::new(scale, offset)
+    }
+
+    /// Every scale and offset must be finite: one NaN would poison every gathered row.
+    pub(crate) fn check_finite(&self) -> Result<()> {
+        let pairs = self.scale.iter().zip(&self.offset);
         if let Some((j, (s, o))) = pairs
             .enumerate()
             .find(|(_, (s, o))| !s.is_finite() || !o.is_finite())
@@ -128,6 +124,6 @@ impl<T: Scalar> FeatureTransform<T> {
                 "must be finite",
             ));
         }
-        Ok(FeatureTransform { scale, offset })
+        Ok(())
     }
 }

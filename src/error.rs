@@ -1,18 +1,32 @@
-//! One error type for the whole crate.
+//! One error type for the whole crate, with a typed kind.
 //!
-//! Every fallible operation returns [`Result<T>`](Result). An [`Error`] says *what* went wrong and
-//! *where*: the file and the problem for a bad data file, the parameter and its value for a bad
-//! hyper-parameter, the operation and both shapes for a shape mismatch. Nothing in the crate
-//! panics on user input, so these are the only failures a caller has to handle.
+//! Every fallible operation returns [`Result<T>`](Result). An [`Error`] is small (one
+//! pointer) and says *what* went wrong and *where* in one line: the file, the record and
+//! the problem for a bad data file; the parameter, its value and the rule it breaks for a
+//! bad hyper-parameter; the operation, the quantity and both sizes for a shape mismatch;
+//! the epoch and the step for a divergence. Nothing in the crate panics on user input, so
+//! these are the only failures a caller has to handle.
+//!
+//! Programs that react to failures match on [`Error::kind`], never on message text:
 //!
 //! ```
+//! use downhill::error::{ErrorKind, Quantity};
 //! use downhill::optim::Sgd;
 //!
 //! let err = Sgd::<f32>::new(f32::NAN).unwrap_err();
+//! assert!(matches!(err.kind(), ErrorKind::InvalidParameter { name: "learning_rate", .. }));
 //! assert_eq!(
 //!     err.to_string(),
 //!     "invalid learning_rate = NaN: must be finite and greater than zero"
 //! );
+//!
+//! // A divergence says what diverged; the training loop fills in where.
+//! let err = downhill::Error::diverged(Quantity::Gradient, f64::INFINITY).at(3, 41);
+//! match err.kind() {
+//!     ErrorKind::Diverged { quantity: Quantity::Gradient, epoch: Some(3), step: Some(41), .. } => {}
+//!     other => panic!("{other:?}"),
+//! }
+//! # Ok::<(), downhill::Error>(())
 //! ```
 
 use std::fmt;
@@ -22,38 +36,59 @@ use std::path::{Path, PathBuf};
 /// The crate's `Result`, with [`Error`] as the error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in `downhill`.
+/// Everything that can go wrong in `downhill`. See [`kind`](Error::kind) for what it was.
+pub struct Error {
+    kind: Box<ErrorKind>,
+}
+
+/// What went wrong, with the numbers and places a program needs to react.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Error {
-    /// Reading a file failed at the operating-system level (missing file, permissions, ...).
+pub enum ErrorKind {
+    /// Reading or writing a file failed at the operating-system level (missing file,
+    /// permissions, a full disk).
     Io {
-        /// The file being read.
-        path: PathBuf,
+        /// The file, when there is one.
+        path: Option<PathBuf>,
         /// The underlying error.
         source: io::Error,
     },
-    /// A data file was read but its contents are not what its format promises: wrong magic
-    /// number, a header that lies about the length, a corrupt gzip stream, a label out of range.
+    /// A file was read but its contents are not what its format promises: wrong magic
+    /// number, a header that lies about the length, a corrupt gzip stream, a cut record.
     Format {
-        /// The file being parsed.
-        path: PathBuf,
-        /// What is wrong with it, in words.
+        /// The file, when the bytes came from one.
+        path: Option<PathBuf>,
+        /// Where in it, when the reader knows.
+        position: Option<Position>,
+        /// What is wrong, in words.
         problem: String,
     },
-    /// Two things that must agree in shape do not.
+    /// A file's header claims more decoded data than the reader's limit allows; refused
+    /// before anything that size is read or allocated (see
+    /// [`ReadLimit`](crate::data::ReadLimit)).
+    TooLarge {
+        /// The file.
+        path: Option<PathBuf>,
+        /// The size the header claims, in bytes.
+        claimed: u64,
+        /// The limit it exceeds, in bytes.
+        limit: u64,
+    },
+    /// Two sizes that must agree do not.
     Shape {
         /// The operation that found the mismatch, e.g. `"Mlp::loss"`.
         context: &'static str,
+        /// The quantity compared, e.g. `"features"` or `"gradient length"`.
+        what: &'static str,
         /// What the operation needed.
-        expected: String,
+        expected: usize,
         /// What it was given.
-        found: String,
+        found: usize,
     },
-    /// A hyper-parameter or setting is outside its valid range (zero, negative or NaN learning
-    /// rate, zero batch size, ...). Rejected when the optimizer or model is built.
+    /// A hyper-parameter or setting is outside its valid range (a zero, negative or NaN
+    /// learning rate, a zero batch size, ...), rejected when it is set.
     InvalidParameter {
-        /// The parameter's name, as in the builder method that sets it.
+        /// The parameter's name, as in the method that sets it.
         name: &'static str,
         /// The rejected value, formatted.
         value: String,
@@ -62,93 +97,194 @@ pub enum Error {
     },
     /// A label is not a valid class index.
     Label {
-        /// The row (example) whose label is wrong.
+        /// The labels file, when the labels came from one.
+        path: Option<PathBuf>,
+        /// The example whose label is wrong.
         row: usize,
         /// The label found there.
         label: usize,
         /// The number of classes; valid labels are `0..classes`.
         classes: usize,
     },
-    /// Training produced a loss or a gradient that is not finite (usually: the learning rate
-    /// is too large). The update of that step is not applied, so the model keeps the last
-    /// parameters at which everything was finite.
+    /// Training produced a loss, a gradient or a step that is not finite (usually: the
+    /// learning rate is too large). The step is refused: parameters and optimizer state
+    /// stay exactly as they were before it.
     Diverged {
-        /// The 1-based epoch in which it happened (0 if not raised by the training loop).
-        epoch: usize,
-        /// The optimizer step (counted from 0 over the run) at which it happened.
-        step: usize,
-        /// What was not finite: `"loss"` or `"gradient"`.
-        quantity: &'static str,
-        /// The value observed (for a gradient, the first non-finite element).
+        /// What was not finite.
+        quantity: Quantity,
+        /// The value observed (for a vector, its first non-finite element or its norm).
         value: f64,
+        /// The 1-based epoch, when the training loop saw it.
+        epoch: Option<usize>,
+        /// The optimizer step (counted from 0 over the run), when the training loop saw it.
+        step: Option<usize>,
     },
-    /// A checkpoint was read but does not fit what it is restored into: a different
-    /// architecture, another optimizer, parameters of another shape.
+    /// Saved optimizer state does not fit the optimizer it is loaded into: another update
+    /// rule's buffers, buffers of different lengths, a non-finite value.
+    OptimizerState {
+        /// The checkpoint the state came from, when it came from one.
+        path: Option<PathBuf>,
+        /// The optimizer (or update rule) loading the state.
+        optimizer: &'static str,
+        /// What does not fit.
+        problem: String,
+    },
+    /// A checkpoint was read but does not fit what it is restored into: another
+    /// architecture, another optimizer, hyper-parameters that contradict the run's.
     Checkpoint {
-        /// The checkpoint file.
-        path: PathBuf,
-        /// What does not fit, in words.
+        /// The checkpoint file, when it came from one.
+        path: Option<PathBuf>,
+        /// What does not fit.
+        problem: String,
+    },
+    /// A worker thread could not be started, or panicked while evaluating the model.
+    Thread {
+        /// What happened.
         problem: String,
     },
 }
 
+/// Where in a file a [`Format`](ErrorKind::Format) problem sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Position {
+    /// A byte offset from the start of the (decompressed) contents.
+    Byte(u64),
+    /// A 0-based record: an image, a label, a CIFAR-10 row.
+    Record(u64),
+}
+
+/// What a [`Diverged`](ErrorKind::Diverged) error found not finite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Quantity {
+    /// The loss the step observed.
+    Loss,
+    /// An element of the gradient.
+    Gradient,
+    /// The gradient's global norm (while clipping).
+    GradientNorm,
+    /// An element of the update: the new parameters or optimizer state it would write.
+    Step,
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Quantity::Loss => "loss",
+            Quantity::Gradient => "gradient",
+            Quantity::GradientNorm => "gradient norm",
+            Quantity::Step => "step",
+        })
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Position::Byte(b) => write!(f, "byte {b}"),
+            Position::Record(r) => write!(f, "record {r}"),
+        }
+    }
+}
+
 impl Error {
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// What went wrong, by value.
+    pub fn into_kind(self) -> ErrorKind {
+        *self.kind
+    }
+
+    /// Whether this is a divergence (a failure of the run, not of its input).
+    pub fn is_divergence(&self) -> bool {
+        matches!(*self.kind, ErrorKind::Diverged { .. })
+    }
+
+    /// A divergence of `quantity` with `value`, not yet placed in a run: the training loop
+    /// places it with [`at`](Error::at). For implementations of
+    /// [`Objective`](crate::model::Objective) that find a non-finite value themselves.
+    pub fn diverged(quantity: Quantity, value: f64) -> Self {
+        ErrorKind::Diverged {
+            quantity,
+            value,
+            epoch: None,
+            step: None,
+        }
+        .into()
+    }
+
+    /// Fills in the epoch and step of a divergence that does not know them yet; any other
+    /// error is returned unchanged.
+    pub fn at(mut self, at_epoch: usize, at_step: usize) -> Self {
+        if let ErrorKind::Diverged { epoch, step, .. } = &mut *self.kind {
+            epoch.get_or_insert(at_epoch);
+            step.get_or_insert(at_step);
+        }
+        self
+    }
+
+    /// Names the file an error came from, if its kind has a place for one
+    /// ([`Io`](ErrorKind::Io), [`Format`](ErrorKind::Format), [`TooLarge`](ErrorKind::TooLarge),
+    /// [`Label`](ErrorKind::Label), [`OptimizerState`](ErrorKind::OptimizerState),
+    /// [`Checkpoint`](ErrorKind::Checkpoint)) and it does not name one already.
+    pub fn in_file(mut self, file: &Path) -> Self {
+        match &mut *self.kind {
+            ErrorKind::Io { path, .. }
+            | ErrorKind::Format { path, .. }
+            | ErrorKind::TooLarge { path, .. }
+            | ErrorKind::Label { path, .. }
+            | ErrorKind::OptimizerState { path, .. }
+            | ErrorKind::Checkpoint { path, .. } => {
+                path.get_or_insert_with(|| file.to_path_buf());
+            }
+            _ => {}
+        }
+        self
+    }
+
     pub(crate) fn io(path: &Path, source: io::Error) -> Self {
-        Error::Io {
-            path: path.to_path_buf(),
+        ErrorKind::Io {
+            path: Some(path.to_path_buf()),
             source,
         }
+        .into()
     }
 
     pub(crate) fn format(path: &Path, problem: impl Into<String>) -> Self {
-        Error::Format {
-            path: path.to_path_buf(),
+        ErrorKind::Format {
+            path: Some(path.to_path_buf()),
+            position: None,
             problem: problem.into(),
         }
+        .into()
+    }
+
+    pub(crate) fn format_at(path: &Path, position: Position, problem: impl Into<String>) -> Self {
+        ErrorKind::Format {
+            path: Some(path.to_path_buf()),
+            position: Some(position),
+            problem: problem.into(),
+        }
+        .into()
     }
 
     pub(crate) fn shape(
         context: &'static str,
-        expected: impl fmt::Display,
-        found: impl fmt::Display,
+        what: &'static str,
+        expected: usize,
+        found: usize,
     ) -> Self {
-        Error::Shape {
+        ErrorKind::Shape {
             context,
-            expected: expected.to_string(),
-            found: found.to_string(),
+            what,
+            expected,
+            found,
         }
-    }
-
-    pub(crate) fn checkpoint(path: &Path, problem: impl Into<String>) -> Self {
-        Error::Checkpoint {
-            path: path.to_path_buf(),
-            problem: problem.into(),
-        }
-    }
-
-    /// A non-finite step or gradient found outside the training loop, which knows where it is.
-    pub(crate) fn non_finite_gradient(value: f64) -> Self {
-        Error::Diverged {
-            epoch: 0,
-            step: 0,
-            quantity: "gradient",
-            value,
-        }
-    }
-
-    /// Fills in the epoch and step of a divergence raised below the training loop.
-    pub(crate) fn at(self, at_epoch: usize, at_step: usize) -> Self {
-        match self {
-            Error::Diverged {
-                quantity, value, ..
-            } => Error::Diverged {
-                epoch: at_epoch,
-                step: at_step,
-                quantity,
-                value,
-            },
-            other => other,
-        }
+        .into()
     }
 
     pub(crate) fn param(
@@ -156,105 +292,154 @@ impl Error {
         value: impl fmt::Display,
         requirement: &'static str,
     ) -> Self {
-        Error::InvalidParameter {
+        ErrorKind::InvalidParameter {
             name,
             value: value.to_string(),
             requirement,
         }
+        .into()
+    }
+
+    pub(crate) fn optimizer_state(optimizer: &'static str, problem: impl Into<String>) -> Self {
+        ErrorKind::OptimizerState {
+            path: None,
+            optimizer,
+            problem: problem.into(),
+        }
+        .into()
+    }
+
+    pub(crate) fn checkpoint(path: Option<&Path>, problem: impl Into<String>) -> Self {
+        ErrorKind::Checkpoint {
+            path: path.map(Path::to_path_buf),
+            problem: problem.into(),
+        }
+        .into()
+    }
+
+    pub(crate) fn thread(problem: impl Into<String>) -> Self {
+        ErrorKind::Thread {
+            problem: problem.into(),
+        }
+        .into()
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error {
+            kind: Box::new(kind),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.kind, f)
+    }
+}
+
+/// `path: ` when there is a path.
+struct In<'a>(&'a Option<PathBuf>);
+
+impl fmt::Display for In<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(p) => write!(f, "{}: ", p.display()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Bytes in the most readable binary unit.
+fn bytes(n: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    if n >= 10 * MIB {
+        format!("{:.0} MiB", n as f64 / MIB as f64)
+    } else {
+        format!("{n} bytes")
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Io { path, source } => write!(f, "{}: {}", path.display(), source),
-            Error::Format { path, problem } => write!(f, "{}: {}", path.display(), problem),
-            Error::Shape {
+        match &*self.kind {
+            ErrorKind::Io { path, source } => write!(f, "{}{source}", In(path)),
+            ErrorKind::Format {
+                path,
+                position,
+                problem,
+            } => {
+                write!(f, "{}", In(path))?;
+                if let Some(p) = position {
+                    write!(f, "{p}: ")?;
+                }
+                f.write_str(problem)
+            }
+            ErrorKind::TooLarge {
+                path,
+                claimed,
+                limit,
+            } => write!(
+                f,
+                "{}the header claims {} of data, more than the read limit of {} \
+                 (raise it with ReadLimit::max_bytes, or the examples' --max-data-mib)",
+                In(path),
+                bytes(*claimed),
+                bytes(*limit)
+            ),
+            ErrorKind::Shape {
                 context,
+                what,
                 expected,
                 found,
-            } => {
-                write!(f, "{context}: expected {expected}, found {found}")
-            }
-            Error::InvalidParameter {
+            } => write!(f, "{context}: {what} is {found}, expected {expected}"),
+            ErrorKind::InvalidParameter {
                 name,
                 value,
                 requirement,
-            } => {
-                write!(f, "invalid {name} = {value}: {requirement}")
-            }
-            Error::Label {
+            } => write!(f, "invalid {name} = {value}: {requirement}"),
+            ErrorKind::Label {
+                path,
                 row,
                 label,
                 classes,
             } => write!(
                 f,
-                "label {label} at row {row} is outside the class range 0..{classes}"
+                "{}label {label} at row {row} is outside the class range 0..{classes}",
+                In(path)
             ),
-            Error::Diverged {
-                epoch,
-                step,
+            ErrorKind::Diverged {
                 quantity,
                 value,
-            } => write!(
-                f,
-                "training diverged: {quantity} {value} at epoch {epoch}, step {step} \
-                 (try a smaller learning rate)"
-            ),
-            Error::Checkpoint { path, problem } => write!(f, "{}: {}", path.display(), problem),
+                epoch,
+                step,
+            } => {
+                write!(f, "training diverged: {quantity} {value}")?;
+                match (epoch, step) {
+                    (Some(e), Some(s)) => write!(f, " at epoch {e}, step {s}")?,
+                    (None, Some(s)) => write!(f, " at step {s}")?,
+                    (Some(e), None) => write!(f, " in epoch {e}")?,
+                    (None, None) => {}
+                }
+                f.write_str(" (try a smaller learning rate)")
+            }
+            ErrorKind::OptimizerState {
+                path,
+                optimizer,
+                problem,
+            } => write!(f, "{}optimizer state for {optimizer}: {problem}", In(path)),
+            ErrorKind::Checkpoint { path, problem } => write!(f, "{}{problem}", In(path)),
+            ErrorKind::Thread { problem } => f.write_str(problem),
         }
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io { source, .. } => Some(source),
+        match &*self.kind {
+            ErrorKind::Io { source, .. } => Some(source),
             _ => None,
         }
-    }
-}
-
-/// More threads than any machine this crate targets; a larger request is a mistake (and
-/// would spawn that many OS threads).
-pub(crate) const MAX_THREADS: usize = 1024;
-
-/// Checks a requested thread count: 1 to [`MAX_THREADS`].
-pub(crate) fn thread_count(threads: usize) -> Result<usize> {
-    if threads == 0 || threads > MAX_THREADS {
-        return Err(Error::param(
-            "threads",
-            threads,
-            "must be between 1 and 1024",
-        ));
-    }
-    Ok(threads)
-}
-
-/// Checks that a floating-point hyper-parameter is finite and strictly positive.
-pub(crate) fn positive<T: num_traits::Float + fmt::Display>(
-    name: &'static str,
-    value: T,
-) -> Result<T> {
-    if value.is_finite() && value > T::zero() {
-        Ok(value)
-    } else {
-        Err(Error::param(
-            name,
-            value,
-            "must be finite and greater than zero",
-        ))
-    }
-}
-
-/// Checks that a floating-point hyper-parameter is finite and not negative.
-pub(crate) fn non_negative<T: num_traits::Float + fmt::Display>(
-    name: &'static str,
-    value: T,
-) -> Result<T> {
-    if value.is_finite() && value >= T::zero() {
-        Ok(value)
-    } else {
-        Err(Error::param(name, value, "must be finite and not negative"))
     }
 }

@@ -23,21 +23,41 @@
 //!
 //! And what goes wrong: in an ill-conditioned valley gradient descent zig-zags across and
 //! crawls along; at a saddle point the gradient vanishes and full-batch descent stalls, while
-//! SGD's noise rarely lets it sit there (see the `gd_vs_sgd` example and the tests).
+//! SGD's noise rarely lets it sit there (see the `landscape` and `gd_vs_sgd` examples).
 //!
 //! ## The pieces
-//! * [`Model`] — anything with a flat parameter vector, a loss and its gradient:
-//!   [`model::LinearClassifier`] and [`model::Mlp`] (sigmoid, tanh or ReLU layers of any width).
+//! * [`Objective`](model::Objective) — anything with a flat parameter vector, a loss and its
+//!   gradient: what every optimizer minimises and the gradient check checks. A function of
+//!   your own is one ([`model::FnObjective`]), and so is a model bound to a batch.
+//! * [`Model`] — a loss over examples (a [`Dataset`], or your own data), and
+//!   [`Classifier`](model::Classifier) — one that scores classes:
+//!   [`model::LinearClassifier`] and [`model::Mlp`] (sigmoid, tanh or ReLU layers of any
+//!   width; `model/backprop.rs` is its backward pass written to be read).
 //! * [`Optimizer`] — the four methods above, object-safe so a flag can pick one. Beyond the
 //!   lecture, the gradient methods take an [`optim::UpdateRule`] (momentum, Nesterov, RMSProp,
 //!   Adam, AdamW), weight decay and clipping; [`optim::Schedule`] changes the learning rate
 //!   per epoch, and the observers in [`train`] stop early, draw progress and keep a history.
+//! * [`gradcheck`] — numeric gradients and the check of models, functions and backward
+//!   passes, by coordinate or along random directions.
 //! * [`loss`] — softmax cross-entropy (stable log-sum-exp) and the multiclass SVM hinge.
-//! * [`data`] — datasets that keep pixels as bytes, batches, standardisation, an IDX reader.
-//! * [`kernels`] — the matrix products on matrixmultiply, with bias and activation fused in,
-//!   the elementwise loops, and the thread pool. An [`Mlp`](model::Mlp) walks a batch in row
-//!   blocks and shares each block among its threads ([`Trainer::threads`]); the same seed gives
-//!   bit-identical parameters on any number of threads.
+//! * [`data`] — datasets that keep pixels as bytes, batches, standardisation, readers that
+//!   refuse a lying header.
+//! * [`kernels`] — the matrix products on matrixmultiply, with bias and activation fused in.
+//!   An [`Mlp`](model::Mlp) walks a batch in row blocks and shares each block among its
+//!   threads ([`Trainer::threads`]); the same seed gives bit-identical parameters on any
+//!   number of threads.
+//! * [`checkpoint`] — safetensors checkpoints in PyTorch's layout, and exact resume.
+//! * [`error`] — one [`Error`] with a typed [`kind`](Error::kind).
+//!
+//! ## The layers
+//! Each line uses only the lines above it, so the crate reads from the top down:
+//! ```text
+//! scalar, matrix, activation, rng, validate, error   the numbers and their checks
+//! kernels                                            gemm, fused layers, update passes, threads (all the unsafe)
+//! data, loss, model                                  examples, losses, objectives and networks
+//! optim, gradcheck                                   what moves parameters, and what checks gradients
+//! train, checkpoint                                  the loop, its observers, and saving it
+//! ```
 //!
 //! ## Example
 //! ```
@@ -56,21 +76,28 @@
 // No panics on bad input: the library returns errors (its unit tests may unwrap).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+// `unsafe` lives in `kernels/` alone (the module allows it), each block with its argument.
+#![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+mod activation;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod gradcheck;
+#[allow(unsafe_code)]
 pub mod kernels;
 pub mod loss;
 pub mod matrix;
 pub mod model;
 pub mod optim;
+mod rng;
 mod scalar;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod train;
+mod validate;
 
 pub use data::{Batch, Dataset};
 pub use error::{Error, Result};
@@ -79,29 +106,15 @@ pub use optim::Optimizer;
 pub use scalar::Scalar;
 pub use train::{EpochRecord, Observer, TrainReport, TrainState, Trainer};
 
-/// The random number generator behind every seeded choice in the crate: small, fast, and the
-/// same sequence on every platform for the same seed.
-pub(crate) type DefaultRng = rand::rngs::Xoshiro256PlusPlus;
-
-/// A generator for one numbered stream of a seeded run (an epoch's shuffle, a search step's
-/// draw): the seed and the stream number mixed by SplitMix64's finaliser, so neighbouring
-/// streams are unrelated and a run can be resumed at any stream without replaying the ones
-/// before it.
-pub(crate) fn stream_rng(seed: u64, stream: u64) -> DefaultRng {
-    use rand::SeedableRng;
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    DefaultRng::seed_from_u64(z ^ (z >> 31))
-}
-
 /// The names most programs need: `use downhill::prelude::*;`.
 pub mod prelude {
     pub use crate::data::{load_mnist, Batch, Dataset, FeatureTransform};
     pub use crate::gradcheck::{GradCheck, GradReport};
     pub use crate::loss::Loss;
     pub use crate::matrix::{MatMut, MatRef, Matrix};
-    pub use crate::model::{accuracy, Activation, Init, LinearClassifier, Mlp, Model};
+    pub use crate::model::{
+        accuracy, Activation, Classifier, Init, LinearClassifier, Mlp, Model, Objective, Params,
+    };
     pub use crate::optim::{
         GradientDescent, LocalSearch, Optimizer, RandomSearch, Schedule, Sgd, UpdateRule,
     };
@@ -109,7 +122,7 @@ pub mod prelude {
     pub use crate::{Error, Result, Scalar};
 }
 
-// The README's usage snippet is compiled and run as a doc test.
+// The README's usage snippets are compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -44,42 +44,40 @@ impl Loss {
         }
     }
 
-    /// Loss of one example, and `scale · ∂L_i/∂s` written over `s` in place.
-    ///
-    /// Overwriting the scores saves the backward pass a buffer: once the loss is known the
-    /// scores are not needed again.
-    pub fn row_loss_and_grad<T: Scalar>(self, s: &mut [T], y: usize, scale: T) -> T {
+    /// Loss of one example, and `scale · ∂L_i/∂s` written into `grad` (as long as `s`).
+    pub fn row_loss_and_grad<T: Scalar>(self, s: &[T], y: usize, scale: T, grad: &mut [T]) -> T {
+        let n = s.len().min(grad.len());
+        let (s, grad) = (&s[..n], &mut grad[..n]);
         match self {
             Loss::SoftmaxCrossEntropy => {
                 let m = max(s);
                 // Shift by the max before exponentiating: e^{s_j − m} ≤ 1 never overflows,
                 // and the loss log Σ e^{s_j − m} − (s_y − m) needs no log of a tiny number.
-                let sy_shifted = s[y] - m;
                 let mut sum = T::zero();
-                for v in s.iter_mut() {
-                    *v = (*v - m).exp();
-                    sum = sum + *v;
+                for (g, &v) in grad.iter_mut().zip(s) {
+                    *g = (v - m).exp();
+                    sum = sum + *g;
                 }
                 let inv = scale / sum;
-                s.iter_mut().for_each(|v| *v = *v * inv);
-                s[y] = s[y] - scale;
-                sum.ln() - sy_shifted
+                grad.iter_mut().for_each(|g| *g = *g * inv);
+                grad[y] = grad[y] - scale;
+                sum.ln() - (s[y] - m)
             }
             Loss::Hinge => {
                 let sy = s[y];
                 let mut loss = T::zero();
                 let mut violators = T::zero();
-                for (j, v) in s.iter_mut().enumerate() {
-                    let margin = *v - sy + T::one();
+                for (j, (g, &v)) in grad.iter_mut().zip(s).enumerate() {
+                    let margin = v - sy + T::one();
                     if j != y && margin > T::zero() {
                         loss = loss + margin;
                         violators = violators + T::one();
-                        *v = scale;
+                        *g = scale;
                     } else {
-                        *v = T::zero();
+                        *g = T::zero();
                     }
                 }
-                s[y] = -violators * scale;
+                grad[y] = -violators * scale;
                 loss
             }
         }
@@ -100,7 +98,7 @@ fn max<T: Scalar>(s: &[T]) -> T {
 /// `½·λ·Σ w²` over `weights`.
 pub fn l2_penalty<T: Scalar>(lambda: T, weights: &[T]) -> T {
     let sq = weights.iter().fold(T::zero(), |a, &w| a + w * w);
-    T::of(0.5) * lambda * sq
+    T::from_f64(0.5) * lambda * sq
 }
 
 impl fmt::Display for Loss {

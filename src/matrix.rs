@@ -3,7 +3,10 @@
 //! The crate needs very little from a matrix type: an owned buffer with a shape, read-only
 //! views whose strides can express a transpose (so `Xᵀ·dZ` needs no transposed copy), and
 //! mutable views of row-major output. Those three are [`Matrix`], [`MatRef`] and [`MatMut`].
-//! Every constructor checks that the shape fits the buffer, so the kernels can trust a view.
+//!
+//! The views' fields are private and every constructor checks that the shape and strides
+//! fit the buffer. That invariant is what the `unsafe` matrix product in `kernels/gemm.rs`
+//! rests on, so it is established here and nowhere else.
 //!
 //! ```
 //! use downhill::matrix::{Matrix, MatRef};
@@ -25,12 +28,12 @@ pub struct Matrix<T> {
     cols: usize,
 }
 
-fn checked_len(context: &'static str, rows: usize, cols: usize) -> Result<usize> {
+fn checked_len(rows: usize, cols: usize) -> Result<usize> {
     rows.checked_mul(cols).ok_or_else(|| {
-        Error::shape(
-            context,
-            "rows × cols to fit in usize",
+        Error::param(
+            "matrix shape",
             format!("{rows} × {cols}"),
+            "rows × cols overflows usize",
         )
     })
 }
@@ -38,7 +41,7 @@ fn checked_len(context: &'static str, rows: usize, cols: usize) -> Result<usize>
 impl<T: Copy + Default> Matrix<T> {
     /// A `rows × cols` matrix of zeros (`T::default()`).
     pub fn zeros(rows: usize, cols: usize) -> Result<Self> {
-        let len = checked_len("Matrix::zeros", rows, cols)?;
+        let len = checked_len(rows, cols)?;
         Ok(Matrix {
             data: vec![T::default(); len],
             rows,
@@ -50,12 +53,13 @@ impl<T: Copy + Default> Matrix<T> {
 impl<T> Matrix<T> {
     /// Wraps `data` (row-major, `rows * cols` long) as a matrix.
     pub fn from_vec(data: Vec<T>, rows: usize, cols: usize) -> Result<Self> {
-        let len = checked_len("Matrix::from_vec", rows, cols)?;
+        let len = checked_len(rows, cols)?;
         if data.len() != len {
             return Err(Error::shape(
                 "Matrix::from_vec",
-                format!("{len} elements for {rows} × {cols}"),
-                format!("{} elements", data.len()),
+                "element count (rows × cols)",
+                len,
+                data.len(),
             ));
         }
         Ok(Matrix { data, rows, cols })
@@ -86,6 +90,7 @@ impl<T> Matrix<T> {
     }
     /// A read-only view of the whole matrix.
     pub fn as_ref(&self) -> MatRef<'_, T> {
+        // A matrix's buffer is exactly rows × cols: the view's invariant holds.
         MatRef {
             data: &self.data,
             rows: self.rows,
@@ -111,15 +116,15 @@ impl<T> Matrix<T> {
 /// sits at `r * row_stride + c * col_stride < data.len()`.
 #[derive(Debug, Clone, Copy)]
 pub struct MatRef<'a, T> {
-    pub(crate) data: &'a [T],
-    pub(crate) rows: usize,
-    pub(crate) cols: usize,
-    pub(crate) rs: usize,
-    pub(crate) cs: usize,
+    data: &'a [T],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
 }
 
-/// The offset of the last element of a `rows × cols` view, or `None` for an empty view;
-/// `Err` if it overflows or does not fit in `len`.
+/// Checks that every element of a `rows × cols` view with strides `(rs, cs)` lies inside a
+/// buffer of `len` elements.
 fn check_extent(
     context: &'static str,
     len: usize,
@@ -136,10 +141,11 @@ fn check_extent(
         .and_then(|a| (cols - 1).checked_mul(cs).and_then(|b| a.checked_add(b)));
     match last {
         Some(last) if last < len => Ok(()),
-        _ => Err(Error::shape(
-            context,
-            format!("a buffer covering {rows} × {cols} with strides ({rs}, {cs})"),
-            format!("{len} elements"),
+        Some(last) => Err(Error::shape(context, "buffer length", last + 1, len)),
+        None => Err(Error::param(
+            "view strides",
+            format!("{rows} × {cols} with strides ({rs}, {cs})"),
+            "the extent overflows usize",
         )),
     }
 }
@@ -173,6 +179,16 @@ impl<'a, T: Copy> MatRef<'a, T> {
             cs: col_stride,
         })
     }
+    /// An empty `0 × 0` view.
+    pub fn empty() -> Self {
+        MatRef {
+            data: &[],
+            rows: 0,
+            cols: 0,
+            rs: 0,
+            cs: 1,
+        }
+    }
     /// Number of rows.
     pub fn rows(&self) -> usize {
         self.rows
@@ -189,6 +205,10 @@ impl<'a, T: Copy> MatRef<'a, T> {
     pub fn col_stride(&self) -> usize {
         self.cs
     }
+    /// The buffer the view reads (element `(r, c)` is at `r * row_stride + c * col_stride`).
+    pub fn data(&self) -> &'a [T] {
+        self.data
+    }
     /// The transpose, as a view of the same memory (strides swapped, nothing copied).
     pub fn t(self) -> Self {
         MatRef {
@@ -202,6 +222,34 @@ impl<'a, T: Copy> MatRef<'a, T> {
     /// Element `(r, c)`, or `None` if out of range.
     pub fn get(&self, r: usize, c: usize) -> Option<T> {
         (r < self.rows && c < self.cols).then(|| self.data[r * self.rs + c * self.cs])
+    }
+    /// Row `r` as a slice, when the view's columns are contiguous (`col_stride == 1`).
+    pub fn row(&self, r: usize) -> Option<&'a [T]> {
+        (r < self.rows && (self.cs == 1 || self.cols <= 1))
+            .then(|| &self.data[r * self.rs..r * self.rs + self.cols])
+    }
+    /// Copies row `r` into `dst`, which must be `cols()` long.
+    pub fn copy_row(&self, r: usize, dst: &mut [T]) -> Result<()> {
+        if r >= self.rows {
+            return Err(Error::shape(
+                "MatRef::copy_row",
+                "row (below the number of rows)",
+                self.rows,
+                r,
+            ));
+        }
+        if dst.len() != self.cols {
+            return Err(Error::shape(
+                "MatRef::copy_row",
+                "destination length (columns)",
+                self.cols,
+                dst.len(),
+            ));
+        }
+        for (c, d) in dst.iter_mut().enumerate() {
+            *d = self.data[r * self.rs + c * self.cs];
+        }
+        Ok(())
     }
     /// Rows `start..end` as a view, or `None` if the range is out of bounds.
     pub fn row_range(self, start: usize, end: usize) -> Option<Self> {
@@ -233,10 +281,10 @@ impl<'a, T: Copy> MatRef<'a, T> {
 /// (`row_stride >= cols`, so no two elements alias).
 #[derive(Debug)]
 pub struct MatMut<'a, T> {
-    pub(crate) data: &'a mut [T],
-    pub(crate) rows: usize,
-    pub(crate) cols: usize,
-    pub(crate) rs: usize,
+    data: &'a mut [T],
+    rows: usize,
+    cols: usize,
+    rs: usize,
 }
 
 impl<'a, T: Copy> MatMut<'a, T> {
@@ -254,8 +302,9 @@ impl<'a, T: Copy> MatMut<'a, T> {
         if row_stride < cols && rows > 1 {
             return Err(Error::shape(
                 "MatMut::with_row_stride",
-                format!("row_stride >= {cols} (no aliasing)"),
-                format!("row_stride {row_stride}"),
+                "row stride (at least the columns, so rows do not alias)",
+                cols,
+                row_stride,
             ));
         }
         check_extent(
@@ -281,6 +330,10 @@ impl<'a, T: Copy> MatMut<'a, T> {
     pub fn cols(&self) -> usize {
         self.cols
     }
+    /// Distance between consecutive rows, in elements.
+    pub fn row_stride(&self) -> usize {
+        self.rs
+    }
     /// Row `r` as a slice, or `None` if out of range.
     pub fn row_mut(&mut self, r: usize) -> Option<&mut [T]> {
         (r < self.rows).then(|| &mut self.data[r * self.rs..r * self.rs + self.cols])
@@ -303,5 +356,10 @@ impl<'a, T: Copy> MatMut<'a, T> {
             cols: self.cols,
             rs: self.rs,
         }
+    }
+    /// The buffer the view writes, for the kernels (element `(r, c)` is at
+    /// `r * row_stride + c`).
+    pub(crate) fn data_mut(&mut self) -> &mut [T] {
+        self.data
     }
 }

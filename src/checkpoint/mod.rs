@@ -4,20 +4,25 @@
 //! A run is hours of someone's machine; it must survive being stopped. A [`Checkpoint`] holds
 //! everything needed to carry on as if nothing had happened: the parameters (one tensor per
 //! [parameter group](crate::model::ParamGroup), named `layers.0.weight`, `layers.0.bias`, …),
-//! the optimizer's state (momentum and other buffers, step count, scalars), where the run
-//! stood (epoch, step, seed: with [`Trainer`](crate::Trainer) that is the whole random
-//! state, see [`TrainState`]), the network's architecture and the hyper-parameters.
+//! the optimizer's state (momentum and other buffers, step count, scalars), the state of the
+//! observers that keep one (early stopping's best epoch and parameters), where the run stood
+//! (epoch, step, seed: with [`Trainer`](crate::Trainer) that is the whole random state, see
+//! [`TrainState`]), the network's architecture and the hyper-parameters.
 //!
-//! * **A format others read.** The file is [safetensors](mod@format): PyTorch's and candle's
-//!   loaders read the weights; everything else is in its string metadata.
+//! * **A format others read.** The file is [safetensors](mod@format), in PyTorch's layout:
+//!   `layers.0.weight` is `[out, in]`, as `torch.nn.Linear` and `candle_nn::linear` hold it,
+//!   so their loaders take the weights as they are; everything else is in the string
+//!   metadata.
 //! * **Atomic saves.** [`Checkpoint::save`] writes a temporary file, syncs it and renames it
 //!   over the old one ([`atomic`]): killed at any moment, the process leaves the old
 //!   checkpoint or the new one, never a torn file.
 //! * **Checked loads.** A truncated file, a bad header, another dtype, a missing tensor or a
-//!   network of another shape is an [`Error`] that says which — never a panic, and never an
-//!   allocation larger than the file.
+//!   network of another shape is an [`Error`] that names the file and says which — never a
+//!   panic, and never an allocation larger than the file, whose size is checked against a
+//!   [`ReadLimit`] before it is read.
 //!
-//! [`CheckpointSaver`] is the [`Observer`](crate::Observer) that saves after every epoch.
+//! [`CheckpointSaver`] is the [`Observer`](crate::Observer) that saves after every epoch,
+//! together with the state of the observers it is given.
 //!
 //! ```
 //! use downhill::checkpoint::Checkpoint;
@@ -29,7 +34,7 @@
 //! let new_mlp = || Mlp::<f64>::builder(2).hidden(4, Activation::Tanh).classes(2).build();
 //! let new_sgd = || Sgd::new(0.5)?.momentum(0.9)?.batch_size(2);
 //! let dir = std::env::temp_dir().join(format!("downhill-doc-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+//! std::fs::create_dir_all(&dir).expect("a temporary directory");
 //! let path = dir.join("run.safetensors");
 //!
 //! // Four epochs straight.
@@ -59,18 +64,21 @@ mod saver;
 pub use saver::CheckpointSaver;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::data::ReadLimit;
 use crate::error::{Error, Result};
-use crate::model::{Mlp, MlpArchitecture, Model, ParamGroup};
-use crate::optim::{Optimizer, OptimizerState};
-use crate::train::TrainState;
+use crate::model::{Mlp, MlpArchitecture, ParamGroup, Params};
+use crate::optim::{Optimizer, StateDict};
+use crate::train::{Observer, TrainState};
 use crate::Scalar;
 
-/// A saved training state: parameters, optimizer state, where the run stood, and what the
-/// network and its hyper-parameters were.
-#[derive(Debug, Clone, PartialEq)]
+/// A saved training state: parameters, optimizer and observer state, where the run stood,
+/// and what the network and its hyper-parameters were.
+#[derive(Debug, Clone)]
 pub struct Checkpoint<T> {
+    /// The file it was loaded from, named in the errors of restoring it.
+    source: Option<PathBuf>,
     groups: Vec<ParamGroup>,
     params: Vec<T>,
     /// The network's architecture, when it is an [`Mlp`] (then [`build_mlp`](Self::build_mlp)
@@ -79,7 +87,9 @@ pub struct Checkpoint<T> {
     /// The [name](Optimizer::name) of the optimizer whose state this is.
     pub optimizer_name: Option<String>,
     /// The optimizer's state.
-    pub optimizer: OptimizerState<T>,
+    pub optimizer: StateDict<T>,
+    /// The observers' states, by name (see [`Observer::state`]).
+    pub observers: Vec<(String, StateDict<T>)>,
     /// Epoch, step and seed of the run.
     pub train: TrainState,
     /// Hyper-parameters, as the program that saved them wrote them (learning rate, batch
@@ -87,15 +97,31 @@ pub struct Checkpoint<T> {
     pub hyper: BTreeMap<String, String>,
 }
 
+/// Two checkpoints are equal when they hold the same state, wherever they were read from.
+impl<T: PartialEq> PartialEq for Checkpoint<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.groups == other.groups
+            && self.params == other.params
+            && self.architecture == other.architecture
+            && self.optimizer_name == other.optimizer_name
+            && self.optimizer == other.optimizer
+            && self.observers == other.observers
+            && self.train == other.train
+            && self.hyper == other.hyper
+    }
+}
+
 impl<T: Scalar> Checkpoint<T> {
     /// Takes a snapshot of `model`'s parameters and `optimizer`'s state at `train`.
-    pub fn capture(model: &dyn Model<T>, optimizer: &dyn Optimizer<T>, train: TrainState) -> Self {
+    pub fn capture(model: &dyn Params<T>, optimizer: &dyn Optimizer<T>, train: TrainState) -> Self {
         Checkpoint {
+            source: None,
             groups: model.param_groups(),
             params: model.params().to_vec(),
             architecture: None,
             optimizer_name: Some(optimizer.name().to_string()),
             optimizer: optimizer.state(),
+            observers: Vec::new(),
             train,
             hyper: BTreeMap::new(),
         }
@@ -107,13 +133,20 @@ impl<T: Scalar> Checkpoint<T> {
         self
     }
 
+    /// Records the state of `observer` (and, for [`Observers`](crate::train::Observers),
+    /// of each of them).
+    pub fn with_observer(mut self, observer: &dyn Observer<T>) -> Self {
+        self.observers.extend(observer.state());
+        self
+    }
+
     /// Records a hyper-parameter.
     pub fn with_hyper(mut self, name: impl Into<String>, value: impl ToString) -> Self {
         self.hyper.insert(name.into(), value.to_string());
         self
     }
 
-    /// The parameters, flat, in the model's order.
+    /// The parameters, flat, in the model's order and layout.
     pub fn params(&self) -> &[T] {
         &self.params
     }
@@ -123,9 +156,14 @@ impl<T: Scalar> Checkpoint<T> {
         &self.groups
     }
 
+    /// The file this checkpoint was loaded from, if it was.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+
     /// Serialises to safetensors bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        format::to_bytes(self, Path::new("checkpoint"))
+        format::to_bytes(self, self.source.as_deref())
     }
 
     /// Parses safetensors bytes, validating everything; `path` names the source in errors.
@@ -136,75 +174,89 @@ impl<T: Scalar> Checkpoint<T> {
     /// Saves to `path`, atomically: a crash leaves the old file or the new one.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes = format::to_bytes(self, path)?;
+        let bytes = format::to_bytes(self, Some(path))?;
         atomic::write_atomic(path, &bytes)
     }
 
-    /// Loads and validates a checkpoint file.
+    /// Loads and validates a checkpoint file, refusing one larger than the default
+    /// [`ReadLimit`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::load_with(path, ReadLimit::default())
+    }
+
+    /// Loads and validates a checkpoint file, refusing one larger than `limit` before
+    /// reading it.
+    pub fn load_with(path: impl AsRef<Path>, limit: ReadLimit) -> Result<Self> {
         let path = path.as_ref();
+        let len = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        limit.check(path, len)?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Self::from_bytes(&bytes, path)
     }
 
+    fn mismatch(&self, problem: impl Into<String>) -> Error {
+        Error::checkpoint(self.source.as_deref(), problem)
+    }
+
+    /// `e`, naming this checkpoint's file if it was loaded from one.
+    fn located(&self, e: Error) -> Error {
+        match &self.source {
+            Some(path) => e.in_file(path),
+            None => e,
+        }
+    }
+
     /// Builds an [`Mlp`] of the recorded architecture holding the saved parameters.
     pub fn build_mlp(&self) -> Result<Mlp<T>> {
-        let arch = self.architecture.as_ref().ok_or_else(|| {
-            Error::checkpoint(
-                Path::new("checkpoint"),
-                "records no MLP architecture to build",
-            )
-        })?;
-        let mut mlp = arch.builder::<T>()?.build()?;
+        let arch = self
+            .architecture
+            .as_ref()
+            .ok_or_else(|| self.mismatch("records no MLP architecture to build"))?;
+        let mut mlp = arch
+            .builder::<T>()
+            .and_then(|b| b.build())
+            .map_err(|e| self.mismatch(format!("its architecture cannot be built: {e}")))?;
         self.restore_model(&mut mlp)?;
         Ok(mlp)
     }
 
-    /// Copies the saved parameters into `model`, whose tensors must have the same names and
-    /// shapes (otherwise an [`Error::Checkpoint`] naming the first that differs; the model is
-    /// not touched).
-    pub fn restore_model(&self, model: &mut dyn Model<T>) -> Result<()> {
+    /// Copies the saved parameters into `model`, whose tensors must have the same names,
+    /// shapes and layouts (otherwise an [`ErrorKind::Checkpoint`](crate::error::ErrorKind::Checkpoint)
+    /// naming the file and the first tensor that differs; the model is not touched).
+    pub fn restore_model(&self, model: &mut dyn Params<T>) -> Result<()> {
         let mine = &self.groups;
         let theirs = model.param_groups();
-        let here = Path::new("checkpoint");
         for (i, g) in theirs.iter().enumerate() {
             match mine.get(i) {
-                Some(m) if m.name == g.name && m.shape == g.shape => {}
+                Some(m) if m.name == g.name && m.shape == g.shape && m.layout == g.layout => {}
                 Some(m) => {
-                    return Err(Error::checkpoint(
-                        here,
-                        format!(
-                            "tensor {i} is {} {:?}, the model has {} {:?}",
-                            m.name, m.shape, g.name, g.shape
-                        ),
-                    ))
+                    return Err(self.mismatch(format!(
+                        "tensor {i} is {} {:?}, the model has {} {:?}",
+                        m.name, m.shape, g.name, g.shape
+                    )))
                 }
                 None => {
-                    return Err(Error::checkpoint(
-                        here,
-                        format!("the model's tensor {} {:?} is missing", g.name, g.shape),
-                    ))
+                    return Err(self.mismatch(format!(
+                        "the model's tensor {} {:?} is missing",
+                        g.name, g.shape
+                    )))
                 }
             }
         }
         if let Some(extra) = mine.get(theirs.len()) {
-            return Err(Error::checkpoint(
-                here,
-                format!(
-                    "tensor {} {:?} is not in the model",
-                    extra.name, extra.shape
-                ),
-            ));
+            return Err(self.mismatch(format!(
+                "tensor {} {:?} is not in the model",
+                extra.name, extra.shape
+            )));
         }
         if model.num_params() != self.params.len() {
-            return Err(Error::checkpoint(
-                here,
-                format!(
-                    "{} parameters saved, the model has {}",
-                    self.params.len(),
-                    model.num_params()
-                ),
-            ));
+            return Err(self.mismatch(format!(
+                "{} parameters saved, the model has {}",
+                self.params.len(),
+                model.num_params()
+            )));
         }
         model.params_mut().copy_from_slice(&self.params);
         Ok(())
@@ -215,15 +267,32 @@ impl<T: Scalar> Checkpoint<T> {
     pub fn restore_optimizer(&self, optimizer: &mut dyn Optimizer<T>) -> Result<()> {
         if let Some(name) = &self.optimizer_name {
             if name != optimizer.name() {
-                return Err(Error::checkpoint(
-                    Path::new("checkpoint"),
-                    format!(
-                        "the state is {name}'s, it cannot go into {}",
-                        optimizer.name()
-                    ),
-                ));
+                return Err(self.mismatch(format!(
+                    "the state is {name}'s, it cannot go into {}",
+                    optimizer.name()
+                )));
             }
         }
-        optimizer.load_state(&self.optimizer)
+        optimizer
+            .load_state(&self.optimizer)
+            .map_err(|e| self.located(e))
+    }
+
+    /// Restores the saved observer states into `observer` (an
+    /// [`Observers`](crate::train::Observers) hands each to the member that kept it). Every
+    /// saved state must find its observer: a checkpoint of an early-stopped run resumed
+    /// without early stopping is an error, not a silently different run.
+    pub fn restore_observer(&self, observer: &mut dyn Observer<T>) -> Result<()> {
+        for (name, state) in &self.observers {
+            let taken = observer
+                .load_state(name, state)
+                .map_err(|e| self.located(e))?;
+            if !taken {
+                return Err(self.mismatch(format!(
+                    "it holds the state of {name}, which nothing in this run restores"
+                )));
+            }
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,13 @@
-//! [`Batch`]: a borrowed selection of a dataset's examples, and [`Minibatches`], the
+//! [`Batch`]: a borrowed selection of examples, and [`Minibatches`], the
 //! reshuffled-every-epoch order SGD walks them in.
+//!
+//! A batch is a reference to the data and a list of rows: a contiguous range (the whole
+//! set, for gradient descent) or a list of indices (a shuffled minibatch). Nothing is
+//! copied; a model reads the rows it needs, when it needs them. Any data type with a
+//! length ([`Examples`]) can be batched, so the same optimizers and training loop serve a
+//! classifier over a [`Dataset`] and a regression over a user's own points.
 
+use std::marker::PhantomData;
 use std::ops::Range;
 
 use rand::seq::SliceRandom;
@@ -8,52 +15,152 @@ use rand::seq::SliceRandom;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
+use crate::validate::at_least_one;
 use crate::Scalar;
+
+/// Data a [`Batch`] can select rows of: anything that knows how many examples it holds.
+///
+/// ```
+/// use downhill::data::{Batch, Examples};
+///
+/// /// Points for a regression.
+/// struct Points { x: Vec<f64>, y: Vec<f64> }
+/// impl Examples for Points {
+///     fn len(&self) -> usize { self.x.len() }
+/// }
+///
+/// let pts = Points { x: vec![0.0, 1.0, 2.0], y: vec![1.0, 3.0, 5.0] };
+/// let batch = Batch::<f64, Points>::indices(&pts, &[2, 0])?;
+/// let xs: Vec<f64> = batch.rows().map(|i| batch.data().x[i]).collect();
+/// assert_eq!(xs, [2.0, 0.0]);
+/// # Ok::<(), downhill::Error>(())
+/// ```
+pub trait Examples {
+    /// Number of examples.
+    fn len(&self) -> usize;
+    /// True if there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T: Scalar> Examples for Dataset<T> {
+    fn len(&self) -> usize {
+        Dataset::len(self)
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 enum Rows<'a> {
-    Range(usize),
+    Range(usize, usize),
     Indices(&'a [usize]),
 }
 
-/// Some examples of a [`Dataset`], borrowed, not copied: a contiguous range (the whole set,
-/// for gradient descent) or a list of indices (a shuffled minibatch).
+/// Some examples of `D` (a [`Dataset`] unless said otherwise), borrowed, not copied, for a
+/// model with elements of type `T`.
 ///
-/// Models read a batch in row blocks with [`gather`](Batch::gather), which converts and
-/// transforms exactly the rows the block needs; so a batch of 60,000 byte images costs no
-/// float memory until a model asks for a block of it.
-#[derive(Debug, Clone, Copy)]
-pub struct Batch<'a, T> {
-    data: &'a Dataset<T>,
+/// Models read a dataset's batch in row blocks with [`gather`](Batch::gather), which converts
+/// and transforms exactly the rows the block needs; so a batch of 60,000 byte images costs
+/// no float memory until a model asks for a block of it.
+#[derive(Debug)]
+pub struct Batch<'a, T, D: ?Sized = Dataset<T>> {
+    data: &'a D,
     rows: Rows<'a>,
-    len: usize,
+    element: PhantomData<fn() -> T>,
 }
 
-impl<'a, T: Scalar> Batch<'a, T> {
-    pub(crate) fn range_unchecked(data: &'a Dataset<T>, range: Range<usize>) -> Self {
+impl<T, D: ?Sized> Clone for Batch<'_, T, D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T, D: ?Sized> Copy for Batch<'_, T, D> {}
+
+impl<'a, T, D: Examples + ?Sized> Batch<'a, T, D> {
+    /// Every example of `data`.
+    pub fn all(data: &'a D) -> Self {
         Batch {
             data,
-            rows: Rows::Range(range.start),
-            len: range.end - range.start,
+            rows: Rows::Range(0, data.len()),
+            element: PhantomData,
         }
     }
-
-    pub(crate) fn indices_unchecked(data: &'a Dataset<T>, indices: &'a [usize]) -> Self {
-        Batch {
+    /// Examples `range` of `data`.
+    pub fn range(data: &'a D, range: Range<usize>) -> Result<Self> {
+        if range.start > range.end {
+            return Err(Error::param(
+                "batch range",
+                format!("{range:?}"),
+                "must not end before it starts",
+            ));
+        }
+        if range.end > data.len() {
+            return Err(Error::shape(
+                "Batch::range",
+                "end of the range (at most the number of examples)",
+                data.len(),
+                range.end,
+            ));
+        }
+        Ok(Batch {
+            data,
+            rows: Rows::Range(range.start, range.end),
+            element: PhantomData,
+        })
+    }
+    /// The examples of `data` at `indices`, in that order.
+    pub fn indices(data: &'a D, indices: &'a [usize]) -> Result<Self> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= data.len()) {
+            return Err(Error::shape(
+                "Batch::indices",
+                "index (below the number of examples)",
+                data.len(),
+                bad,
+            ));
+        }
+        Ok(Batch {
             data,
             rows: Rows::Indices(indices),
-            len: indices.len(),
-        }
+            element: PhantomData,
+        })
     }
+}
 
+impl<'a, T, D: ?Sized> Batch<'a, T, D> {
     /// Number of examples.
     pub fn len(&self) -> usize {
-        self.len
+        match self.rows {
+            Rows::Range(start, end) => end - start,
+            Rows::Indices(idx) => idx.len(),
+        }
     }
     /// True if the batch has no examples.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
+    /// The data this batch selects from.
+    pub fn data(&self) -> &'a D {
+        self.data
+    }
+    /// The index in the data of the batch's example `i` (`i < len()`).
+    #[inline]
+    pub fn row(&self, i: usize) -> Option<usize> {
+        match self.rows {
+            Rows::Range(start, end) => (start + i < end).then_some(start + i),
+            Rows::Indices(idx) => idx.get(i).copied(),
+        }
+    }
+    /// The indices in the data of the batch's examples, in batch order.
+    pub fn rows(&self) -> impl Iterator<Item = usize> + 'a {
+        let rows = self.rows;
+        (0..self.len()).filter_map(move |i| match rows {
+            Rows::Range(start, _) => Some(start + i),
+            Rows::Indices(idx) => idx.get(i).copied(),
+        })
+    }
+}
+
+impl<'a, T: Scalar> Batch<'a, T> {
     /// Features per example.
     pub fn num_features(&self) -> usize {
         self.data.num_features()
@@ -67,41 +174,45 @@ impl<'a, T: Scalar> Batch<'a, T> {
         self.data
     }
 
-    #[inline]
-    fn dataset_row(&self, i: usize) -> usize {
-        match self.rows {
-            Rows::Range(start) => start + i,
-            Rows::Indices(idx) => idx[i],
-        }
-    }
-
     /// The label of the batch's example `i`, or `None` if out of range.
     pub fn label(&self, i: usize) -> Option<usize> {
-        (i < self.len).then(|| self.data.labels()[self.dataset_row(i)])
+        self.row(i).map(|r| self.data.labels()[r])
     }
 
     /// Writes examples `rows` of this batch into `x` (row-major, `num_features()` wide) and
     /// their labels into `labels`.
     pub fn gather(&self, rows: Range<usize>, x: &mut [T], labels: &mut [usize]) -> Result<()> {
         let f = self.num_features();
-        let n = rows.end.saturating_sub(rows.start);
-        if rows.start > rows.end || rows.end > self.len || x.len() < n * f || labels.len() < n {
+        if rows.start > rows.end || rows.end > self.len() {
             return Err(Error::shape(
                 "Batch::gather",
-                format!(
-                    "rows within 0..{}, x of {} and labels of {n}",
-                    self.len,
-                    n * f
-                ),
-                format!(
-                    "rows {rows:?}, x of {} and labels of {}",
-                    x.len(),
-                    labels.len()
-                ),
+                "end of the rows (at most the batch size)",
+                self.len(),
+                rows.end.max(rows.start),
+            ));
+        }
+        let n = rows.end - rows.start;
+        if x.len() < n * f {
+            return Err(Error::shape(
+                "Batch::gather",
+                "feature buffer length",
+                n * f,
+                x.len(),
+            ));
+        }
+        if labels.len() < n {
+            return Err(Error::shape(
+                "Batch::gather",
+                "label buffer length",
+                n,
+                labels.len(),
             ));
         }
         for (k, i) in rows.enumerate() {
-            let r = self.dataset_row(i);
+            let r = match self.rows {
+                Rows::Range(start, _) => start + i,
+                Rows::Indices(idx) => idx[i],
+            };
             self.data.write_row(r, &mut x[k * f..(k + 1) * f]);
             labels[k] = self.data.labels()[r];
         }
@@ -110,9 +221,9 @@ impl<'a, T: Scalar> Batch<'a, T> {
 
     /// The whole batch as an owned feature matrix and label vector.
     pub fn to_matrix(&self) -> Result<(Matrix<T>, Vec<usize>)> {
-        let mut x = Matrix::zeros(self.len, self.num_features())?;
-        let mut labels = vec![0; self.len];
-        self.gather(0..self.len, x.as_mut_slice(), &mut labels)?;
+        let mut x = Matrix::zeros(self.len(), self.num_features())?;
+        let mut labels = vec![0; self.len()];
+        self.gather(0..self.len(), x.as_mut_slice(), &mut labels)?;
         Ok((x, labels))
     }
 }
@@ -131,12 +242,9 @@ pub struct Minibatches {
 impl Minibatches {
     /// A sampler over `n` examples; `batch_size` must be at least 1.
     pub fn new(n: usize, batch_size: usize) -> Result<Self> {
-        if batch_size == 0 {
-            return Err(Error::param("batch_size", 0, "must be at least 1"));
-        }
         Ok(Minibatches {
             order: (0..n).collect(),
-            batch_size,
+            batch_size: at_least_one("batch_size", batch_size)?,
         })
     }
 

@@ -8,13 +8,13 @@
 use std::ops::Range;
 
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 
 use crate::data::{Batch, FeatureTransform};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::elementwise::{affine, affine_bytes};
 use crate::matrix::Matrix;
-use crate::{DefaultRng, Scalar};
+use crate::rng::seeded;
+use crate::Scalar;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Features<T> {
@@ -47,11 +47,13 @@ pub struct Dataset<T> {
 
 fn check_labels(labels: &[usize], num_classes: usize) -> Result<()> {
     match labels.iter().position(|&l| l >= num_classes) {
-        Some(row) => Err(Error::Label {
+        Some(row) => Err(ErrorKind::Label {
+            path: None,
             row,
             label: labels[row],
             classes: num_classes,
-        }),
+        }
+        .into()),
         None => Ok(()),
     }
 }
@@ -90,18 +92,18 @@ impl<T: Scalar> Dataset<T> {
             Features::Bytes(b) => b.len(),
             Features::Floats(f) => f.len(),
         };
-        if num_features == 0 || num_classes == 0 {
-            return Err(Error::shape(
-                "Dataset::new",
-                "at least one feature and one class",
-                format!("{num_features} features, {num_classes} classes"),
-            ));
+        if num_features == 0 {
+            return Err(Error::param("num_features", 0, "must be at least 1"));
+        }
+        if num_classes == 0 {
+            return Err(Error::param("num_classes", 0, "must be at least 1"));
         }
         if labels.len().checked_mul(num_features) != Some(len) {
             return Err(Error::shape(
                 "Dataset::new",
-                format!("{} labels × {num_features} features", labels.len()),
-                format!("{len} feature values"),
+                "feature values (labels × features)",
+                labels.len().saturating_mul(num_features),
+                len,
             ));
         }
         check_labels(&labels, num_classes)?;
@@ -163,8 +165,9 @@ impl<T: Scalar> Dataset<T> {
         if transform.len() != self.num_features {
             return Err(Error::shape(
                 "Dataset::set_transform",
-                format!("{} features", self.num_features),
-                format!("a transform of {}", transform.len()),
+                "transform length (features)",
+                self.num_features,
+                transform.len(),
             ));
         }
         // `uniform` takes any scale and offset: check here, once, for every constructor.
@@ -181,15 +184,20 @@ impl<T: Scalar> Dataset<T> {
 
     /// Writes example `row`'s (transformed) features into `out[..num_features()]`.
     pub fn gather_row(&self, row: usize, out: &mut [T]) -> Result<()> {
-        if row >= self.len() || out.len() < self.num_features {
+        if row >= self.len() {
             return Err(Error::shape(
                 "Dataset::gather_row",
-                format!(
-                    "row < {} and an output of {}",
-                    self.len(),
-                    self.num_features
-                ),
-                format!("row {row} and an output of {}", out.len()),
+                "row (below the number of examples)",
+                self.len(),
+                row,
+            ));
+        }
+        if out.len() < self.num_features {
+            return Err(Error::shape(
+                "Dataset::gather_row",
+                "output length (features)",
+                self.num_features,
+                out.len(),
             ));
         }
         self.write_row(row, &mut out[..self.num_features]);
@@ -216,31 +224,17 @@ impl<T: Scalar> Dataset<T> {
 
     /// Every example, as one batch (what gradient descent and the search methods see).
     pub fn all(&self) -> Batch<'_, T> {
-        Batch::range_unchecked(self, 0..self.len())
+        Batch::all(self)
     }
 
     /// Examples `range` as a batch.
     pub fn range(&self, range: Range<usize>) -> Result<Batch<'_, T>> {
-        if range.start > range.end || range.end > self.len() {
-            return Err(Error::shape(
-                "Dataset::range",
-                format!("a range within 0..{}", self.len()),
-                format!("{range:?}"),
-            ));
-        }
-        Ok(Batch::range_unchecked(self, range))
+        Batch::range(self, range)
     }
 
     /// The examples at `indices` (in that order) as a batch, without copying them.
     pub fn batch<'a>(&'a self, indices: &'a [usize]) -> Result<Batch<'a, T>> {
-        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
-            return Err(Error::shape(
-                "Dataset::batch",
-                format!("indices < {}", self.len()),
-                format!("index {bad}"),
-            ));
-        }
-        Ok(Batch::indices_unchecked(self, indices))
+        Batch::indices(self, indices)
     }
 
     /// A new dataset holding copies of the examples at `indices`, with the same transform.
@@ -286,7 +280,7 @@ impl<T: Scalar> Dataset<T> {
             ));
         }
         let mut order: Vec<usize> = (0..self.len()).collect();
-        order.shuffle(&mut DefaultRng::seed_from_u64(seed));
+        order.shuffle(&mut seeded(seed));
         let (valid, train) = order.split_at(validation);
         Ok((self.select_in_range(train), self.select_in_range(valid)))
     }

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::data::idx::{read_images, read_labels};
-use crate::data::{Dataset, FeatureTransform};
+use crate::data::idx::IdxReader;
+use crate::data::{Dataset, FeatureTransform, ReadLimit};
 use crate::error::{Error, Result};
 use crate::Scalar;
 
@@ -16,34 +16,33 @@ pub struct Mnist<T> {
     pub test: Dataset<T>,
 }
 
-/// Where the crate's own examples find their data: `data/mnist-10k` in this repository
-/// (8000 training and 2000 test digits; not part of the published package).
-pub const SHIPPED_MNIST_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
-
-/// The file `name` in `dir`, or `name.gz` if only that exists.
-fn find(dir: &Path, name: &str) -> Result<PathBuf> {
+/// The file `name` in `dir`, or `name.gz`, if either exists.
+pub(crate) fn find(dir: &Path, name: &str) -> Option<PathBuf> {
     let plain = dir.join(name);
     if plain.is_file() {
-        return Ok(plain);
+        return Some(plain);
     }
     let gz = dir.join(format!("{name}.gz"));
-    if gz.is_file() {
-        return Ok(gz);
-    }
-    Err(Error::io(
-        &plain,
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("neither {name} nor {name}.gz exists"),
-        ),
-    ))
+    gz.is_file().then_some(gz)
 }
 
-fn load_split<T: Scalar>(dir: &Path, prefix: &str) -> Result<Dataset<T>> {
-    let images_path = find(dir, &format!("{prefix}-images-idx3-ubyte"))?;
-    let labels_path = find(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
-    let (pixels, count, features) = read_images(&images_path)?;
-    let labels = read_labels(&labels_path, 10)?;
+fn find_or_fail(dir: &Path, name: &str) -> Result<PathBuf> {
+    find(dir, name).ok_or_else(|| {
+        Error::io(
+            &dir.join(name),
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("neither {name} nor {name}.gz exists"),
+            ),
+        )
+    })
+}
+
+fn load_split<T: Scalar>(dir: &Path, prefix: &str, reader: &IdxReader) -> Result<Dataset<T>> {
+    let images_path = find_or_fail(dir, &format!("{prefix}-images-idx3-ubyte"))?;
+    let labels_path = find_or_fail(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
+    let (pixels, count, features) = reader.read_images(&images_path)?;
+    let labels = reader.read_labels(&labels_path, 10)?;
     if labels.len() != count {
         return Err(Error::format(
             &labels_path,
@@ -56,23 +55,32 @@ fn load_split<T: Scalar>(dir: &Path, prefix: &str) -> Result<Dataset<T>> {
     }
     Dataset::from_bytes(pixels, features, labels, 10)?.with_transform(FeatureTransform::uniform(
         features,
-        T::of(1.0 / 255.0),
+        T::from_f64(1.0 / 255.0),
         T::zero(),
     ))
 }
 
-/// Loads an MNIST-format directory. Pixels stay bytes and are scaled to [0, 1] when gathered;
-/// standardise with [`FeatureTransform::standardize`] if you prefer.
+impl<T: Scalar> Mnist<T> {
+    /// Loads an MNIST-format directory, refusing any file whose header claims more than
+    /// `limit`. Pixels stay bytes and are scaled to [0, 1] when gathered; standardise with
+    /// [`FeatureTransform::standardize`] if you prefer.
+    pub fn load(dir: impl AsRef<Path>, limit: ReadLimit) -> Result<Self> {
+        let dir = dir.as_ref();
+        let reader = IdxReader::new().limit(limit);
+        Ok(Mnist {
+            train: load_split(dir, "train", &reader)?,
+            test: load_split(dir, "t10k", &reader)?,
+        })
+    }
+}
+
+/// Loads an MNIST-format directory with the default [`ReadLimit`]; see [`Mnist::load`].
 ///
 /// ```no_run
-/// let mnist = downhill::data::load_mnist::<f32>(downhill::data::SHIPPED_MNIST_DIR)?;
+/// let mnist = downhill::data::load_mnist::<f32>("data/mnist-10k")?;
 /// assert_eq!((mnist.train.len(), mnist.test.len()), (8000, 2000));
 /// # Ok::<(), downhill::Error>(())
 /// ```
 pub fn load_mnist<T: Scalar>(dir: impl AsRef<Path>) -> Result<Mnist<T>> {
-    let dir = dir.as_ref();
-    Ok(Mnist {
-        train: load_split(dir, "train")?,
-        test: load_split(dir, "t10k")?,
-    })
+    Mnist::load(dir, ReadLimit::default())
 }

@@ -5,7 +5,8 @@
 //! path does one multiply-add per feature.
 
 use crate::data::Dataset;
-use crate::error::{non_negative, Error, Result};
+use crate::error::{Error, Result};
+use crate::validate::non_negative;
 use crate::Scalar;
 
 /// `x' = x·scale[j] + offset[j]` for feature `j`.
@@ -30,6 +31,7 @@ impl<T: Scalar> FeatureTransform<T> {
         if scale.len() != offset.len() {
             return Err(Error::shape(
                 "FeatureTransform::new",
+                "offsets (one per scale)",
                 scale.len(),
                 offset.len(),
             ));
@@ -64,10 +66,10 @@ impl<T: Scalar> FeatureTransform<T> {
         let eps = non_negative("eps", eps)?.to_f64_lossless();
         let n = train.len();
         if n < 2 {
-            return Err(Error::shape(
-                "FeatureTransform::standardize",
-                "at least 2 examples",
+            return Err(Error::param(
+                "standardize examples",
                 n,
+                "needs at least 2 examples to estimate a spread",
             ));
         }
         let f = train.num_features();
@@ -105,8 +107,8 @@ impl<T: Scalar> FeatureTransform<T> {
                     "must be > 0 when a feature is constant (its standard deviation is 0)",
                 ));
             }
-            scale.push(T::of(s0[j] * inv));
-            offset.push(T::of((o0[j] - mean[j]) * inv));
+            scale.push(T::from_f64(s0[j] * inv));
+            offset.push(T::from_f64((o0[j] - mean[j]) * inv));
         }
         FeatureTransform::new(scale, offset)
     }

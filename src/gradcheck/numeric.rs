@@ -1,13 +1,14 @@
-//! The numeric gradient: nudge one parameter, watch the loss.
+//! The numeric gradient: nudge the parameters along a line, watch the loss.
 //!
-//! Only [`Model::loss`] is called — no backward pass — and the parameter vector is modified
-//! in place and restored, so the numeric side allocates nothing per coordinate. Its cost is
-//! therefore the cost of the loss evaluations themselves: one per coordinate for forward
-//! differences, two for centred, four for five-point.
+//! A line is one coordinate (the lecture's `W + h` in one dimension) or a direction `v`
+//! through all of them (the fast mode). Only [`Objective::loss`] is called — no backward
+//! pass — and the parameters are moved in place and put back exactly, so probing a
+//! coordinate allocates nothing. Its cost is the loss evaluations themselves: one per probe
+//! for forward differences, two for centred, four for five-point.
 
-use crate::data::Batch;
-use crate::error::{positive, Error, Result};
-use crate::model::Model;
+use crate::error::{Error, Result};
+use crate::model::Objective;
+use crate::validate::positive;
 use crate::Scalar;
 
 /// Which finite difference to take.
@@ -26,8 +27,8 @@ pub enum Difference {
 }
 
 impl Difference {
-    /// Loss evaluations per coordinate (forward differences also need one at `w`, shared by
-    /// all coordinates).
+    /// Loss evaluations per probe (forward differences also need one at `w`, shared by all
+    /// probes).
     pub fn evaluations(self) -> usize {
         match self {
             Difference::Forward => 1,
@@ -51,41 +52,121 @@ impl Difference {
     }
 }
 
-/// The numeric partial derivative of `model`'s loss on `batch` along parameter `i`.
-///
-/// `f0` is the loss at the current parameters; only forward differences use it. The
-/// parameter is restored exactly afterwards, even when a loss evaluation fails.
-pub fn numeric_partial<T: Scalar>(
-    model: &mut dyn Model<T>,
-    batch: &Batch<'_, T>,
-    i: usize,
+/// A line through the parameters, from `base`: one coordinate, or a direction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Axis<'a, T> {
+    Coordinate(usize),
+    Direction(&'a [T]),
+}
+
+/// The loss at `base + t·axis` (the parameters are left there; see [`restore`]).
+pub(crate) fn loss_at<T: Scalar>(
+    objective: &mut dyn Objective<T>,
+    axis: Axis<'_, T>,
+    base: &[T],
+    t: T,
+) -> Result<T> {
+    match axis {
+        Axis::Coordinate(i) => objective.params_mut()[i] = base[i] + t,
+        Axis::Direction(v) => {
+            for ((p, &b), &v) in objective.params_mut().iter_mut().zip(base).zip(v) {
+                *p = b + t * v;
+            }
+        }
+    }
+    objective.loss()
+}
+
+/// Puts the parameters `axis` moved back to `base`, exactly.
+pub(crate) fn restore<T: Scalar>(objective: &mut dyn Objective<T>, axis: Axis<'_, T>, base: &[T]) {
+    match axis {
+        Axis::Coordinate(i) => objective.params_mut()[i] = base[i],
+        Axis::Direction(_) => objective.params_mut().copy_from_slice(base),
+    }
+}
+
+/// The finite difference `difference` of `at` (the loss at a step `t` from the base
+/// point; `f0` the loss at the base, used by forward differences only).
+fn difference_of<T: Scalar>(
+    mut at: impl FnMut(T) -> Result<T>,
     h: T,
     difference: Difference,
     f0: T,
 ) -> Result<T> {
-    let n = model.num_params();
-    let w = *model
-        .params()
-        .get(i)
-        .ok_or_else(|| Error::shape("numeric_partial: parameter index", n, i))?;
-    let mut at = |delta: T| -> Result<T> {
-        model.params_mut()[i] = w + delta;
-        model.loss(batch)
-    };
-    let result = match difference {
-        Difference::Forward => at(h).map(|fp| (fp - f0) / h),
-        Difference::Central => at(h).and_then(|fp| Ok((fp - at(-h)?) / (h + h))),
-        Difference::FivePoint => (|| {
+    match difference {
+        Difference::Forward => Ok((at(h)? - f0) / h),
+        Difference::Central => Ok((at(h)? - at(-h)?) / (h + h)),
+        Difference::FivePoint => {
             let (p1, m1, p2, m2) = (at(h)?, at(-h)?, at(h + h)?, at(-(h + h))?);
-            Ok((T::of(8.0) * (p1 - m1) - (p2 - m2)) / (T::of(12.0) * h))
-        })(),
-    };
-    model.params_mut()[i] = w;
+            Ok((T::from_f64(8.0) * (p1 - m1) - (p2 - m2)) / (T::from_f64(12.0) * h))
+        }
+    }
+}
+
+/// The numeric derivative of the loss along `axis` at `base`; `f0` (the loss at `base`) is
+/// needed by forward differences only. The parameters are restored exactly afterwards,
+/// even when a loss evaluation fails.
+pub(crate) fn derivative_along<T: Scalar>(
+    objective: &mut dyn Objective<T>,
+    axis: Axis<'_, T>,
+    base: &[T],
+    h: T,
+    difference: Difference,
+    f0: T,
+) -> Result<T> {
+    let result = difference_of(|t| loss_at(objective, axis, base, t), h, difference, f0);
+    restore(objective, axis, base);
     result
 }
 
-/// The numeric gradient of `model`'s loss on `batch`, every coordinate, written into `out`
-/// (`out.len() == model.num_params()`). The parameters are restored exactly afterwards.
+/// The numeric partial derivative of `objective`'s loss along parameter `i`, with step `h`.
+/// The parameter is restored exactly afterwards.
+///
+/// ```
+/// use downhill::gradcheck::{numeric_partial, Difference};
+/// use downhill::model::FnObjective;
+///
+/// let mut f = FnObjective::new(vec![3.0, 1.0], |p: &[f64]| p[0] * p[0] * p[1], |_: &[f64], _: &mut [f64]| {});
+/// let d = numeric_partial(&mut f, 0, 1e-6, Difference::Central)?;
+/// assert!((d - 6.0).abs() < 1e-8); // ∂(x²y)/∂x = 2xy
+/// # Ok::<(), downhill::Error>(())
+/// ```
+pub fn numeric_partial<T: Scalar>(
+    objective: &mut dyn Objective<T>,
+    i: usize,
+    h: T,
+    difference: Difference,
+) -> Result<T> {
+    let h = positive("h", h)?;
+    let n = objective.num_params();
+    if i >= n {
+        return Err(Error::shape(
+            "numeric_partial",
+            "parameter index (below the parameter count)",
+            n,
+            i,
+        ));
+    }
+    let f0 = match difference {
+        Difference::Forward => objective.loss()?,
+        _ => T::zero(),
+    };
+    let w = objective.params()[i];
+    let result = difference_of(
+        |t| {
+            objective.params_mut()[i] = w + t;
+            objective.loss()
+        },
+        h,
+        difference,
+        f0,
+    );
+    objective.params_mut()[i] = w;
+    result
+}
+
+/// The numeric gradient of `objective`'s loss, every coordinate, written into `out`
+/// (`out.len() == num_params()`). The parameters are restored exactly afterwards.
 ///
 /// ```
 /// use downhill::gradcheck::{numeric_gradient, Difference};
@@ -94,36 +175,38 @@ pub fn numeric_partial<T: Scalar>(
 /// let x = Matrix::from_vec(vec![1.0, -2.0], 1, 2)?;
 /// let data = Dataset::from_matrix(x, vec![1], 2)?;
 /// let mut model = LinearClassifier::<f64>::builder(2, 2).build()?;
+/// let all = data.all();
 /// let mut numeric = vec![0.0; model.num_params()];
-/// numeric_gradient(&mut model, &data.all(), 1e-6, Difference::Central, &mut numeric)?;
+/// numeric_gradient(&mut model.on(&all), 1e-6, Difference::Central, &mut numeric)?;
 /// let mut analytic = vec![0.0; model.num_params()];
-/// model.loss_and_grad(&data.all(), &mut analytic)?;
+/// model.loss_and_grad(&all, &mut analytic)?;
 /// for (n, a) in numeric.iter().zip(&analytic) {
 ///     assert!((n - a).abs() < 1e-8);
 /// }
 /// # Ok::<(), downhill::Error>(())
 /// ```
 pub fn numeric_gradient<T: Scalar>(
-    model: &mut dyn Model<T>,
-    batch: &Batch<'_, T>,
+    objective: &mut dyn Objective<T>,
     h: T,
     difference: Difference,
     out: &mut [T],
 ) -> Result<()> {
     let h = positive("h", h)?;
-    if out.len() != model.num_params() {
+    if out.len() != objective.num_params() {
         return Err(Error::shape(
             "numeric_gradient",
-            model.num_params(),
+            "output length (parameter count)",
+            objective.num_params(),
             out.len(),
         ));
     }
     let f0 = match difference {
-        Difference::Forward => model.loss(batch)?,
+        Difference::Forward => objective.loss()?,
         _ => T::zero(),
     };
+    let base = objective.params().to_vec();
     for (i, g) in out.iter_mut().enumerate() {
-        *g = numeric_partial(model, batch, i, h, difference, f0)?;
+        *g = derivative_along(objective, Axis::Coordinate(i), &base, h, difference, f0)?;
     }
     Ok(())
 }

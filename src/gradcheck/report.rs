@@ -2,16 +2,35 @@
 
 use std::fmt;
 
-/// One compared coordinate.
+/// What a check probed the loss along.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Probe {
+    /// Single coordinates: `∂f/∂wᵢ` against `(f(w + h·eᵢ) − f(w − h·eᵢ))/2h`.
+    Coordinates,
+    /// Seeded random unit directions `v` through all the parameters at once: `vᵀ·∇f`
+    /// against `(f(w + h·v) − f(w − h·v))/2h` (see
+    /// [`GradCheck::directions`](crate::gradcheck::GradCheck::directions)).
+    Directions {
+        /// How many directions.
+        count: usize,
+        /// The seed they were drawn from.
+        seed: u64,
+    },
+}
+
+/// One comparison: a coordinate, or (in directional mode) a direction.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Coordinate {
-    /// Its index in [`Model::params`](crate::Model::params).
+    /// Its index in [`Params::params`](crate::model::Params::params), or the direction's
+    /// number.
     pub index: usize,
     /// The index of its group in [`GradReport::groups`].
     pub group: usize,
-    /// The analytic partial derivative.
+    /// The analytic derivative (a partial, or `vᵀ·∇f`).
     pub analytic: f64,
-    /// The numeric partial derivative.
+    /// The numeric derivative.
     pub numeric: f64,
     /// `|a − n| / max(|a|, |n|, floor)`.
     pub rel_error: f64,
@@ -19,8 +38,9 @@ pub struct Coordinate {
 
 /// The check's findings for one named parameter group (`layers.0.weight`, …).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GroupReport {
-    /// The group's name, from [`Model::param_groups`](crate::Model::param_groups).
+    /// The group's name, from [`Params::param_groups`](crate::model::Params::param_groups).
     pub name: String,
     /// Parameters in the group.
     pub len: usize,
@@ -73,11 +93,17 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// The outcome of a gradient check. `Display` prints a table, one row per group.
+/// The outcome of a gradient check. `Display` prints a table: one row per group, or, in
+/// directional mode, one per direction.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GradReport {
-    /// Length of the model's parameter vector.
+    /// Length of the parameter vector.
     pub num_params: usize,
+    /// What was probed: coordinates or directions.
+    pub probe: Probe,
+    /// Evaluations of the loss the check made (the analytic gradient's call included).
+    pub evaluations: usize,
     /// The compared coordinates, in index order (all of them, or the sample).
     pub coordinates: Vec<Coordinate>,
     /// Per named parameter group, in the model's order.
@@ -104,8 +130,11 @@ pub struct GradReport {
 
 impl GradReport {
     /// Assembles a report from the compared coordinates and which of them were kinks.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         num_params: usize,
+        probe: Probe,
+        evaluations: usize,
         coordinates: Vec<Coordinate>,
         group_names: Vec<(String, usize)>,
         is_kink: &[bool],
@@ -164,6 +193,8 @@ impl GradReport {
         }
         GradReport {
             num_params,
+            probe,
+            evaluations,
             coordinates,
             groups,
             kinks,
@@ -211,6 +242,9 @@ impl GradReport {
 
 impl fmt::Display for GradReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Probe::Directions { count, seed } = self.probe {
+            return self.fmt_directions(f, count, seed);
+        }
         let name_width = self
             .groups
             .iter()
@@ -245,15 +279,53 @@ impl fmt::Display for GradReport {
         if let (Some(c), Some(g)) = (self.worst, self.worst_group()) {
             write!(f, " at parameter {} ({g})", c.index)?;
         }
+        write!(f, ", mean {:.3e}, ", self.mean_rel_error)?;
+        self.fmt_verdict(f)
+    }
+}
+
+impl GradReport {
+    /// `N kinks — verdict (within tolerance t)`.
+    fn fmt_verdict(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            ", mean {:.3e}, {} kink{} — {} ({} tolerance {:.0e})",
-            self.mean_rel_error,
+            "{} kink{} — {} ({} tolerance {:.0e})",
             self.kinks.len(),
             if self.kinks.len() == 1 { "" } else { "s" },
             self.verdict(),
             if self.passed() { "within" } else { "OUTSIDE" },
             self.tolerance
+        )
+    }
+
+    /// The directional report: one row per direction.
+    fn fmt_directions(&self, f: &mut fmt::Formatter<'_>, count: usize, seed: u64) -> fmt::Result {
+        writeln!(
+            f,
+            "{:>9}  {:>14}  {:>14}  {:>9}  kink",
+            "direction", "analytic v·∇f", "numeric", "rel error"
+        )?;
+        for (k, c) in self.coordinates.iter().enumerate() {
+            writeln!(
+                f,
+                "{:>9}  {:>14.6e}  {:>14.6e}  {:>9.2e}  {}",
+                c.index,
+                c.analytic,
+                c.numeric,
+                c.rel_error,
+                if self.kinks.contains(&k) { "yes" } else { "" }
+            )?;
+        }
+        write!(
+            f,
+            "{count} random directions (seed {seed}) through all {} parameters, {} loss \
+             evaluations, h = {:.1e}: max relative error {:.3e}, ",
+            self.num_params, self.evaluations, self.h, self.max_rel_error
+        )?;
+        self.fmt_verdict(f)?;
+        write!(
+            f,
+            "; an error orthogonal to every direction drawn would not show"
         )
     }
 }

@@ -1,18 +1,16 @@
-//! One dense layer, forward and backward, with the cheap elementwise work fused in.
+//! One dense layer's forward pass, with the cheap elementwise work fused in, and the column
+//! sums of its bias gradient.
 //!
 //! Forward: `A = act(X·W + b)`. The bias is written into the output first and the product
-//! accumulated onto it (`β = 1`), then the activation is applied row by row, while the block
-//! just written is still in cache — no separate pass over a large `Z`.
-//!
-//! Backward, given `dZ` (the caller has already multiplied by `act'`):
-//! `dW += Xᵀ·dZ`, `db += colsum(dZ)`, `dX = dZ·Wᵀ`. Both transposes are stride swaps.
-//! `dW` and `db` accumulate (`β = 1`) so a large batch can be walked in row blocks.
+//! accumulated onto it (`β = 1`), then the activation is applied row by row while the block
+//! just written is still in cache: no separate pass over a large `Z`. (The backward
+//! products are plain [`gemm`] calls with transposed views; `model/backprop.rs` shows them.)
 
+use crate::activation::Activation;
 use crate::error::{Error, Result};
-use crate::kernels::elementwise::add_assign;
+use crate::kernels::elementwise::{activate, add_assign};
 use crate::kernels::gemm::gemm;
 use crate::matrix::{MatMut, MatRef};
-use crate::model::Activation;
 use crate::Scalar;
 
 /// `out ← act(x·w + b)`; with `act == None` the layer is affine (the output layer's scores).
@@ -23,21 +21,20 @@ pub fn dense_forward<T: Scalar>(
     act: Option<Activation>,
     mut out: MatMut<'_, T>,
 ) -> Result<()> {
-    if b.len() != w.cols() || out.cols() != w.cols() || out.rows() != x.rows() {
+    if b.len() != w.cols() {
         return Err(Error::shape(
             "kernels::dense_forward",
-            format!(
-                "bias of {} and output {} × {}",
-                w.cols(),
-                x.rows(),
-                w.cols()
-            ),
-            format!(
-                "bias of {} and output {} × {}",
-                b.len(),
-                out.rows(),
-                out.cols()
-            ),
+            "bias length",
+            w.cols(),
+            b.len(),
+        ));
+    }
+    if out.cols() != w.cols() {
+        return Err(Error::shape(
+            "kernels::dense_forward",
+            "output columns",
+            w.cols(),
+            out.cols(),
         ));
     }
     for r in 0..out.rows() {
@@ -49,55 +46,41 @@ pub fn dense_forward<T: Scalar>(
     if let Some(act) = act {
         for r in 0..out.rows() {
             if let Some(row) = out.row_mut(r) {
-                act.forward_in_place(row);
+                activate(act, row);
             }
         }
     }
     Ok(())
 }
 
-/// `db += colsum(dz)`, summing rows in order (the result does not depend on how the caller
-/// splits work elsewhere).
-pub fn column_sums_into<T: Scalar>(dz: MatRef<'_, T>, db: &mut [T]) -> Result<()> {
+/// `db ← β·db + colsum(dz)`, summing rows in order (the result does not depend on how the
+/// caller splits work elsewhere). `β = 0` overwrites `db` without reading it.
+pub fn column_sums_into<T: Scalar>(dz: MatRef<'_, T>, beta: T, db: &mut [T]) -> Result<()> {
     if db.len() != dz.cols() {
         return Err(Error::shape(
             "kernels::column_sums_into",
+            "bias gradient length",
             dz.cols(),
             db.len(),
         ));
     }
-    let (rows, cols) = (dz.rows(), dz.cols());
-    if rows == 0 || cols == 0 {
-        return Ok(());
+    if beta == T::zero() {
+        db.fill(T::zero());
+    } else if beta != T::one() {
+        db.iter_mut().for_each(|g| *g = beta * *g);
     }
-    if dz.cs == 1 {
-        // Contiguous rows: one vectorised add of each row into the accumulator.
-        for r in 0..rows {
-            add_assign(db, &dz.data[r * dz.rs..r * dz.rs + cols]);
-        }
-    } else {
-        for r in 0..rows {
-            for (c, acc) in db.iter_mut().enumerate() {
-                *acc = *acc + dz.data[r * dz.rs + c * dz.cs];
+    for r in 0..dz.rows() {
+        match dz.row(r) {
+            // Contiguous rows: one vectorised add of each row into the accumulator.
+            Some(row) => add_assign(db, row),
+            None => {
+                for (c, acc) in db.iter_mut().enumerate() {
+                    if let Some(v) = dz.get(r, c) {
+                        *acc = *acc + v;
+                    }
+                }
             }
         }
-    }
-    Ok(())
-}
-
-/// `dw += xᵀ·dz`, `db += colsum(dz)`, and, when `dx` is given, `dx ← dz·wᵀ`.
-pub fn dense_backward<T: Scalar>(
-    x: MatRef<'_, T>,
-    w: MatRef<'_, T>,
-    dz: MatRef<'_, T>,
-    dw: MatMut<'_, T>,
-    db: &mut [T],
-    dx: Option<MatMut<'_, T>>,
-) -> Result<()> {
-    gemm(T::one(), x.t(), dz, T::one(), dw)?;
-    column_sums_into(dz, db)?;
-    if let Some(dx) = dx {
-        gemm(T::one(), dz, w.t(), T::zero(), dx)?;
     }
     Ok(())
 }

@@ -3,13 +3,14 @@
 //!
 //! A crate built for generic x86-64 gets SSE2 code, four `f32` lanes wide. The matrix
 //! products do not care (matrixmultiply selects its own AVX/AVX-512 kernels at run time), but
-//! everything around them — converting and normalising pixels as a batch is gathered, the
-//! gradient step on every parameter, bias, ReLU and column sums — would run at half the
-//! width the CPU has. Each function here has one plain-Rust body, `#[inline(always)]`, which the
-//! compiler vectorises once in a baseline wrapper and once inside a
-//! `#[target_feature(enable = "avx2")]` wrapper; the public function picks the wrapper once per
-//! call. The arithmetic is the same (no FMA contraction), so results do not depend on which ran.
+//! everything around them — converting and normalising pixels as a batch is gathered, bias,
+//! ReLU and column sums — would run at half the width the CPU has. Each function here has
+//! one plain-Rust body, `#[inline(always)]`, which the compiler vectorises once in a baseline
+//! wrapper and once inside a `#[target_feature(enable = "avx2")]` wrapper (see the
+//! `dispatch!` macro in `kernels/mod.rs`). The arithmetic is the same (no FMA contraction),
+//! so results do not depend on which ran.
 
+use crate::activation::Activation;
 use crate::Scalar;
 
 /// `out[j] = byte[j] · scale[j] + offset[j]`: one gathered row of pixels.
@@ -29,16 +30,6 @@ fn affine_body<T: Scalar>(out: &mut [T], src: &[T], scale: &[T], offset: &[T]) {
     let (out, src, scale, offset) = (&mut out[..n], &src[..n], &scale[..n], &offset[..n]);
     for j in 0..n {
         out[j] = src[j] * scale[j] + offset[j];
-    }
-}
-
-/// `w[j] ← w[j] − lr·step[j]`.
-#[inline(always)]
-fn descend_body<T: Scalar>(w: &mut [T], step: &[T], lr: T) {
-    let n = w.len().min(step.len());
-    let (w, step) = (&mut w[..n], &step[..n]);
-    for j in 0..n {
-        w[j] = w[j] - lr * step[j];
     }
 }
 
@@ -70,108 +61,78 @@ fn relu_backward_body<T: Scalar>(a: &[T], d: &mut [T]) {
     }
 }
 
-/// Defines `pub fn $name` dispatching to an AVX2 build of `$body` when the CPU has it.
-macro_rules! dispatch {
-    ($(#[$doc:meta])* $name:ident, $avx2:ident, $body:ident, ($($arg:ident : $ty:ty),*)) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
-        unsafe fn $avx2<T: Scalar>($($arg: $ty),*) {
-            $body($($arg),*)
-        }
-
-        $(#[$doc])*
-        #[inline]
-        pub fn $name<T: Scalar>($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the only requirement of an `avx2` target-feature function is that
-                // the CPU supports AVX2, which was detected at run time just above.
-                return unsafe { $avx2($($arg),*) };
-            }
-            $body($($arg),*)
-        }
-    };
-}
-
 dispatch!(
     /// `out[j] = byte[j] · scale[j] + offset[j]` over the common length: one gathered row.
-    affine_bytes, affine_bytes_avx2, affine_bytes_body,
+    pub(crate) affine_bytes, affine_bytes_avx2, affine_bytes_body,
     (out: &mut [T], src: &[u8], scale: &[T], offset: &[T])
 );
 dispatch!(
     /// `out[j] = x[j] · scale[j] + offset[j]` over the common length.
-    affine, affine_avx2, affine_body,
+    pub(crate) affine, affine_avx2, affine_body,
     (out: &mut [T], src: &[T], scale: &[T], offset: &[T])
 );
 dispatch!(
-    /// The gradient step `w ← w − lr·step` over the common length.
-    descend, descend_avx2, descend_body,
-    (w: &mut [T], step: &[T], lr: T)
-);
-dispatch!(
     /// `acc[j] += x[j]` over the common length.
-    add_assign, add_assign_avx2, add_assign_body,
+    pub(crate) add_assign, add_assign_avx2, add_assign_body,
     (acc: &mut [T], x: &[T])
 );
 dispatch!(
     /// `z ← max(z, 0)`.
-    relu, relu_avx2, relu_body,
+    pub(crate) relu, relu_avx2, relu_body,
     (z: &mut [T])
 );
 dispatch!(
     /// `d ← d ⊙ [a > 0]`.
-    relu_backward, relu_backward_avx2, relu_backward_body,
+    pub(crate) relu_backward, relu_backward_avx2, relu_backward_body,
     (a: &[T], d: &mut [T])
 );
 
-/// The first element `x` of `xs` for which `scale · x` is NaN or infinite, if any.
-///
-/// The training loop asks this of every update (`scale` = the learning rate) before it is
-/// applied, so it must cost little next to the step: `(scale · x) · 0` is `0` when the scaled
-/// element is finite and NaN otherwise, summed in eight independent lanes the compiler keeps in
-/// vector registers: one pass and no branch per element. Only when the sum says something is
-/// wrong is the slice searched.
-pub fn first_non_finite<T: Scalar>(xs: &[T], scale: T) -> Option<T> {
-    let mut lanes = [T::zero(); 8];
+/// `z ← f(z)` for every element.
+pub(crate) fn activate<T: Scalar>(act: Activation, z: &mut [T]) {
+    match act {
+        // ReLU is memory-bound and vectorises; the others are dominated by exp/tanh.
+        Activation::Relu => relu(z),
+        _ => z.iter_mut().for_each(|v| *v = act.apply(*v)),
+    }
+}
+
+/// `d ← d ⊙ f'(z)`, with f' computed from the outputs `a`.
+pub(crate) fn activate_backward<T: Scalar>(act: Activation, a: &[T], d: &mut [T]) {
+    match act {
+        Activation::Relu => relu_backward(a, d),
+        _ => d
+            .iter_mut()
+            .zip(a)
+            .for_each(|(d, &a)| *d = *d * act.derivative_from_output(a)),
+    }
+}
+
+/// `Σ x²` in `f64`, in eight independent lanes (so it vectorises without reassociating
+/// anything the compiler may not).
+pub(crate) fn sum_squares<T: Scalar>(xs: &[T]) -> f64 {
+    let mut lanes = [0.0f64; 8];
     let mut chunks = xs.chunks_exact(8);
     for chunk in &mut chunks {
         for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane = *lane + scale * x * T::zero();
+            let x = x.to_f64_lossless();
+            *lane += x * x;
         }
     }
-    let tail = chunks
+    let tail: f64 = chunks
         .remainder()
         .iter()
-        .fold(T::zero(), |acc, &x| acc + scale * x * T::zero());
-    let total = lanes.iter().fold(tail, |acc, &l| acc + l);
-    if total.is_finite() {
-        None
-    } else {
-        xs.iter().copied().find(|&x| !(scale * x).is_finite())
-    }
+        .map(|&x| x.to_f64_lossless() * x.to_f64_lossless())
+        .sum();
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// The first element of `xs` that is NaN or infinite, if any.
+pub(crate) fn first_non_finite<T: Scalar>(xs: &[T]) -> Option<T> {
+    xs.iter().copied().find(|x| !x.is_finite())
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn first_non_finite_finds_nan_and_infinities_anywhere() {
-        let mut xs = vec![1.5f32; 37];
-        assert_eq!(first_non_finite(&xs, 1.0), None);
-        for (i, bad) in [(0, f32::INFINITY), (20, f32::NEG_INFINITY), (36, f32::NAN)] {
-            let mut ys = xs.clone();
-            ys[i] = bad;
-            let found = first_non_finite(&ys, 1.0).map(f32::to_bits);
-            assert_eq!(found, Some(bad.to_bits()), "at {i}");
-        }
-        xs[5] = f32::MAX;
-        assert_eq!(first_non_finite(&xs, 1.0), None, "large but finite");
-        assert_eq!(
-            first_non_finite(&xs, 10.0),
-            Some(f32::MAX),
-            "lr · step overflows"
-        );
-    }
-
     use super::*;
 
     #[test]
@@ -185,12 +146,6 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a[3], 111.0 * scale[3] + offset[3]);
 
-        let (mut w1, mut w2) = (scale.clone(), scale.clone());
-        descend(&mut w1, &offset, 0.1);
-        descend_body(&mut w2, &offset, 0.1);
-        assert_eq!(w1, w2);
-        assert_eq!(w1[7], scale[7] - 0.1 * offset[7]);
-
         let mut z = offset.clone();
         relu(&mut z);
         assert!(z.iter().zip(&offset).all(|(&r, &o)| r == o.max(0.0)));
@@ -200,5 +155,12 @@ mod tests {
             .iter()
             .zip(&z)
             .all(|(&d, &z)| d == if z > 0.0 { 1.0 } else { 0.0 }));
+    }
+
+    #[test]
+    fn sum_squares_matches_the_plain_sum() {
+        let xs: Vec<f32> = (0..37).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let plain: f64 = xs.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+        assert!((sum_squares(&xs) - plain).abs() < 1e-9);
     }
 }

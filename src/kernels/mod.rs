@@ -1,27 +1,54 @@
-//! The compute kernels: the only `unsafe` code in the crate.
+//! The compute kernels, and the only `unsafe` code in the crate (`unsafe_code` is denied
+//! everywhere else by the compiler, and every block here carries its `// SAFETY:` argument).
 //!
-//! * [`gemm`](gemm::gemm) — `C ← α·A·B + β·C` on matrixmultiply's `sgemm`/`dgemm`, behind
+//! * [`gemm`](gemm()) — `C ← α·A·B + β·C` on matrixmultiply's `sgemm`/`dgemm`, behind
 //!   checked views. Transposes are strides, never copies.
-//! * [`dense`] — a dense layer forward (`act(X·W + b)`, bias and activation fused onto the
-//!   block while it is in cache) and backward (`dW += Xᵀ·dZ`, `db += colsum(dZ)`, `dX = dZ·Wᵀ`).
-//!
-//! * [`elementwise`] — the loops around the products (gathering pixels, the optimizer update,
-//!   ReLU, column sums), built for AVX2 when the CPU has it.
-//! * [`pool`] — a persistent thread pool for the row-block phases (no thread spawned per
+//! * [`dense_forward`] — a dense layer forward, `act(X·W + b)`, with bias and activation
+//!   fused onto the block while it is in cache; [`column_sums_into`] for the bias gradient.
+//! * `elementwise` — the loops around the products (gathering pixels, ReLU, column sums),
+//!   built for AVX2 when the CPU has it.
+//! * `update` — each update rule as one fused, self-checking pass over a share of the
+//!   parameters.
+//! * `pool` — a persistent thread pool for the row-block phases (no thread spawned per
 //!   step).
-//! * `counting_alloc` (feature `testing`) — a counting global allocator for allocation tests,
-//!   re-exported as [`testing::CountingAllocator`](crate::testing::CountingAllocator).
+//! * `counting_alloc` (feature `testing`) — a counting global allocator for allocation
+//!   tests, re-exported as [`testing::CountingAllocator`](crate::testing::CountingAllocator).
 //!
-//! The public functions check every shape and return [`Error::Shape`](crate::Error::Shape) on a
-//! mismatch, so nothing outside this folder can reach an unchecked pointer.
+//! The public functions check every shape and return an error on a mismatch, so nothing
+//! outside this folder can reach an unchecked pointer.
+
+/// Defines a function `$name` that runs `$body` compiled for AVX2 when the CPU has it, and
+/// the baseline build of the same body otherwise.
+macro_rules! dispatch {
+    ($(#[$doc:meta])* $vis:vis $name:ident, $avx2:ident, $body:ident,
+     ($($arg:ident : $ty:ty),*) $(-> $ret:ty)?) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn $avx2<T: Scalar>($($arg: $ty),*) $(-> $ret)? {
+            $body($($arg),*)
+        }
+
+        $(#[$doc])*
+        #[inline]
+        $vis fn $name<T: Scalar>($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the only requirement of an `avx2` target-feature function is that
+                // the CPU supports AVX2, which was detected at run time just above.
+                return unsafe { $avx2($($arg),*) };
+            }
+            $body($($arg),*)
+        }
+    };
+}
 
 #[cfg(feature = "testing")]
 pub(crate) mod counting_alloc;
-pub mod dense;
-pub mod elementwise;
-pub mod gemm;
-pub mod pool;
+mod dense;
+pub(crate) mod elementwise;
+mod gemm;
+pub(crate) mod pool;
+pub(crate) mod update;
 
-pub use dense::{column_sums_into, dense_backward, dense_forward};
-pub use gemm::{gemm, GemmScalar};
-pub use pool::ThreadPool;
+pub use dense::{column_sums_into, dense_forward};
+pub use gemm::gemm;

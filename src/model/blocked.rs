@@ -1,46 +1,39 @@
-//! How an [`Mlp`](super::Mlp) walks a batch: row blocks, and two parallel phases per block.
+//! How an [`Mlp`](super::Mlp) walks a batch for speed: row blocks, and two parallel phases
+//! per block. The maths is `backprop.rs`'s, step for step; only the order of the work and
+//! who does it differ.
 //!
 //! A batch is cut into blocks of at most `block_rows` rows (cut evenly, so no block is a
 //! sliver). Each block is gathered, goes forward through every layer and straight back,
-//! adding its share to the gradient, before the next is gathered: full-batch gradient descent
-//! over 60,000 images needs memory for one block, not for every example, and the bias,
-//! activation and loss passes touch each block right after the product that wrote it.
+//! adding its share to the gradient, before the next is gathered: full-batch gradient
+//! descent over 60,000 images needs memory for one block, not for every example, and the
+//! bias, activation and loss passes touch each block right after the product that wrote it.
 //!
 //! Within a block the threads share the work in two phases:
 //!
 //! * **Phase A, split by rows.** Each thread gathers its rows, runs them forward through all
-//!   layers, takes their losses and score gradients, and back-propagates `dZ` for every layer
-//!   (`dX = dZ·Wᵀ`, then `⊙ act'`). Rows are independent, so no thread waits for another.
-//! * **Phase B, split by weights.** `dW_l += A_{l−1}ᵀ·dZ_l` sums over every row of the block;
-//!   instead of giving each thread a partial sum to add up afterwards, each thread computes a
-//!   disjoint slice of `dW_l`'s rows (and of `db_l`'s columns) from *all* the block's rows.
+//!   layers, takes their losses and score gradients, and back-propagates `dZ` for every
+//!   layer (`dA = dZ·Wᵀ`, then `⊙ act'`). Rows are independent, so no thread waits for
+//!   another.
+//! * **Phase B, split by weights.** `dW_l = A_{l−1}ᵀ·dZ_l` sums over every row of the block;
+//!   instead of giving each thread a partial sum to add up afterwards, each thread computes
+//!   a disjoint slice of `dW_l`'s rows (and of `db_l`'s columns) from *all* the block's rows.
 //!
 //! Every element of every output is therefore computed by exactly one kernel call, with the
-//! same operands in the same order whatever the thread count: the same seed gives bit-identical
-//! parameters on 1, 2 or 3 threads, with no reduction buffers and no reduction pass.
+//! same operands in the same order whatever the thread count: the same seed gives
+//! bit-identical parameters on 1, 2 or 3 threads, with no reduction buffers and no
+//! reduction pass.
 
 use std::ops::Range;
 
 use crate::data::Batch;
 use crate::error::Result;
-use crate::kernels::elementwise::{descend, first_non_finite};
-use crate::kernels::pool::split_range;
-use crate::kernels::{column_sums_into, dense_forward, gemm, ThreadPool};
+use crate::kernels::elementwise::activate_backward;
+use crate::kernels::pool::{split_range, ThreadPool};
+use crate::kernels::{column_sums_into, dense_forward, gemm};
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef};
-use crate::model::Activation;
+use crate::model::mlp::LayerSpec;
 use crate::Scalar;
-
-/// Where one layer lives in the flat parameter vector, and what follows it.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Layer {
-    pub fan_in: usize,
-    pub fan_out: usize,
-    /// Offset of `W` (`fan_in × fan_out`, row-major); `b` follows it.
-    pub w: usize,
-    pub b: usize,
-    pub act: Option<Activation>,
-}
 
 /// Per-block buffers, sized once for the largest block and reused for every block and batch.
 #[derive(Debug, Clone, Default)]
@@ -48,30 +41,33 @@ pub(super) struct Workspace<T> {
     rows: usize,
     x: Vec<T>,
     labels: Vec<usize>,
-    /// Output of each layer (the last: scores, then dScores in place).
+    /// Output of each layer (the last: the class scores).
     acts: Vec<Vec<T>>,
-    /// dZ of each hidden layer.
+    /// `dZ` of each layer (the last: `∂L/∂scores`).
     deltas: Vec<Vec<T>>,
     losses: Vec<f64>,
 }
 
 impl<T: Scalar> Workspace<T> {
-    pub fn ensure(&mut self, layers: &[Layer], rows: usize) {
+    pub fn ensure(&mut self, layers: &[LayerSpec], rows: usize) {
         if self.rows >= rows {
             return;
         }
         let z = T::zero();
+        let per_layer = || layers.iter().map(|l| vec![z; rows * l.fan_out]).collect();
         *self = Workspace {
             rows,
             x: vec![z; rows * layers[0].fan_in],
             labels: vec![0; rows],
-            acts: layers.iter().map(|l| vec![z; rows * l.fan_out]).collect(),
-            deltas: layers[..layers.len() - 1]
-                .iter()
-                .map(|l| vec![z; rows * l.fan_out])
-                .collect(),
+            acts: per_layer(),
+            deltas: per_layer(),
             losses: vec![0.0; rows],
         };
+    }
+
+    /// The last block's row losses, in row order (for the caller's compensated sum).
+    pub fn losses(&self, rows: usize) -> &[f64] {
+        &self.losses[..rows]
     }
 }
 
@@ -99,9 +95,6 @@ fn split_rows<'a, U>(
     out
 }
 
-/// One thread's share of phase B: its rows of each layer's `dW` and columns of its `db`.
-type WeightShare<'a, T> = Vec<(&'a mut [T], &'a mut [T])>;
-
 /// One thread's rows in phase A.
 struct RowShare<'a, T> {
     start: usize,
@@ -113,14 +106,17 @@ struct RowShare<'a, T> {
     losses: &'a mut [f64],
 }
 
-/// One block, both phases: leaves the block's row losses in the workspace (see
-/// [`block_losses`]) and, with `grad`, adds its share of the gradient (already scaled by `scale`, i.e. 1/batch size):
-/// `grad ← beta·grad + share`. The caller passes its own `beta` for the first block and 1
-/// after, so scaling the old contents costs no pass of its own (it rides on the products' β).
+/// One thread's share of phase B: its rows of each layer's `dW` and columns of its `db`.
+type WeightShare<'a, T> = Vec<(&'a mut [T], &'a mut [T])>;
+
+/// One block, both phases: leaves the block's row losses in the workspace and, with
+/// `grad = Some((g, beta))`, writes `g ← beta·g + (the block's share of ∇L)`, scaled by
+/// `scale` (1 / batch size). The caller passes `beta = 0` for the first block (so the
+/// products overwrite the gradient and no zeroing pass is needed) and 1 after.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_block<T: Scalar>(
     pool: &ThreadPool,
-    layers: &[Layer],
+    layers: &[LayerSpec],
     params: &[T],
     loss: Loss,
     ws: &mut Workspace<T>,
@@ -139,39 +135,30 @@ pub(super) fn run_block<T: Scalar>(
 
     // Phase A: rows.
     {
-        let mut xs = split_rows(&mut ws.x, inputs, &ranges).into_iter();
-        let mut ls = split_rows(&mut ws.labels, 1, &ranges).into_iter();
-        let mut losses = split_rows(&mut ws.losses, 1, &ranges).into_iter();
-        let mut acts: Vec<_> = ws
-            .acts
-            .iter_mut()
-            .zip(layers)
-            .map(|(a, l)| split_rows(a, l.fan_out, &ranges).into_iter())
-            .collect();
-        let mut deltas: Vec<_> = ws
-            .deltas
-            .iter_mut()
-            .zip(layers)
-            .map(|(d, l)| split_rows(d, l.fan_out, &ranges).into_iter())
-            .collect();
-        let shares: Vec<RowShare<'_, T>> = ranges
+        let mut shares: Vec<RowShare<'_, T>> = ranges
             .iter()
-            .map(|r| RowShare {
+            .zip(split_rows(&mut ws.x, inputs, &ranges))
+            .zip(split_rows(&mut ws.labels, 1, &ranges))
+            .zip(split_rows(&mut ws.losses, 1, &ranges))
+            .map(|(((r, x), labels), losses)| RowShare {
                 start: block.start + r.start,
                 rows: r.len(),
-                x: xs.next().unwrap_or_default(),
-                labels: ls.next().unwrap_or_default(),
-                acts: acts
-                    .iter_mut()
-                    .map(|a| a.next().unwrap_or_default())
-                    .collect(),
-                deltas: deltas
-                    .iter_mut()
-                    .map(|d| d.next().unwrap_or_default())
-                    .collect(),
-                losses: losses.next().unwrap_or_default(),
+                x,
+                labels,
+                acts: Vec::with_capacity(layers.len()),
+                deltas: Vec::with_capacity(layers.len()),
+                losses,
             })
             .collect();
+        for ((a, d), layer) in ws.acts.iter_mut().zip(ws.deltas.iter_mut()).zip(layers) {
+            let pieces = split_rows(a, layer.fan_out, &ranges)
+                .into_iter()
+                .zip(split_rows(d, layer.fan_out, &ranges));
+            for (share, (a, d)) in shares.iter_mut().zip(pieces) {
+                share.acts.push(a);
+                share.deltas.push(d);
+            }
+        }
         pool.run_each(shares, |_, share| {
             phase_a(layers, params, loss, batch, share, scale, want_grad)
         })?;
@@ -210,7 +197,7 @@ pub(super) fn run_block<T: Scalar>(
 /// Forward through every layer for `n` rows of `x`: `acts[l]` receives layer `l`'s output,
 /// the last one the class scores. Shared by training (one thread's rows) and `Mlp::scores`.
 fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
-    layers: &[Layer],
+    layers: &[LayerSpec],
     params: &[T],
     x: &[T],
     acts: &mut [A],
@@ -222,17 +209,21 @@ fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
             Some(prev) => MatRef::new(prev.as_ref(), n, layer.fan_in)?,
             None => MatRef::new(x, n, layer.fan_in)?,
         };
-        let w = MatRef::new(&params[layer.w..layer.b], layer.fan_in, layer.fan_out)?;
-        let b = &params[layer.b..layer.b + layer.fan_out];
         let out = MatMut::new(rest[0].as_mut(), n, layer.fan_out)?;
-        dense_forward(input, w, b, layer.act, out)?;
+        dense_forward(
+            input,
+            layer.weights(params)?,
+            layer.bias(params),
+            layer.act,
+            out,
+        )?;
     }
     Ok(())
 }
 
 /// Phase A for one thread's rows: gather, forward, loss, and dZ for every layer.
 fn phase_a<T: Scalar>(
-    layers: &[Layer],
+    layers: &[LayerSpec],
     params: &[T],
     loss: Loss,
     batch: &Batch<'_, T>,
@@ -248,12 +239,19 @@ fn phase_a<T: Scalar>(
     forward_layers(layers, params, s.x, &mut s.acts, n)?;
     let last = layers.len() - 1;
     let classes = layers[last].fan_out;
-    for (r, (&y, out)) in s.labels.iter().zip(s.losses.iter_mut()).enumerate() {
-        let scores = &mut s.acts[last][r * classes..(r + 1) * classes];
+    let scores = s.acts[last].chunks_exact(classes);
+    let dscores = s.deltas[last].chunks_exact_mut(classes);
+    for (((&y, out), row), drow) in s
+        .labels
+        .iter()
+        .zip(s.losses.iter_mut())
+        .zip(scores)
+        .zip(dscores)
+    {
         let l = if want_grad {
-            loss.row_loss_and_grad(scores, y, scale)
+            loss.row_loss_and_grad(row, y, scale, drow)
         } else {
-            loss.row_loss(scores, y)
+            loss.row_loss(row, y)
         };
         *out = l.to_f64_lossless();
     }
@@ -264,26 +262,18 @@ fn phase_a<T: Scalar>(
     for l in (1..=last).rev() {
         let layer = &layers[l];
         let (lower, upper) = s.deltas.split_at_mut(l);
-        let dz = if l == last {
-            &*s.acts[last]
-        } else {
-            &*upper[0]
-        };
-        let dz = MatRef::new(dz, n, layer.fan_out)?;
-        let w = MatRef::new(&params[layer.w..layer.b], layer.fan_in, layer.fan_out)?;
+        let dz = MatRef::new(&*upper[0], n, layer.fan_out)?;
         let dx = &mut *lower[l - 1];
         gemm(
             T::one(),
             dz,
-            w.t(),
+            layer.weights(params)?.t(),
             T::zero(),
             MatMut::new(dx, n, layer.fan_in)?,
         )?;
         if let Some(act) = layers[l - 1].act {
-            act.backward_in_place(
-                &s.acts[l - 1][..n * layer.fan_in],
-                &mut dx[..n * layer.fan_in],
-            );
+            let a = &s.acts[l - 1][..n * layer.fan_in];
+            activate_backward(act, a, &mut dx[..n * layer.fan_in]);
         }
     }
     Ok(())
@@ -291,7 +281,7 @@ fn phase_a<T: Scalar>(
 
 /// Phase B for thread `t`: its rows of every `dW_l` and its columns of every `db_l`.
 fn phase_b<T: Scalar>(
-    layers: &[Layer],
+    layers: &[LayerSpec],
     ws: &Workspace<T>,
     rows: usize,
     threads: usize,
@@ -299,13 +289,8 @@ fn phase_b<T: Scalar>(
     beta: T,
     share: &mut WeightShare<'_, T>,
 ) -> Result<()> {
-    let last = layers.len() - 1;
     for (l, (layer, (gw, gb))) in layers.iter().zip(share.iter_mut()).enumerate() {
-        let dz_buf: &[T] = if l == last {
-            &ws.acts[last]
-        } else {
-            &ws.deltas[l]
-        };
+        let dz_buf: &[T] = &ws.deltas[l];
         let dz = MatRef::new(dz_buf, rows, layer.fan_out)?;
         let input: &[T] = if l == 0 { &ws.x } else { &ws.acts[l - 1] };
         let wr = split_range(layer.fan_in, threads, t, 8);
@@ -318,12 +303,7 @@ fn phase_b<T: Scalar>(
         let br = split_range(layer.fan_out, threads, t, 8);
         if !br.is_empty() {
             let d = MatRef::with_strides(&dz_buf[br.start..], rows, br.len(), layer.fan_out, 1)?;
-            if beta == T::zero() {
-                gb.iter_mut().for_each(|g| *g = T::zero());
-            } else if beta != T::one() {
-                gb.iter_mut().for_each(|g| *g = beta * *g);
-            }
-            column_sums_into(d, gb)?;
+            column_sums_into(d, beta, gb)?;
         }
     }
     Ok(())
@@ -332,7 +312,7 @@ fn phase_b<T: Scalar>(
 /// Scores of rows `start..start + rows` of `x` into the same rows of `out`, on one thread
 /// (evaluation is a small part of training time).
 pub(super) fn forward_rows<T: Scalar>(
-    layers: &[Layer],
+    layers: &[LayerSpec],
     params: &[T],
     ws: &mut Workspace<T>,
     x: MatRef<'_, T>,
@@ -341,10 +321,8 @@ pub(super) fn forward_rows<T: Scalar>(
     rows: usize,
 ) -> Result<()> {
     let inputs = layers[0].fan_in;
-    for r in 0..rows {
-        for c in 0..inputs {
-            ws.x[r * inputs + c] = x.data[(start + r) * x.rs + c * x.cs];
-        }
+    for (r, dst) in ws.x.chunks_exact_mut(inputs).take(rows).enumerate() {
+        x.copy_row(start + r, dst)?;
     }
     forward_layers(layers, params, &ws.x, &mut ws.acts, rows)?;
     let last = layers.len() - 1;
@@ -353,50 +331,6 @@ pub(super) fn forward_rows<T: Scalar>(
         if let Some(dst) = out.row_mut(start + r) {
             dst.copy_from_slice(&ws.acts[last][r * classes..(r + 1) * classes]);
         }
-    }
-    Ok(())
-}
-
-/// The block's row losses, in row order (for the caller's compensated sum).
-pub(super) fn block_losses<T>(ws: &Workspace<T>, rows: usize) -> &[f64] {
-    &ws.losses[..rows]
-}
-
-/// `params ← params − lr·step`, each thread taking one contiguous share (elementwise, so the
-/// result does not depend on the thread count).
-///
-/// First every thread checks its share of the step (see
-/// [`first_non_finite`](crate::kernels::elementwise::first_non_finite)); only if all of it is
-/// finite do they apply it, so a poisoned gradient never reaches the parameters. Returns the
-/// first bad element. The check is a second pass over the step, which is usually out of cache
-/// by now: on the 784-256-10 MNIST run it costs about a tenth of the throughput (measured
-/// against the same build without it); fusing it into the pass that produces the step would
-/// make it nearly free.
-pub(super) fn apply_step_parallel<T: Scalar>(
-    pool: &ThreadPool,
-    params: &mut [T],
-    step: &[T],
-    lr: T,
-) -> Result<(), T> {
-    let threads = pool.threads();
-    let n = params.len().min(step.len());
-    // Shares aligned to 16 elements (a cache line of f32) so no line is written by two threads.
-    let ranges: Vec<Range<usize>> = (0..threads)
-        .map(|t| split_range(n, threads, t, 16))
-        .collect();
-    pool.run_each(ranges.clone(), |_, r| {
-        match first_non_finite(&step[r.clone()], lr) {
-            Some(bad) => Err(bad),
-            None => Ok(()),
-        }
-    })?;
-    let shares = split_rows(&mut params[..n], 1, &ranges);
-    let done: Result<(), std::convert::Infallible> = pool.run_each(shares, |t, w| {
-        descend(w, &step[ranges[t].clone()], lr);
-        Ok(())
-    });
-    if let Err(never) = done {
-        match never {}
     }
     Ok(())
 }

@@ -2,17 +2,17 @@
 //! no hidden layers — so it shares the MLP's kernels, losses and gradients rather than
 //! repeating them.
 
-use crate::data::Batch;
+use crate::data::{Batch, Dataset};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef};
-use crate::model::{Init, Mlp, MlpBuilder, Model, ParamGroup};
+use crate::model::{Classifier, Evaluation, Init, Mlp, MlpBuilder, Model, ParamGroup, Params};
 use crate::Scalar;
 
 /// A linear classifier: one score per class, `x·W + b`, with `W` of `inputs × classes`.
 ///
 /// ```
-/// use downhill::model::{LinearClassifier, Model};
+/// use downhill::model::{LinearClassifier, Params};
 ///
 /// let model = LinearClassifier::<f64>::builder(784, 10).build()?;
 /// assert_eq!(model.num_params(), 784 * 10 + 10);
@@ -60,39 +60,24 @@ impl<T: Scalar> LinearClassifier<T> {
 
     /// The weight matrix `W` (`inputs × classes`).
     pub fn weights(&self) -> MatRef<'_, T> {
-        // An Mlp with no hidden layers has exactly one layer, so the fallback (an empty
-        // view) is never taken; it only spares the library a panic path.
-        self.0.weights(0).unwrap_or(MatRef {
-            data: &[],
-            rows: 0,
-            cols: 0,
-            rs: 0,
-            cs: 1,
-        })
+        match self.0.weights(0) {
+            Some(w) => w,
+            None => unreachable!("an Mlp without hidden layers has exactly one layer"),
+        }
+    }
+
+    /// The MLP with no hidden layers this classifier is.
+    pub fn as_mlp(&self) -> &Mlp<T> {
+        &self.0
     }
 }
 
-impl<T: Scalar> Model<T> for LinearClassifier<T> {
-    fn num_inputs(&self) -> usize {
-        self.0.num_inputs()
-    }
-    fn num_classes(&self) -> usize {
-        self.0.num_classes()
-    }
+impl<T: Scalar> Params<T> for LinearClassifier<T> {
     fn params(&self) -> &[T] {
         self.0.params()
     }
     fn params_mut(&mut self) -> &mut [T] {
         self.0.params_mut()
-    }
-    fn loss(&mut self, batch: &Batch<'_, T>) -> Result<T> {
-        self.0.loss(batch)
-    }
-    fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
-        self.0.loss_and_grad(batch, grad)
-    }
-    fn scores(&mut self, x: MatRef<'_, T>, out: MatMut<'_, T>) -> Result<()> {
-        self.0.scores(x, out)
     }
     fn param_groups(&self) -> Vec<ParamGroup> {
         self.0.param_groups()
@@ -100,18 +85,40 @@ impl<T: Scalar> Model<T> for LinearClassifier<T> {
     fn set_threads(&mut self, threads: usize) -> Result<()> {
         self.0.set_threads(threads)
     }
+    fn parallelism(&self) -> usize {
+        self.0.parallelism()
+    }
+    fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
+        self.0.run_shares(job)
+    }
+    fn replace_params(&mut self, next: &mut Vec<T>) -> Result<()> {
+        self.0.replace_params(next)
+    }
+}
+
+impl<T: Scalar> Model<T> for LinearClassifier<T> {
+    fn loss(&mut self, batch: &Batch<'_, T>) -> Result<T> {
+        self.0.loss(batch)
+    }
+    fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
+        self.0.loss_and_grad(batch, grad)
+    }
+    fn evaluate(&mut self, data: &Dataset<T>) -> Result<Evaluation> {
+        self.0.evaluate(data)
+    }
+}
+
+impl<T: Scalar> Classifier<T> for LinearClassifier<T> {
+    fn num_inputs(&self) -> usize {
+        self.0.num_inputs()
+    }
+    fn num_classes(&self) -> usize {
+        self.0.num_classes()
+    }
+    fn scores(&mut self, x: MatRef<'_, T>, out: MatMut<'_, T>) -> Result<()> {
+        self.0.scores(x, out)
+    }
     fn data_loss(&self) -> Option<Loss> {
         self.0.data_loss()
-    }
-    fn apply_step(&mut self, step: &[T], lr: T) -> Result<()> {
-        self.0.apply_step(step, lr)
-    }
-    fn loss_and_accumulate_grad(
-        &mut self,
-        batch: &Batch<'_, T>,
-        grad: &mut [T],
-        beta: T,
-    ) -> Result<T> {
-        self.0.loss_and_accumulate_grad(batch, grad, beta)
     }
 }

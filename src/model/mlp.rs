@@ -3,44 +3,70 @@
 //! Layer `l` maps `A_{l−1}` (rows = examples) to `A_l = act_l(A_{l−1}·W_l + b_l)`; the last
 //! layer has no activation and its outputs are the class scores the [`Loss`] reads. `W_l` is
 //! stored `fan_in × fan_out` row-major, so the forward pass is a plain product and both
-//! backward products are the same call with swapped strides.
+//! backward products are the same call with swapped strides. (PyTorch's `nn.Linear` keeps
+//! the transpose, `[out, in]`; [`param_groups`](Params::param_groups) says so, and
+//! checkpoints are written in PyTorch's layout.)
 //!
-//! A batch is walked in **row blocks**: each block is gathered from the dataset, goes forward
-//! through every layer and straight back, adding its share into the gradient, so gradient
-//! descent over the whole training set needs memory for one block (at most 8 MiB of
-//! activations), not for every example. Within a block the work is shared among the model's
-//! threads; `blocked.rs` explains how, and why the result does not depend on their number.
+//! Two implementations of the same maths sit side by side: `backprop.rs`, serial and plain,
+//! each layer's forward beside its backward (read it first; the tests check the fast path
+//! against it), and `blocked.rs`, which training runs: a batch walked in **row blocks**,
+//! each gathered, sent forward through every layer and straight back, and shared among the
+//! model's threads. Gradient descent over the whole training set then needs memory for one
+//! block of activations (at most [`BLOCK_BYTES`]), not for every example.
 //!
 //! Parameter layout in the flat vector: `W_1, b_1, W_2, b_2, ...`.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::data::Batch;
-use crate::error::{non_negative, thread_count, Error, Result};
-use crate::kernels::ThreadPool;
+use crate::activation::Activation;
+use crate::data::{Batch, Dataset};
+use crate::error::{Error, Result};
+use crate::kernels::pool::ThreadPool;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
-use crate::model::blocked::{
-    apply_step_parallel, block_losses, block_size, forward_rows, run_block, Layer, Workspace,
-};
-use crate::model::{Activation, Init, Model, ParamGroup};
-use crate::{DefaultRng, Scalar};
+use crate::model::blocked::{block_size, forward_rows, run_block, Workspace};
+use crate::model::{evaluate_classifier, Classifier, Evaluation, Init, Model, ParamGroup, Params};
+use crate::rng::seeded;
+use crate::validate::{non_negative, thread_count};
+use crate::Scalar;
 
-/// Bytes of activations one row block may occupy. A block's rows are the `m` of the forward
-/// product and the `k` of the weight-gradient product, and every block re-packs the weights,
-/// so blocks must be large enough that packing a 784 × 1024 layer is a small share of the
-/// arithmetic (≥ 256 rows); the products block for L1/L2 internally. The cap only matters
-/// for full-batch methods, whose memory stays one block's worth: 8 MiB however many rows.
-const BLOCK_BYTES: usize = 8 << 20;
+/// Bytes of activations one row block may occupy (8 MiB). A block's rows are the `m` of
+/// the forward product and the `k` of the weight-gradient product, and every block re-packs
+/// the weights, so blocks must be large enough that packing a 784 × 1024 layer is a small
+/// share of the arithmetic (≥ 256 rows); the products block for the caches themselves. The
+/// cap matters only for full-batch methods, whose memory stays one block's worth however
+/// many rows the training set has.
+pub(crate) const BLOCK_BYTES: usize = 8 << 20;
+
+/// Where one layer lives in the flat parameter vector, and what follows it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LayerSpec {
+    pub fan_in: usize,
+    pub fan_out: usize,
+    /// Offset of `W` (`fan_in × fan_out`, row-major); `b` follows it.
+    pub w: usize,
+    pub b: usize,
+    pub act: Option<Activation>,
+}
+
+impl LayerSpec {
+    /// The layer's weights, `fan_in × fan_out`.
+    pub fn weights<'a, T: Scalar>(&self, params: &'a [T]) -> Result<MatRef<'a, T>> {
+        MatRef::new(&params[self.w..self.b], self.fan_in, self.fan_out)
+    }
+    /// The layer's bias, `fan_out` long.
+    pub fn bias<'a, T>(&self, params: &'a [T]) -> &'a [T] {
+        &params[self.b..self.b + self.fan_out]
+    }
+}
 
 /// A multi-layer perceptron classifier. Build one with [`Mlp::builder`].
 ///
 /// ```
-/// use downhill::model::{Activation, Mlp, Model};
+/// use downhill::model::{Activation, Mlp, Params};
 ///
 /// // The lecture's network: 784 pixels → 256 sigmoid units → 10 scores.
 /// let mlp = Mlp::<f32>::builder(784).hidden(256, Activation::Sigmoid).classes(10).build()?;
@@ -49,10 +75,10 @@ const BLOCK_BYTES: usize = 8 << 20;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Mlp<T> {
-    layers: Vec<Layer>,
-    loss: Loss,
-    l2: T,
-    params: Vec<T>,
+    pub(crate) layers: Vec<LayerSpec>,
+    pub(crate) loss: Loss,
+    pub(crate) l2: T,
+    pub(crate) params: Vec<T>,
     block_rows: usize,
     ws: Workspace<T>,
     pool: Arc<ThreadPool>,
@@ -103,7 +129,8 @@ impl<T: Scalar> MlpBuilder<T> {
         self.seed = seed;
         self
     }
-    /// Rows per block when walking a batch (default: sized for the L2 cache).
+    /// Rows per block when walking a batch (default: as many as fit [`BLOCK_BYTES`] of
+    /// activations, between 64 and 1024).
     pub fn block_rows(mut self, rows: usize) -> Self {
         self.block_rows = Some(rows);
         self
@@ -152,7 +179,7 @@ impl<T: Scalar> MlpBuilder<T> {
                 .and_then(|n| w.checked_add(n))
                 .ok_or_else(too_big)?;
             offset = b.checked_add(fan_out).ok_or_else(too_big)?;
-            layers.push(Layer {
+            layers.push(LayerSpec {
                 fan_in,
                 fan_out,
                 w,
@@ -170,17 +197,14 @@ impl<T: Scalar> MlpBuilder<T> {
             ));
         }
 
-        let mut rng = DefaultRng::seed_from_u64(self.seed);
+        let mut rng = seeded(self.seed);
         let mut params = vec![T::zero(); offset];
-        for (l, layer) in layers.iter().enumerate() {
-            let init = self.init.unwrap_or(match self.hidden.get(l) {
-                Some(&(_, act)) => act.default_init(),
-                None => Init::Xavier,
-            });
+        for layer in &layers {
+            let init = self.init.unwrap_or(Init::for_activation(layer.act));
             let std = init.std_dev(layer.fan_in, layer.fan_out);
             for w in &mut params[layer.w..layer.b] {
                 let z: f64 = StandardNormal.sample(&mut rng);
-                *w = T::of(z * std);
+                *w = T::from_f64(z * std);
             }
         }
 
@@ -191,23 +215,25 @@ impl<T: Scalar> MlpBuilder<T> {
         Ok(Mlp {
             layers,
             loss: self.loss,
-            l2: T::of(l2),
+            l2: T::from_f64(l2),
             params,
             block_rows,
             ws: Workspace::default(),
-            pool: Arc::new(
-                ThreadPool::new(1)
-                    .map_err(|e| Error::param("threads", format!("1 ({e})"), "could not start"))?,
-            ),
+            pool: Arc::new(start_pool(1)?),
         })
     }
+}
+
+fn start_pool(threads: usize) -> Result<ThreadPool> {
+    ThreadPool::new(threads)
+        .map_err(|e| Error::thread(format!("could not start {threads} threads: {e}")))
 }
 
 /// What an [`Mlp`] is, without its weights: layer widths, activations, loss and L2 strength.
 /// Enough to build another one like it (a checkpoint records it for that).
 ///
 /// ```
-/// use downhill::model::{Activation, Mlp, Model};
+/// use downhill::model::{Activation, Mlp, Params};
 ///
 /// let mlp = Mlp::<f32>::builder(784).hidden(32, Activation::Tanh).classes(10).build()?;
 /// let arch = mlp.architecture();
@@ -260,16 +286,6 @@ impl MlpArchitecture {
 }
 
 impl<T: Scalar> Mlp<T> {
-    /// The architecture of this network, to record or to build another like it.
-    pub fn architecture(&self) -> MlpArchitecture {
-        MlpArchitecture {
-            widths: self.widths(),
-            activations: self.layers.iter().filter_map(|l| l.act).collect(),
-            loss: self.loss,
-            l2: self.l2.to_f64_lossless(),
-        }
-    }
-
     /// Starts configuring an MLP with `inputs` features per example.
     pub fn builder(inputs: usize) -> MlpBuilder<T> {
         MlpBuilder {
@@ -285,9 +301,19 @@ impl<T: Scalar> Mlp<T> {
         }
     }
 
+    /// The architecture of this network, to record or to build another like it.
+    pub fn architecture(&self) -> MlpArchitecture {
+        MlpArchitecture {
+            widths: self.widths(),
+            activations: self.layers.iter().filter_map(|l| l.act).collect(),
+            loss: self.loss,
+            l2: self.l2.to_f64_lossless(),
+        }
+    }
+
     /// Layer widths from input to output, e.g. `[784, 256, 10]`.
     pub fn widths(&self) -> Vec<usize> {
-        let mut w = vec![self.layers[0].fan_in];
+        let mut w: Vec<usize> = self.layers.first().map(|l| l.fan_in).into_iter().collect();
         w.extend(self.layers.iter().map(|l| l.fan_out));
         w
     }
@@ -302,48 +328,10 @@ impl<T: Scalar> Mlp<T> {
         self.block_rows
     }
 
-    /// The weights of layer `l` (`fan_in × fan_out`, row-major), or `None` past the last layer.
+    /// The weights of layer `l` (`fan_in × fan_out`, row-major), or `None` past the last
+    /// layer.
     pub fn weights(&self, l: usize) -> Option<MatRef<'_, T>> {
-        let layer = self.layers.get(l)?;
-        MatRef::new(&self.params[layer.w..layer.b], layer.fan_in, layer.fan_out).ok()
-    }
-
-    fn check_batch(&self, context: &'static str, batch: &Batch<'_, T>) -> Result<()> {
-        let (inputs, classes) = (self.layers[0].fan_in, self.num_classes());
-        if batch.num_features() != inputs || batch.num_classes() != classes {
-            return Err(Error::shape(
-                context,
-                format!("{inputs} features and {classes} classes"),
-                format!(
-                    "{} features and {} classes",
-                    batch.num_features(),
-                    batch.num_classes()
-                ),
-            ));
-        }
-        if batch.is_empty() {
-            return Err(Error::shape(context, "a non-empty batch", "0 examples"));
-        }
-        Ok(())
-    }
-
-    /// Runs batches on `threads` threads (at least 1). Results are bit-identical whatever the
-    /// count: each row block is split by rows for the forward and backward passes and by
-    /// weight slices for the weight gradients, so every output element is computed by exactly
-    /// one kernel call, the same way on any number of threads.
-    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
-        thread_count(threads)?;
-        if threads != self.pool.threads() {
-            let pool = ThreadPool::new(threads).map_err(|e| {
-                Error::param(
-                    "threads",
-                    format!("{threads} ({e})"),
-                    "could not start the threads",
-                )
-            })?;
-            self.pool = Arc::new(pool);
-        }
-        Ok(())
+        self.layers.get(l)?.weights(&self.params).ok()
     }
 
     /// The number of threads batches run on.
@@ -351,9 +339,36 @@ impl<T: Scalar> Mlp<T> {
         self.pool.threads()
     }
 
-    /// The shared driver of `loss` and `loss_and_grad`: walk the batch in row blocks.
-    /// With `grad = Some((g, beta))`: `g ← beta·g + ∇L`.
-    fn evaluate(&mut self, batch: &Batch<'_, T>, mut grad: Option<(&mut [T], T)>) -> Result<T> {
+    fn check_batch(&self, context: &'static str, batch: &Batch<'_, T>) -> Result<()> {
+        if batch.num_features() != self.num_inputs() {
+            return Err(Error::shape(
+                context,
+                "features per example",
+                self.num_inputs(),
+                batch.num_features(),
+            ));
+        }
+        if batch.num_classes() != self.num_classes() {
+            return Err(Error::shape(
+                context,
+                "classes",
+                self.num_classes(),
+                batch.num_classes(),
+            ));
+        }
+        if batch.is_empty() {
+            return Err(Error::param(
+                "batch",
+                "0 examples",
+                "must hold at least one example",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The shared driver of `loss` and `loss_and_grad`: walks the batch in row blocks, and
+    /// with `grad` writes the gradient there.
+    fn walk_batch(&mut self, batch: &Batch<'_, T>, mut grad: Option<&mut [T]>) -> Result<T> {
         let n = batch.len();
         let block = block_size(n, self.block_rows);
         self.ws.ensure(&self.layers, block);
@@ -361,7 +376,7 @@ impl<T: Scalar> Mlp<T> {
         // not depend on blocking or threads, and its rounding noise is far below what a
         // finite difference with a small h can resolve (the gradient check needs that).
         let mut total = CompensatedSum::default();
-        let scale = T::one() / T::of(n as f64);
+        let scale = T::one() / T::from_f64(n as f64);
         for start in (0..n).step_by(block) {
             let rows = block.min(n - start);
             run_block(
@@ -373,20 +388,19 @@ impl<T: Scalar> Mlp<T> {
                 batch,
                 start..start + rows,
                 scale,
-                // Old contents are scaled once, by the first block; later blocks add.
-                grad.as_mut()
-                    .map(|(g, beta)| (&mut **g, if start == 0 { *beta } else { T::one() })),
+                // The first block overwrites the gradient (β = 0, no zeroing pass); later
+                // blocks add to it.
+                grad.as_deref_mut()
+                    .map(|g| (g, if start == 0 { T::zero() } else { T::one() })),
             )?;
-            block_losses(&self.ws, rows)
-                .iter()
-                .for_each(|&l| total.add(l));
+            self.ws.losses(rows).iter().for_each(|&l| total.add(l));
         }
-        let mut loss = T::of(total.value() / n as f64);
+        let mut loss = T::from_f64(total.value() / n as f64);
         if self.l2 > T::zero() {
             for layer in &self.layers {
                 let w = &self.params[layer.w..layer.b];
                 loss = loss + l2_penalty(self.l2, w);
-                if let Some((g, _)) = grad.as_mut() {
+                if let Some(g) = grad.as_deref_mut() {
                     for (g, &w) in g[layer.w..layer.b].iter_mut().zip(w) {
                         *g = *g + self.l2 * w;
                     }
@@ -397,55 +411,23 @@ impl<T: Scalar> Mlp<T> {
     }
 }
 
-impl<T: Scalar> Model<T> for Mlp<T> {
-    fn data_loss(&self) -> Option<Loss> {
-        Some(self.loss)
-    }
-    fn num_inputs(&self) -> usize {
-        self.layers[0].fan_in
-    }
-    fn num_classes(&self) -> usize {
-        self.layers[self.layers.len() - 1].fan_out
-    }
+impl<T: Scalar> Params<T> for Mlp<T> {
     fn params(&self) -> &[T] {
         &self.params
     }
     fn params_mut(&mut self) -> &mut [T] {
         &mut self.params
     }
-    fn loss(&mut self, batch: &Batch<'_, T>) -> Result<T> {
-        self.check_batch("Mlp::loss", batch)?;
-        self.evaluate(batch, None)
-    }
-    fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
-        // β = 0: the products overwrite the gradient, no separate zeroing pass.
-        self.loss_and_accumulate_grad(batch, grad, T::zero())
-    }
-    fn loss_and_accumulate_grad(
-        &mut self,
-        batch: &Batch<'_, T>,
-        grad: &mut [T],
-        beta: T,
-    ) -> Result<T> {
-        self.check_batch("Mlp::loss_and_grad", batch)?;
-        if grad.len() != self.params.len() {
-            return Err(Error::shape(
-                "Mlp::loss_and_grad",
-                self.params.len(),
-                grad.len(),
-            ));
-        }
-        self.evaluate(batch, Some((grad, beta)))
-    }
-
     fn param_groups(&self) -> Vec<ParamGroup> {
         let mut groups = Vec::with_capacity(2 * self.layers.len());
         for (l, layer) in self.layers.iter().enumerate() {
-            // Stored `fan_in × fan_out`, row-major: the layer computes `x·W + b`.
-            groups.push(ParamGroup::new(
+            // Held `fan_in × fan_out` row-major (the layer computes `x·W + b`): that is
+            // PyTorch's `[out, in]` weight, transposed.
+            groups.push(ParamGroup::transposed(
                 format!("layers.{l}.weight"),
                 layer.w,
-                vec![layer.fan_in, layer.fan_out],
+                layer.fan_out,
+                layer.fan_in,
             ));
             groups.push(ParamGroup::new(
                 format!("layers.{l}.bias"),
@@ -455,36 +437,94 @@ impl<T: Scalar> Model<T> for Mlp<T> {
         }
         groups
     }
+    /// Runs batches on `threads` threads (at least 1). Results are bit-identical whatever
+    /// the count: each row block is split by rows for the forward and backward passes and by
+    /// weight slices for the weight gradients, so every output element is computed by
+    /// exactly one kernel call, the same way on any number of threads.
     fn set_threads(&mut self, threads: usize) -> Result<()> {
-        Mlp::set_threads(self, threads)
+        thread_count(threads)?;
+        if threads != self.pool.threads() {
+            self.pool = Arc::new(start_pool(threads)?);
+        }
+        Ok(())
     }
-    fn apply_step(&mut self, step: &[T], lr: T) -> Result<()> {
-        if step.len() != self.params.len() {
+    fn parallelism(&self) -> usize {
+        self.pool.threads()
+    }
+    fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
+        self.pool.run(job)
+    }
+    fn replace_params(&mut self, next: &mut Vec<T>) -> Result<()> {
+        if next.len() != self.params.len() {
             return Err(Error::shape(
-                "Mlp::apply_step",
+                "Mlp::replace_params",
+                "parameter count",
                 self.params.len(),
-                step.len(),
+                next.len(),
             ));
         }
-        // A poisoned gradient never reaches the parameters (see the trait).
-        apply_step_parallel(&self.pool, &mut self.params, step, lr)
-            .map_err(|bad| Error::non_finite_gradient(bad.to_f64_lossless()))
+        std::mem::swap(&mut self.params, next);
+        Ok(())
+    }
+}
+
+impl<T: Scalar> Model<T> for Mlp<T> {
+    fn loss(&mut self, batch: &Batch<'_, T>) -> Result<T> {
+        self.check_batch("Mlp::loss", batch)?;
+        self.walk_batch(batch, None)
+    }
+    fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
+        self.check_batch("Mlp::loss_and_grad", batch)?;
+        if grad.len() != self.params.len() {
+            return Err(Error::shape(
+                "Mlp::loss_and_grad",
+                "gradient length",
+                self.params.len(),
+                grad.len(),
+            ));
+        }
+        self.walk_batch(batch, Some(grad))
+    }
+    fn evaluate(&mut self, data: &Dataset<T>) -> Result<Evaluation> {
+        let loss = self.loss;
+        evaluate_classifier(self, data, Some(loss))
+    }
+}
+
+impl<T: Scalar> Classifier<T> for Mlp<T> {
+    fn num_inputs(&self) -> usize {
+        self.layers[0].fan_in
+    }
+    fn num_classes(&self) -> usize {
+        self.layers[self.layers.len() - 1].fan_out
+    }
+    fn data_loss(&self) -> Option<Loss> {
+        Some(self.loss)
     }
     fn scores(&mut self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) -> Result<()> {
         let (inputs, classes) = (self.num_inputs(), self.num_classes());
-        if x.cols() != inputs || out.cols() != classes || out.rows() != x.rows() {
+        if x.cols() != inputs {
             return Err(Error::shape(
                 "Mlp::scores",
-                format!(
-                    "x with {inputs} columns and out of {} × {classes}",
-                    x.rows()
-                ),
-                format!(
-                    "x with {} columns and out of {} × {}",
-                    x.cols(),
-                    out.rows(),
-                    out.cols()
-                ),
+                "features per example",
+                inputs,
+                x.cols(),
+            ));
+        }
+        if out.cols() != classes {
+            return Err(Error::shape(
+                "Mlp::scores",
+                "score columns",
+                classes,
+                out.cols(),
+            ));
+        }
+        if out.rows() != x.rows() {
+            return Err(Error::shape(
+                "Mlp::scores",
+                "score rows",
+                x.rows(),
+                out.rows(),
             ));
         }
         let n = x.rows();
@@ -508,13 +548,13 @@ impl<T: Scalar> Model<T> for Mlp<T> {
 
 /// Neumaier's compensated sum: the running rounding error is carried and added back.
 #[derive(Debug, Default, Clone, Copy)]
-struct CompensatedSum {
+pub(crate) struct CompensatedSum {
     sum: f64,
     carry: f64,
 }
 
 impl CompensatedSum {
-    fn add(&mut self, x: f64) {
+    pub(crate) fn add(&mut self, x: f64) {
         let t = self.sum + x;
         if self.sum.abs() >= x.abs() {
             self.carry += (self.sum - t) + x;
@@ -523,7 +563,7 @@ impl CompensatedSum {
         }
         self.sum = t;
     }
-    fn value(self) -> f64 {
+    pub(crate) fn value(self) -> f64 {
         self.sum + self.carry
     }
 }

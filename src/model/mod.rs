@@ -1,146 +1,104 @@
-//! Models: functions from features to class scores, with a loss and its gradient.
+//! Models: losses over data with a flat parameter vector, and the classifiers among them.
 //!
-//! The [`Model`] trait is what every optimizer drives. Its parameters live in **one flat
-//! vector**, like the lecture's `W = [0.34, −1.11, 0.78, ...]` and `dW = [−2.5, 0.6, 0, ...]`:
-//! that is what lets random search, local search, gradient descent, SGD and the gradient check
-//! work on any model without knowing its layers.
+//! Three traits, from the most general down:
+//!
+//! * [`Objective`] — a differentiable function of the parameters, no data: what optimizers
+//!   and the gradient check see ([`objective`](self::Objective) explains why that is
+//!   enough).
+//! * [`Model`] — a loss over batches of examples (a [`Dataset`] by default, or your own
+//!   [`Examples`]): what the training loop batches over. Bound to one batch, a model is an
+//!   objective ([`Model::on`]).
+//! * [`Classifier`] — a model of a [`Dataset`] that scores classes: what accuracy and the
+//!   validation report need.
+//!
+//! The crate's own models:
 //!
 //! * [`LinearClassifier`] — `scores = x·W + b`, the lecture's first model.
-//! * [`Mlp`] — `y' = σ(W2·σ(W1·x + b1) + b2)` and deeper: any number of hidden layers, each with
-//!   its own width and [`Activation`].
+//! * [`Mlp`] — `y' = σ(W2·σ(W1·x + b1) + b2)` and deeper: any number of hidden layers, each
+//!   with its own width and [`Activation`]. `backprop.rs` holds its forward and backward
+//!   pass written plainly, one layer beside the other; `blocked.rs` the same maths walked in
+//!   row blocks over the model's threads, which is what training runs.
 
-mod activation;
+pub mod backprop;
 mod blocked;
+mod init;
 mod linear;
 mod mlp;
+mod objective;
 
-pub use activation::{Activation, Init};
+pub use crate::activation::Activation;
+pub use init::Init;
 pub use linear::{LinearBuilder, LinearClassifier};
 pub use mlp::{Mlp, MlpArchitecture, MlpBuilder};
+pub use objective::{FnObjective, Layout, Objective, OnBatch, ParamGroup, Params};
 
-use std::ops::Range;
+pub(crate) use objective::check_groups;
 
-use crate::data::Dataset;
+use crate::data::{Batch, Dataset, Examples};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef, Matrix};
-use crate::{Batch, Scalar};
+use crate::Scalar;
 
-/// A trainable classifier over one flat parameter vector.
+/// A loss over examples of `D` (a [`Dataset`] unless said otherwise), with its gradient.
 ///
-/// Implement it for your own model and every optimizer, the training loop and the gradient
-/// check work with it (the trait is object-safe: optimizers take `&mut dyn Model<T>`).
-pub trait Model<T: Scalar> {
+/// Implement it for your own model and every optimizer and the training loop work with it
+/// (the trait is object-safe: the [`Trainer`](crate::Trainer) takes `&mut dyn Model<T, D>`).
+/// A regression over your own points is a `Model<f64, Points>` with `Points:`
+/// [`Examples`]; a classifier over a dataset implements [`Classifier`] too.
+pub trait Model<T: Scalar, D: Examples + ?Sized = Dataset<T>>: Params<T> {
+    /// The objective on `batch`: mean data loss plus regularisation.
+    fn loss(&mut self, batch: &Batch<'_, T, D>) -> Result<T>;
+    /// The same objective, with its gradient with respect to
+    /// [`params`](Params::params) written into `grad` (`grad.len() == num_params()`;
+    /// overwritten, not accumulated).
+    fn loss_and_grad(&mut self, batch: &Batch<'_, T, D>, grad: &mut [T]) -> Result<T>;
+    /// What the training loop reports on a validation set. The default is the objective on
+    /// the whole set, without an accuracy; a classifier reports its accuracy and data loss
+    /// (see [`evaluate_classifier`]).
+    fn evaluate(&mut self, data: &D) -> Result<Evaluation> {
+        let loss = self.loss(&Batch::all(data))?;
+        Ok(Evaluation {
+            loss: Some(loss.to_f64_lossless()),
+            accuracy: None,
+        })
+    }
+    /// This model on `batch`, as an [`Objective`]: what an optimizer's step takes.
+    ///
+    /// ```
+    /// use downhill::prelude::*;
+    ///
+    /// let x = Matrix::from_vec(vec![0.0, 1.0, 1.0, 0.0], 2, 2)?;
+    /// let data = Dataset::from_matrix(x, vec![1, 0], 2)?;
+    /// let mut model = LinearClassifier::<f64>::builder(2, 2).build()?;
+    /// let mut sgd = Sgd::new(0.5)?;
+    /// let all = data.all();
+    /// let before = sgd.step(&mut model.on(&all))?;
+    /// assert!(model.loss(&all)? < before);
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    fn on<'a, 'b>(&'a mut self, batch: &'a Batch<'b, T, D>) -> OnBatch<'a, 'b, T, D>
+    where
+        Self: Sized,
+    {
+        OnBatch::new(self, batch)
+    }
+}
+
+/// A model of a [`Dataset`] that gives each example a score per class: what accuracy and
+/// the validation report need, on top of a loss.
+pub trait Classifier<T: Scalar>: Model<T> {
     /// Features each input row must have.
     fn num_inputs(&self) -> usize;
     /// Number of classes (columns of the scores).
     fn num_classes(&self) -> usize;
-    /// Length of the parameter vector.
-    fn num_params(&self) -> usize {
-        self.params().len()
-    }
-    /// All parameters, flat.
-    fn params(&self) -> &[T];
-    /// All parameters, flat and mutable: optimizers write here.
-    fn params_mut(&mut self) -> &mut [T];
-    /// The objective on `batch`: mean data loss plus regularisation.
-    fn loss(&mut self, batch: &Batch<'_, T>) -> Result<T>;
-    /// The same objective, with its gradient with respect to [`params`](Model::params) written
-    /// into `grad` (`grad.len() == num_params()`; overwritten, not accumulated).
-    fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T>;
-    /// The objective, with `grad ← beta·grad + ∇L`: momentum SGD keeps its velocity in
-    /// `grad` and saves a buffer and a pass over every parameter. The default computes the
-    /// gradient into a temporary; override it when the model can do better (as [`Mlp`]
-    /// does, by letting the products' `β` scale the old contents).
-    fn loss_and_accumulate_grad(
-        &mut self,
-        batch: &Batch<'_, T>,
-        grad: &mut [T],
-        beta: T,
-    ) -> Result<T> {
-        let mut fresh = vec![T::zero(); grad.len()];
-        let loss = self.loss_and_grad(batch, &mut fresh)?;
-        for (g, f) in grad.iter_mut().zip(fresh) {
-            *g = beta * *g + f;
-        }
-        Ok(loss)
-    }
     /// Class scores for each row of `x` (`x.cols() == num_inputs()`), written into `out`
     /// (`x.rows() × num_classes()`).
     fn scores(&mut self, x: MatRef<'_, T>, out: MatMut<'_, T>) -> Result<()>;
-    /// `params ← params − lr·step`: the last move of every gradient method. A step with a NaN
-    /// or infinite element (or one that `lr` scales past the float range) is refused with [`Error::Diverged`] before anything changes, so a
-    /// poisoned gradient never reaches the parameters. The default is
-    /// one loop over the parameters; a model with worker threads can share it out (as
-    /// [`Mlp`] does), since on a small network it is a tenth of a step's time.
-    fn apply_step(&mut self, step: &[T], lr: T) -> Result<()> {
-        if step.len() != self.num_params() {
-            return Err(Error::shape(
-                "Model::apply_step",
-                self.num_params(),
-                step.len(),
-            ));
-        }
-        if let Some(bad) = crate::kernels::elementwise::first_non_finite(step, lr) {
-            return Err(Error::non_finite_gradient(bad.to_f64_lossless()));
-        }
-        crate::kernels::elementwise::descend(self.params_mut(), step, lr);
-        Ok(())
-    }
-    /// The parameter vector cut into named tensors, in order, covering it exactly.
-    ///
-    /// Gradient checks report per group, and checkpoints store one tensor per group. The
-    /// default is a single group called `params`; [`Mlp`] names its tensors PyTorch-style
-    /// (`layers.0.weight`, `layers.0.bias`, …).
-    fn param_groups(&self) -> Vec<ParamGroup> {
-        vec![ParamGroup::new("params", 0, vec![self.num_params()])]
-    }
-    /// Asks the model to run batches on `threads` threads. Models that do not parallelise
-    /// ignore it (the default).
-    fn set_threads(&mut self, threads: usize) -> Result<()> {
-        let _ = threads;
-        Ok(())
-    }
     /// The data loss the model is trained on, if it is one of the crate's [`Loss`]es: the
-    /// training loop then reports a validation loss computed from the same scores as the
-    /// validation accuracy ([`evaluate`]). The default, `None`, means no validation loss.
+    /// validation report then computes it from the same scores as the accuracy.
     fn data_loss(&self) -> Option<Loss> {
         None
-    }
-}
-
-/// A named, contiguous slice of a model's flat parameter vector, and the shape it has as a
-/// row-major tensor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParamGroup {
-    /// The tensor's name, e.g. `layers.0.weight`.
-    pub name: String,
-    /// Index of its first element in [`Model::params`].
-    pub offset: usize,
-    /// Its shape, row-major; the product is its length.
-    pub shape: Vec<usize>,
-}
-
-impl ParamGroup {
-    /// A group called `name` starting at `offset` with `shape`.
-    pub fn new(name: impl Into<String>, offset: usize, shape: Vec<usize>) -> Self {
-        ParamGroup {
-            name: name.into(),
-            offset,
-            shape,
-        }
-    }
-    /// Number of parameters in the group.
-    pub fn len(&self) -> usize {
-        self.shape.iter().product()
-    }
-    /// Whether the group holds no parameters.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Its indices in [`Model::params`].
-    pub fn range(&self) -> Range<usize> {
-        self.offset..self.offset + self.len()
     }
 }
 
@@ -162,60 +120,64 @@ pub fn argmax_rows<T: Scalar>(scores: MatRef<'_, T>) -> Vec<usize> {
 /// Fraction of `data`'s examples whose highest-scoring class is their label.
 ///
 /// Evaluated in blocks of rows, so memory stays small whatever the size of `data`.
-pub fn accuracy<T: Scalar>(model: &mut dyn Model<T>, data: &Dataset<T>) -> Result<f64> {
-    Ok(evaluate_blocks(model, data, None)?.accuracy)
+pub fn accuracy<T: Scalar>(model: &mut dyn Classifier<T>, data: &Dataset<T>) -> Result<f64> {
+    evaluate_classifier(model, data, None)?
+        .accuracy
+        .ok_or_else(|| Error::param("dataset", "empty", "has no examples to score"))
 }
 
-/// A model's accuracy and mean data loss on a dataset.
+/// What a model scored on a dataset.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Evaluation {
-    /// Mean per-example data loss (no regularisation term: the number PyTorch reports as
-    /// validation loss).
-    pub loss: f64,
-    /// Fraction of examples whose highest-scoring class is their label.
-    pub accuracy: f64,
+    /// The mean loss: for a classifier the data loss per example (no regularisation term:
+    /// the number PyTorch reports as validation loss), otherwise the objective.
+    pub loss: Option<f64>,
+    /// Fraction of examples whose highest-scoring class is their label (classifiers only).
+    pub accuracy: Option<f64>,
 }
 
-/// Accuracy and mean data `loss` of `model` on `data`, from one pass of scores (the loss is
-/// computed from the same scores as the accuracy, so it costs almost nothing extra).
+/// Accuracy and, with `loss`, the mean data loss of `model` on `data`, from one pass of
+/// scores (the loss comes from the same scores as the accuracy, so it costs almost nothing
+/// extra).
 ///
 /// ```
 /// use downhill::prelude::*;
-/// use downhill::model::evaluate;
+/// use downhill::model::evaluate_classifier;
 ///
 /// let x = Matrix::from_vec(vec![0.0, 1.0, 1.0, 0.0], 2, 2)?;
 /// let data = Dataset::from_matrix(x, vec![1, 0], 2)?;
 /// let mut model = LinearClassifier::<f64>::builder(2, 2).build()?;
-/// let e = evaluate(&mut model, &data, Loss::SoftmaxCrossEntropy)?;
+/// let e = evaluate_classifier(&mut model, &data, Some(Loss::SoftmaxCrossEntropy))?;
 /// // Weights near zero: every class about equally likely, loss about ln 2.
-/// assert!((e.loss - 2f64.ln()).abs() < 1e-3);
+/// assert!((e.loss.unwrap() - 2f64.ln()).abs() < 1e-3);
 /// # Ok::<(), downhill::Error>(())
 /// ```
-pub fn evaluate<T: Scalar>(
-    model: &mut dyn Model<T>,
-    data: &Dataset<T>,
-    loss: Loss,
-) -> Result<Evaluation> {
-    evaluate_blocks(model, data, Some(loss))
-}
-
-/// Scores `data` in blocks; counts correct predictions and, if `loss` is given, sums it.
-fn evaluate_blocks<T: Scalar>(
-    model: &mut dyn Model<T>,
+pub fn evaluate_classifier<T: Scalar>(
+    model: &mut dyn Classifier<T>,
     data: &Dataset<T>,
     loss: Option<Loss>,
 ) -> Result<Evaluation> {
     if data.is_empty() {
-        return Err(Error::shape(
-            "accuracy",
-            "a non-empty dataset",
+        return Err(Error::param(
+            "dataset",
             "0 examples",
+            "must have examples to evaluate on",
+        ));
+    }
+    if data.num_features() != model.num_inputs() {
+        return Err(Error::shape(
+            "evaluate_classifier",
+            "features per example",
+            model.num_inputs(),
+            data.num_features(),
         ));
     }
     // A label the scores have no column for has no loss (accuracy just counts it wrong).
     if loss.is_some() && data.num_classes() > model.num_classes() {
         return Err(Error::shape(
-            "evaluate (classes)",
+            "evaluate_classifier",
+            "classes",
             model.num_classes(),
             data.num_classes(),
         ));
@@ -230,16 +192,12 @@ fn evaluate_blocks<T: Scalar>(
     let mut correct = 0usize;
     let mut loss_sum = 0.0f64;
     for start in (0..data.len()).step_by(BLOCK) {
-        let end = (start + BLOCK).min(data.len());
-        let n = end - start;
-        all.gather(start..end, x.as_mut_slice(), &mut labels)?;
-        let xv = x
-            .as_ref()
-            .row_range(0, n)
-            .ok_or_else(|| Error::shape("accuracy", rows, n))?;
-        let sv = MatMut::new(s.as_mut_slice(), n, classes)?;
-        model.scores(xv, sv)?;
-        let pred = argmax_rows(s.as_ref().row_range(0, n).unwrap_or(s.as_ref()));
+        let n = (start + BLOCK).min(data.len()) - start;
+        all.gather(start..start + n, x.as_mut_slice(), &mut labels)?;
+        let xv = MatRef::new(x.as_slice(), n, data.num_features())?;
+        model.scores(xv, MatMut::new(s.as_mut_slice(), n, classes)?)?;
+        let sv = MatRef::new(s.as_slice(), n, classes)?;
+        let pred = argmax_rows(sv);
         correct += pred.iter().zip(&labels).filter(|(p, l)| p == l).count();
         if let Some(loss) = loss {
             for (row, &y) in s.as_slice().chunks_exact(classes).zip(&labels[..n]) {
@@ -249,11 +207,7 @@ fn evaluate_blocks<T: Scalar>(
     }
     let n = data.len() as f64;
     Ok(Evaluation {
-        loss: if loss.is_some() {
-            loss_sum / n
-        } else {
-            f64::NAN
-        },
-        accuracy: correct as f64 / n,
+        loss: loss.map(|_| loss_sum / n),
+        accuracy: Some(correct as f64 / n),
     })
 }

@@ -4,25 +4,26 @@
 
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::data::Batch;
-use crate::error::{positive, Result};
-use crate::model::Model;
-use crate::optim::{ensure_len, Batching, Optimizer, OptimizerState, SearchState};
-use crate::{stream_rng, Scalar};
+use crate::error::Result;
+use crate::model::Objective;
+use crate::optim::search::SearchState;
+use crate::optim::{Batching, Optimizer, StateDict};
+use crate::rng::stream_rng;
+use crate::validate::positive;
+use crate::Scalar;
 
 /// Random local search around the best parameters; the model always holds the best found.
 ///
-/// Try `k` draws its direction from a generator seeded with `(seed, k)`, so the search's whole
-/// random state is its seed and its number of tries (see [`RandomSearch`](super::RandomSearch)).
+/// Try `k` draws its direction from a generator seeded with `(seed, k)`, so the search's
+/// whole random state is its seed and its number of tries (see
+/// [`RandomSearch`](super::RandomSearch)).
 #[derive(Debug, Clone)]
 pub struct LocalSearch<T> {
     step_size: T,
     seed: u64,
-    best: Vec<T>,
-    best_loss: Option<T>,
-    last_loss: Option<T>,
+    state: SearchState<T>,
     accepted: usize,
-    tries: usize,
+    candidate: Vec<T>,
 }
 
 impl<T: Scalar> LocalSearch<T> {
@@ -31,20 +32,18 @@ impl<T: Scalar> LocalSearch<T> {
         Ok(LocalSearch {
             step_size: positive("step_size", step_size)?,
             seed,
-            best: Vec::new(),
-            best_loss: None,
-            last_loss: None,
+            state: SearchState::default(),
             accepted: 0,
-            tries: 0,
+            candidate: Vec::new(),
         })
     }
     /// The lowest loss seen so far.
     pub fn best_loss(&self) -> Option<T> {
-        self.best_loss
+        self.state.best_loss
     }
     /// The loss of the most recent try.
     pub fn last_loss(&self) -> Option<T> {
-        self.last_loss
+        self.state.last_loss
     }
     /// Tries that lowered the loss and were kept.
     pub fn accepted(&self) -> usize {
@@ -52,7 +51,7 @@ impl<T: Scalar> LocalSearch<T> {
     }
     /// Tries made.
     pub fn tries(&self) -> usize {
-        self.tries
+        self.state.tries
     }
 }
 
@@ -63,52 +62,40 @@ impl<T: Scalar> Optimizer<T> for LocalSearch<T> {
     fn batching(&self) -> Batching {
         Batching::FullBatch
     }
-    fn step(&mut self, model: &mut dyn Model<T>, batch: &Batch<'_, T>) -> Result<T> {
-        // The first step measures where we start from (and any change of model or data
-        // between runs resets the search).
-        let best_loss = match self.best_loss {
-            Some(l) if self.best.len() == model.num_params() => l,
-            _ => {
-                let l = model.loss(batch)?;
-                ensure_len(&mut self.best, model.num_params());
-                self.best.copy_from_slice(model.params());
-                self.best_loss = Some(l);
+    /// One try; returns the best loss so far (the loss of the parameters the model holds).
+    fn step(&mut self, objective: &mut dyn Objective<T>) -> Result<T> {
+        // The first step measures where the search starts from.
+        let best = match self.state.best_loss {
+            Some(best) => best,
+            None => {
+                let l = objective.loss()?;
+                self.state.best_loss = Some(l);
                 l
             }
         };
-        let mut rng = stream_rng(self.seed, self.tries as u64);
-        for (w, &b) in model.params_mut().iter_mut().zip(&self.best) {
+        let mut rng = stream_rng(self.seed, self.state.tries as u64);
+        let step = self.step_size;
+        self.candidate.clear();
+        self.candidate.extend(objective.params().iter().map(|&w| {
             let z: f64 = StandardNormal.sample(&mut rng);
-            *w = b + T::of(z) * self.step_size;
-        }
-        let loss = model.loss(batch)?;
-        self.tries += 1;
-        self.last_loss = Some(loss);
-        if loss < best_loss {
-            self.best.copy_from_slice(model.params());
-            self.best_loss = Some(loss);
+            w + T::from_f64(z) * step
+        }));
+        let loss = self
+            .state
+            .try_candidate(objective, &mut self.candidate, |loss, _| loss < best)?;
+        if loss < best {
             self.accepted += 1;
-            Ok(loss)
-        } else {
-            model.params_mut().copy_from_slice(&self.best);
-            Ok(best_loss)
         }
+        Ok(self.state.best_loss.unwrap_or(best))
     }
-    fn state(&self) -> OptimizerState<T> {
-        let mut state = SearchState::save(self.tries, &self.best, self.best_loss, self.last_loss);
-        state
-            .scalars
-            .push(("accepted".to_string(), self.accepted as f64));
-        state
+    fn state(&self) -> StateDict<T> {
+        self.state.save(&[("accepted", self.accepted as f64)])
     }
-    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
-        let saved = SearchState::load(state, "local", &["accepted"])?;
-        self.tries = saved.tries;
-        self.best = saved.best;
-        self.best_loss = saved.best_loss;
-        self.last_loss = saved.last_loss;
+    fn load_state(&mut self, state: &StateDict<T>) -> Result<()> {
+        let search = SearchState::load(state, "local", &["accepted"])?;
         // A count saved as f64 is exact up to 2^53 tries.
         self.accepted = state.scalar("accepted").map_or(0, |a| a.max(0.0) as usize);
+        self.state = search;
         Ok(())
     }
 }

@@ -4,11 +4,13 @@
 
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::data::Batch;
-use crate::error::{positive, Result};
-use crate::model::Model;
-use crate::optim::{Batching, Optimizer, OptimizerState, SearchState};
-use crate::{stream_rng, Scalar};
+use crate::error::Result;
+use crate::model::Objective;
+use crate::optim::search::SearchState;
+use crate::optim::{Batching, Optimizer, StateDict};
+use crate::rng::stream_rng;
+use crate::validate::positive;
+use crate::Scalar;
 
 /// Random search: each step tries fresh random weights; the model always holds the best found.
 ///
@@ -18,10 +20,8 @@ use crate::{stream_rng, Scalar};
 pub struct RandomSearch<T> {
     scale: T,
     seed: u64,
-    best: Vec<T>,
-    best_loss: Option<T>,
-    last_loss: Option<T>,
-    tries: usize,
+    state: SearchState<T>,
+    candidate: Vec<T>,
 }
 
 impl<T: Scalar> RandomSearch<T> {
@@ -30,23 +30,21 @@ impl<T: Scalar> RandomSearch<T> {
         Ok(RandomSearch {
             scale: positive("scale", scale)?,
             seed,
-            best: Vec::new(),
-            best_loss: None,
-            last_loss: None,
-            tries: 0,
+            state: SearchState::default(),
+            candidate: Vec::new(),
         })
     }
     /// The lowest loss seen so far.
     pub fn best_loss(&self) -> Option<T> {
-        self.best_loss
+        self.state.best_loss
     }
     /// The loss of the most recent try.
     pub fn last_loss(&self) -> Option<T> {
-        self.last_loss
+        self.state.last_loss
     }
     /// How many weight vectors have been tried.
     pub fn tries(&self) -> usize {
-        self.tries
+        self.state.tries
     }
 }
 
@@ -57,39 +55,28 @@ impl<T: Scalar> Optimizer<T> for RandomSearch<T> {
     fn batching(&self) -> Batching {
         Batching::FullBatch
     }
-    fn step(&mut self, model: &mut dyn Model<T>, batch: &Batch<'_, T>) -> Result<T> {
-        let mut rng = stream_rng(self.seed, self.tries as u64);
-        for w in model.params_mut() {
+    /// One try; returns the best loss so far (the loss of the parameters the model holds).
+    fn step(&mut self, objective: &mut dyn Objective<T>) -> Result<T> {
+        let mut rng = stream_rng(self.seed, self.state.tries as u64);
+        self.candidate.clear();
+        self.candidate.extend((0..objective.num_params()).map(|_| {
             let z: f64 = StandardNormal.sample(&mut rng);
-            *w = T::of(z) * self.scale;
-        }
-        let loss = model.loss(batch)?;
-        self.tries += 1;
-        self.last_loss = Some(loss);
+            T::from_f64(z) * self.scale
+        }));
         // A NaN loss is never an improvement.
-        let improved = match self.best_loss {
-            Some(best) => loss < best || (best.is_nan() && !loss.is_nan()),
-            None => !loss.is_nan(),
-        };
-        match improved {
-            false if !self.best.is_empty() => model.params_mut().copy_from_slice(&self.best),
-            _ => {
-                self.best.clear();
-                self.best.extend_from_slice(model.params());
-                self.best_loss = Some(loss);
-            }
-        }
-        Ok(self.best_loss.unwrap_or(loss))
+        let loss =
+            self.state
+                .try_candidate(objective, &mut self.candidate, |loss, best| match best {
+                    Some(best) => loss < best || (best.is_nan() && !loss.is_nan()),
+                    None => !loss.is_nan(),
+                })?;
+        Ok(self.state.best_loss.unwrap_or(loss))
     }
-    fn state(&self) -> OptimizerState<T> {
-        SearchState::save(self.tries, &self.best, self.best_loss, self.last_loss)
+    fn state(&self) -> StateDict<T> {
+        self.state.save(&[])
     }
-    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
-        let saved = SearchState::load(state, "random", &[])?;
-        self.tries = saved.tries;
-        self.best = saved.best;
-        self.best_loss = saved.best_loss;
-        self.last_loss = saved.last_loss;
+    fn load_state(&mut self, state: &StateDict<T>) -> Result<()> {
+        self.state = SearchState::load(state, "random", &[])?;
         Ok(())
     }
 }

@@ -37,6 +37,7 @@
 use std::f64::consts::PI;
 
 use crate::error::{Error, Result};
+use crate::validate::{at_least_one, non_negative, open_unit_interval, positive, unit_interval};
 
 /// A learning rate as a function of the epoch (and, for reduce-on-plateau, of a metric).
 /// Built by the constructors, which validate their parameters.
@@ -79,18 +80,6 @@ struct Plateau {
     scale: f64,
 }
 
-fn positive_gamma(name: &'static str, gamma: f64) -> Result<f64> {
-    if gamma.is_finite() && gamma > 0.0 {
-        Ok(gamma)
-    } else {
-        Err(Error::param(
-            name,
-            gamma,
-            "must be finite and greater than zero",
-        ))
-    }
-}
-
 impl Schedule {
     /// The same learning rate every epoch.
     pub fn constant() -> Schedule {
@@ -100,13 +89,10 @@ impl Schedule {
     }
     /// `lr₀·γ^⌊e/every⌋` (`every` ≥ 1, γ finite and > 0), PyTorch's `StepLR`.
     pub fn step(every: usize, gamma: f64) -> Result<Schedule> {
-        if every == 0 {
-            return Err(Error::param("step_size", every, "must be at least 1 epoch"));
-        }
         Ok(Schedule {
             kind: Kind::Step {
-                every,
-                gamma: positive_gamma("gamma", gamma)?,
+                every: at_least_one("step_size", every)?,
+                gamma: positive("gamma", gamma)?,
             },
         })
     }
@@ -114,37 +100,27 @@ impl Schedule {
     pub fn exponential(gamma: f64) -> Result<Schedule> {
         Ok(Schedule {
             kind: Kind::Exponential {
-                gamma: positive_gamma("gamma", gamma)?,
+                gamma: positive("gamma", gamma)?,
             },
         })
     }
     /// Cosine annealing from `lr₀` to `eta_min` (finite, ≥ 0) over `t_max` ≥ 1 epochs, then
     /// `eta_min`: PyTorch's `CosineAnnealingLR` for its first `t_max` epochs.
     pub fn cosine(t_max: usize, eta_min: f64) -> Result<Schedule> {
-        if t_max == 0 {
-            return Err(Error::param("t_max", t_max, "must be at least 1 epoch"));
-        }
-        if !(eta_min.is_finite() && eta_min >= 0.0) {
-            return Err(Error::param(
-                "eta_min",
-                eta_min,
-                "must be finite and not negative",
-            ));
-        }
         Ok(Schedule {
-            kind: Kind::Cosine { t_max, eta_min },
+            kind: Kind::Cosine {
+                t_max: at_least_one("t_max", t_max)?,
+                eta_min: non_negative("eta_min", eta_min)?,
+            },
         })
     }
     /// Reduce-on-plateau: multiply the learning rate by `factor` (in `(0, 1)`) when the
     /// metric has not improved on its best by a relative `1e-4` for more than `patience`
     /// epochs. Needs a metric each epoch (lower is better).
     pub fn plateau(factor: f64, patience: usize) -> Result<Schedule> {
-        if !(factor > 0.0 && factor < 1.0) {
-            return Err(Error::param("factor", factor, "must be in (0, 1)"));
-        }
         Ok(Schedule {
             kind: Kind::Plateau(Plateau {
-                factor,
+                factor: open_unit_interval("factor", factor)?,
                 patience,
                 threshold: 1e-4,
                 min_lr: 0.0,
@@ -156,9 +132,7 @@ impl Schedule {
     }
     /// Reduce-on-plateau's relative improvement threshold (finite, in `[0, 1)`; default 1e-4).
     pub fn threshold(mut self, threshold: f64) -> Result<Schedule> {
-        if !(0.0..1.0).contains(&threshold) {
-            return Err(Error::param("threshold", threshold, "must be in [0, 1)"));
-        }
+        let threshold = unit_interval("threshold", threshold)?;
         match &mut self.kind {
             Kind::Plateau(p) => p.threshold = threshold,
             _ => return Err(self.not_plateau("threshold")),
@@ -167,13 +141,7 @@ impl Schedule {
     }
     /// Reduce-on-plateau's floor for the learning rate (finite, ≥ 0; default 0).
     pub fn min_lr(mut self, min_lr: f64) -> Result<Schedule> {
-        if !(min_lr.is_finite() && min_lr >= 0.0) {
-            return Err(Error::param(
-                "min_lr",
-                min_lr,
-                "must be finite and not negative",
-            ));
-        }
+        let min_lr = non_negative("min_lr", min_lr)?;
         match &mut self.kind {
             Kind::Plateau(p) => p.min_lr = min_lr,
             _ => return Err(self.not_plateau("min_lr")),
@@ -187,13 +155,7 @@ impl Schedule {
     /// `start_factor·lr₀` (`start_factor` in `(0, 1]`); the schedule's own epoch count starts
     /// when the warm-up ends.
     pub fn with_warmup(self, epochs: usize, start_factor: f64) -> Result<Schedule> {
-        if epochs == 0 {
-            return Err(Error::param(
-                "warmup_epochs",
-                epochs,
-                "must be at least 1 epoch",
-            ));
-        }
+        let epochs = at_least_one("warmup_epochs", epochs)?;
         if !(start_factor > 0.0 && start_factor <= 1.0) {
             return Err(Error::param(
                 "start_factor",

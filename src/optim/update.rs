@@ -1,19 +1,43 @@
-//! The part every gradient method shares: get the gradient, clip it, add weight decay, and
-//! hand it to the [`UpdateRule`], whose per-parameter buffers live here.
+//! The part every gradient method shares: one guarded update, all or nothing.
+//!
+//! A step is: the gradient at the current parameters; its global norm, if clipping; then
+//! one fused pass per share of the parameters — clip, add L2 weight decay, advance the
+//! rule's state, move the parameter — written by `kernels/update.rs` into *spare* buffers
+//! (a spare parameter vector and a spare copy of the rule's state), never over the live
+//! ones. The pass checks everything it writes as it writes it. Only when every share
+//! reports finite values is the step committed: the model swaps the spare parameters in
+//! ([`Params::replace_params`]) and the optimizer swaps its state buffers. Otherwise the
+//! spare buffers are simply abandoned, and the step is refused with
+//! [`ErrorKind::Diverged`](crate::error::ErrorKind::Diverged): the parameters and the
+//! optimizer's state are bit for bit what they were, so a retry with a smaller learning
+//! rate starts clean.
+//!
+//! That is the mechanism, and the only one: every rule, with or without decay and clipping,
+//! commits through it; a faster fused pass for a rule only has to write into the spare
+//! buffers and say whether what it wrote is finite.
 //!
 //! The order is PyTorch's: `clip_grad_norm_` runs on the raw gradient before the optimizer
-//! step, and SGD/Adam's `weight_decay` adds `λ·w` to the (clipped) gradient inside the step.
-//!
-//! Classical momentum without clipping or weight decay has a fast path: the model adds the
-//! gradient straight into the velocity (`v ← μ·v + ∇L`, [`Model::loss_and_accumulate_grad`]),
-//! so no gradient buffer and no extra pass over the parameters. Starting from `v = 0` that is
-//! exactly PyTorch's first step `v ← g`.
+//! step, and SGD's and Adam's `weight_decay` adds `λ·w` to the (clipped) gradient inside
+//! the step.
 
-use crate::data::Batch;
-use crate::error::{positive, Error, Result};
-use crate::model::Model;
-use crate::optim::{ensure_len, OptimizerState, UpdateRule};
+use std::sync::Mutex;
+
+use crate::error::{Error, ErrorKind, Quantity, Result};
+use crate::kernels::elementwise::{first_non_finite, sum_squares};
+use crate::kernels::pool::split_range;
+use crate::kernels::update::{apply, Pass, Share};
+use crate::model::Objective;
+use crate::optim::{RuleState, StateDict, UpdateRule};
+use crate::validate::{non_negative, positive};
 use crate::Scalar;
+
+/// Shares of the update start on multiples of this many elements (64 bytes of `f32`), so no
+/// cache line is written by two threads.
+const SHARE_ALIGN: usize = 16;
+
+/// The gradient's norm is summed in chunks of this many elements, whatever the thread
+/// count, so its rounding — and the clipped step — does not depend on the thread count.
+const NORM_CHUNK: usize = 4096;
 
 /// The configuration and state of a gradient method's update.
 #[derive(Debug, Clone)]
@@ -24,49 +48,43 @@ pub(crate) struct GradientUpdate<T> {
     pub(crate) weight_decay: T,
     /// Largest global gradient norm, if clipping.
     pub(crate) max_grad_norm: Option<T>,
-    /// Whether classical momentum may sum the gradient straight into the velocity.
-    fused_momentum: bool,
+    /// The last gradient (raw: before clipping and decay).
     pub(crate) grad: Vec<T>,
-    /// `velocity`, `square_avg` or `exp_avg`, as the rule says.
-    first: Vec<T>,
-    /// `exp_avg_sq` (Adam and AdamW).
-    second: Vec<T>,
+    /// The rule's live state, and the spare copy the next step writes into.
+    pub(crate) state: RuleState<T>,
+    spare: RuleState<T>,
+    /// The spare parameter vector the next step writes into.
+    next_params: Vec<T>,
     pub(crate) steps: u64,
 }
 
 impl<T: Scalar> GradientUpdate<T> {
-    pub(crate) fn new(learning_rate: T, fused_momentum: bool) -> Result<Self> {
+    pub(crate) fn new(learning_rate: T) -> Result<Self> {
+        let rule = UpdateRule::plain();
         Ok(GradientUpdate {
             learning_rate: positive("learning_rate", learning_rate)?,
-            rule: UpdateRule::Plain,
+            rule,
             weight_decay: T::zero(),
             max_grad_norm: None,
-            fused_momentum,
             grad: Vec::new(),
-            first: Vec::new(),
-            second: Vec::new(),
+            state: RuleState::for_rule(&rule),
+            spare: RuleState::for_rule(&rule),
+            next_params: Vec::new(),
             steps: 0,
         })
     }
 
-    /// Changes the rule; buffers of a different rule mean something else, so they go.
+    /// Changes the rule; another rule's state means something else, so it goes.
     pub(crate) fn set_rule(&mut self, rule: UpdateRule) {
         if rule.buffer_names() != self.rule.buffer_names() {
-            self.first.clear();
-            self.second.clear();
+            self.state = RuleState::for_rule(&rule);
+            self.spare = RuleState::for_rule(&rule);
         }
         self.rule = rule;
     }
 
     pub(crate) fn set_weight_decay(&mut self, weight_decay: T) -> Result<()> {
-        if !(weight_decay.is_finite() && weight_decay >= T::zero()) {
-            return Err(Error::param(
-                "weight_decay",
-                weight_decay,
-                "must be finite and not negative",
-            ));
-        }
-        self.weight_decay = weight_decay;
+        self.weight_decay = non_negative("weight_decay", weight_decay)?;
         Ok(())
     }
 
@@ -78,14 +96,8 @@ impl<T: Scalar> GradientUpdate<T> {
     /// Unlike the constructor this accepts 0, where cosine annealing to `η_min = 0` ends;
     /// a positive rate that rounds to 0 in `T` is an error.
     pub(crate) fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
-        if !(lr.is_finite() && lr >= 0.0) {
-            return Err(Error::param(
-                "learning_rate",
-                lr,
-                "must be finite and not negative",
-            ));
-        }
-        let rounded = T::of(lr);
+        let lr = non_negative("learning_rate", lr)?;
+        let rounded = T::from_f64(lr);
         if lr > 0.0 && rounded == T::zero() {
             return Err(Error::param(
                 "learning_rate",
@@ -97,124 +109,63 @@ impl<T: Scalar> GradientUpdate<T> {
         Ok(())
     }
 
-    /// The velocity of the momentum rules (empty otherwise, and before the first step).
-    pub(crate) fn velocity(&self) -> &[T] {
-        match self.rule {
-            UpdateRule::Momentum { .. } | UpdateRule::Nesterov { .. } => &self.first,
-            _ => &[],
-        }
-    }
-
-    /// One step on `batch`; returns the loss before it. A non-finite loss leaves the
-    /// parameters where it was observed (the trainer reports it).
-    pub(crate) fn step(&mut self, model: &mut dyn Model<T>, batch: &Batch<'_, T>) -> Result<T> {
-        let n = model.num_params();
-        self.check_buffers(n)?;
-        let lr = self.learning_rate;
-        if let UpdateRule::Momentum { mu } = self.rule {
-            if self.fused_momentum && self.weight_decay == T::zero() && self.max_grad_norm.is_none()
-            {
-                ensure_len(&mut self.first, n);
-                let loss = model.loss_and_accumulate_grad(batch, &mut self.first, T::of(mu))?;
-                if loss.is_finite() {
-                    model.apply_step(&self.first, lr)?;
-                    self.steps += 1;
-                }
-                return Ok(loss);
-            }
-        }
-        ensure_len(&mut self.grad, n);
-        let loss = model.loss_and_grad(batch, &mut self.grad)?;
+    /// One step on `objective`; returns the loss before it. Refused, with nothing changed,
+    /// if the loss, the gradient, its norm or anything the update would write is not
+    /// finite.
+    pub(crate) fn step(&mut self, objective: &mut dyn Objective<T>) -> Result<T> {
+        let n = objective.num_params();
+        self.check_state(n)?;
+        resize(&mut self.grad, n);
+        let loss = objective.loss_and_grad(&mut self.grad)?;
         if !loss.is_finite() {
-            return Ok(loss);
+            return Err(Error::diverged(Quantity::Loss, loss.to_f64_lossless()));
         }
-        if let Some(max) = self.max_grad_norm {
-            clip_by_global_norm(&mut self.grad, max)?;
+        let grad_scale = match self.max_grad_norm {
+            Some(max) => clip_factor(objective, &self.grad, max)?,
+            None => T::one(),
+        };
+        let pass = Pass {
+            rule: self.rule.pass(self.learning_rate, self.steps + 1),
+            grad_scale,
+            weight_decay: self.weight_decay,
+        };
+        resize(&mut self.next_params, n);
+        for b in self.spare.buffers_mut() {
+            resize(b, n);
         }
-        if self.weight_decay > T::zero() {
-            let wd = self.weight_decay;
-            for (g, &w) in self.grad.iter_mut().zip(model.params()) {
-                *g = *g + wd * w;
-            }
-        }
-        let grad = &mut self.grad;
-        match self.rule {
-            UpdateRule::Plain => model.apply_step(grad, lr)?,
-            UpdateRule::Momentum { mu } => {
-                ensure_len(&mut self.first, n);
-                accumulate(&mut self.first, grad, T::of(mu));
-                model.apply_step(&self.first, lr)?;
-            }
-            UpdateRule::Nesterov { mu } => {
-                let mu = T::of(mu);
-                ensure_len(&mut self.first, n);
-                accumulate(&mut self.first, grad, mu);
-                // The look-ahead step g + μ·v, built in the gradient buffer.
-                for (g, &v) in grad.iter_mut().zip(&self.first) {
-                    *g = *g + mu * v;
-                }
-                model.apply_step(grad, lr)?;
-            }
-            UpdateRule::RmsProp { alpha, eps } => {
-                ensure_len(&mut self.first, n);
-                rmsprop(
-                    model.params_mut(),
-                    grad,
-                    &mut self.first,
-                    lr,
-                    T::of(alpha),
-                    T::of(eps),
-                );
-            }
-            UpdateRule::Adam { beta1, beta2, eps } => {
-                self.adam(model, beta1, beta2, eps);
-            }
-            UpdateRule::AdamW {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-            } => {
-                let keep = T::one() - lr * T::of(weight_decay);
-                model.params_mut().iter_mut().for_each(|w| *w = *w * keep);
-                self.adam(model, beta1, beta2, eps);
-            }
-        }
+        // Before the first step the state is empty: read as zeros, PyTorch's start.
+        let zeros;
+        let state_in: Vec<&[T]> = if self.state.is_empty() {
+            zeros = vec![T::zero(); n];
+            self.rule
+                .buffer_names()
+                .iter()
+                .map(|_| &zeros[..])
+                .collect()
+        } else {
+            self.state.buffers()
+        };
+        run_pass(
+            objective,
+            &pass,
+            &self.grad,
+            &state_in,
+            &mut self.next_params,
+            &mut self.spare,
+        )?;
+        objective.replace_params(&mut self.next_params)?;
+        std::mem::swap(&mut self.state, &mut self.spare);
         self.steps += 1;
         Ok(loss)
     }
 
-    fn adam(&mut self, model: &mut dyn Model<T>, beta1: f64, beta2: f64, eps: f64) {
-        let n = self.grad.len();
-        ensure_len(&mut self.first, n);
-        ensure_len(&mut self.second, n);
-        // Bias correction: m and v start at zero, so early on they underestimate the
-        // moments by the factors 1 − βᵗ; dividing those out makes the first steps full size.
-        let t = i32::try_from(self.steps + 1).unwrap_or(i32::MAX);
-        let bc1 = 1.0 - beta1.powi(t);
-        let bc2 = 1.0 - beta2.powi(t);
-        let step_size = T::of(self.learning_rate.to_f64_lossless() / bc1);
-        let moments = AdamMoments {
-            beta1: T::of(beta1),
-            beta2: T::of(beta2),
-            eps: T::of(eps),
-            bc2_sqrt: T::of(bc2.sqrt()),
-            step_size,
-        };
-        moments.apply(
-            model.params_mut(),
-            &self.grad,
-            &mut self.first,
-            &mut self.second,
-        );
-    }
-
-    /// A buffer restored from a checkpoint must fit the model it is applied to.
-    fn check_buffers(&self, n: usize) -> Result<()> {
-        for buf in [&self.first, &self.second] {
+    /// A state restored from a checkpoint must fit the model it is applied to.
+    fn check_state(&self, n: usize) -> Result<()> {
+        for buf in self.state.buffers() {
             if !buf.is_empty() && buf.len() != n {
                 return Err(Error::shape(
-                    "optimizer state (buffers vs model parameters)",
+                    "optimizer state",
+                    "buffer length (the model's parameter count)",
                     n,
                     buf.len(),
                 ));
@@ -223,15 +174,16 @@ impl<T: Scalar> GradientUpdate<T> {
         Ok(())
     }
 
-    pub(crate) fn state(&self) -> OptimizerState<T> {
-        let names = self.rule.buffer_names();
-        let buffers = names
+    pub(crate) fn state(&self) -> StateDict<T> {
+        let buffers = self
+            .rule
+            .buffer_names()
             .iter()
-            .zip([&self.first, &self.second])
+            .zip(self.state.buffers())
             .filter(|(_, b)| !b.is_empty())
-            .map(|(name, b)| (name.to_string(), b.clone()))
+            .map(|(name, b)| (name.to_string(), b.to_vec()))
             .collect();
-        OptimizerState {
+        StateDict {
             steps: self.steps,
             buffers,
             scalars: Vec::new(),
@@ -239,134 +191,235 @@ impl<T: Scalar> GradientUpdate<T> {
     }
 
     /// Restores a state: every buffer must be one the rule keeps, all of the same length
-    /// and finite; once steps have been taken, none may be missing.
-    pub(crate) fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
+    /// and finite; once steps have been taken, none may be missing. Nothing changes unless
+    /// all of it fits.
+    pub(crate) fn load_state(&mut self, saved: &StateDict<T>) -> Result<()> {
+        let who = self.rule.name();
         let names = self.rule.buffer_names();
-        let mut loaded: [Option<&[T]>; 2] = [None, None];
-        for (name, values) in &state.buffers {
+        let mut state = RuleState::for_rule(&self.rule);
+        let mut loaded = vec![false; names.len()];
+        let mut len = None;
+        for (name, values) in &saved.buffers {
             let Some(slot) = names.iter().position(|n| n == name) else {
-                return Err(Error::param(
-                    "optimizer state",
-                    format!("buffer {name:?} for rule {}", self.rule.name()),
-                    "is not a buffer this update rule keeps",
+                return Err(Error::optimizer_state(
+                    who,
+                    format!(
+                        "buffer {name:?} is not one this update rule keeps (it keeps {names:?})"
+                    ),
                 ));
             };
-            if loaded[slot].replace(values).is_some() {
-                return Err(Error::param(
-                    "optimizer state",
-                    format!("buffer {name:?}"),
-                    "appears twice",
+            if std::mem::replace(&mut loaded[slot], true) {
+                return Err(Error::optimizer_state(
+                    who,
+                    format!("buffer {name:?} appears twice"),
                 ));
             }
-            if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
-                return Err(Error::param(
-                    "optimizer state",
-                    format!("{bad} in buffer {name:?}"),
-                    "buffers must be finite",
+            if let Some(bad) = first_non_finite(values) {
+                return Err(Error::optimizer_state(
+                    who,
+                    format!("buffer {name:?} holds {bad}: buffers must be finite"),
+                ));
+            }
+            if *len.get_or_insert(values.len()) != values.len() {
+                return Err(Error::optimizer_state(
+                    who,
+                    format!(
+                        "buffer {name:?} has {} values, the others {}",
+                        values.len(),
+                        len.unwrap_or(0)
+                    ),
+                ));
+            }
+            if let Some(buf) = state.buffers_mut().into_iter().nth(slot) {
+                buf.clone_from(values);
+            }
+        }
+        if saved.steps > 0 {
+            if let Some(i) = loaded.iter().position(|l| !l) {
+                return Err(Error::optimizer_state(
+                    who,
+                    format!(
+                        "buffer {:?} is missing after {} steps",
+                        names[i], saved.steps
+                    ),
                 ));
             }
         }
-        let lens: Vec<usize> = loaded.iter().flatten().map(|b| b.len()).collect();
-        if lens.windows(2).any(|w| w[0] != w[1]) {
-            return Err(Error::shape(
-                "optimizer state (buffers of one rule)",
-                format!("equal lengths, {}", lens[0]),
-                format!("{lens:?}"),
+        if let Some((name, _)) = saved.scalars.first() {
+            return Err(Error::optimizer_state(
+                who,
+                format!("scalar {name:?} is not one this optimizer keeps"),
             ));
         }
-        if state.steps > 0 {
-            if let Some(missing) = names.iter().zip(&loaded).find(|(_, b)| b.is_none()) {
-                return Err(Error::param(
-                    "optimizer state",
-                    format!("buffer {:?} after {} steps", missing.0, state.steps),
-                    "is missing",
-                ));
-            }
-        }
-        if let Some((name, _)) = state.scalars.first() {
-            return Err(Error::param(
-                "optimizer state",
-                format!("scalar {name:?}"),
-                "is not a scalar this optimizer keeps",
-            ));
-        }
-        let [first, second] = loaded;
-        self.first = first.map(<[T]>::to_vec).unwrap_or_default();
-        self.second = second.map(<[T]>::to_vec).unwrap_or_default();
-        self.steps = state.steps;
+        self.state = state;
+        self.spare = RuleState::for_rule(&self.rule);
+        self.steps = saved.steps;
         Ok(())
     }
 }
 
-/// `v ← μ·v + g`.
-fn accumulate<T: Scalar>(v: &mut [T], g: &[T], mu: T) {
-    for (v, &g) in v.iter_mut().zip(g) {
-        *v = mu * *v + g;
+/// Resizes `buf` to `len` (new elements zero), keeping its allocation across steps.
+fn resize<T: Scalar>(buf: &mut Vec<T>, len: usize) {
+    if buf.len() != len {
+        buf.clear();
+        buf.resize(len, T::zero());
     }
 }
 
-/// `s ← α·s + (1 − α)·g²`, `w ← w − lr·g/(√s + ε)`, in one pass.
-fn rmsprop<T: Scalar>(w: &mut [T], g: &[T], s: &mut [T], lr: T, alpha: T, eps: T) {
-    let one_minus_alpha = T::one() - alpha;
-    let n = w.len().min(g.len()).min(s.len());
-    let (w, g, s) = (&mut w[..n], &g[..n], &mut s[..n]);
-    for j in 0..n {
-        s[j] = alpha * s[j] + one_minus_alpha * g[j] * g[j];
-        w[j] = w[j] - lr * g[j] / (s[j].sqrt() + eps);
-    }
-}
-
-/// Adam's constants for one step.
-struct AdamMoments<T> {
-    beta1: T,
-    beta2: T,
-    eps: T,
-    /// `√(1 − β₂ᵗ)`.
-    bc2_sqrt: T,
-    /// `lr / (1 − β₁ᵗ)`.
-    step_size: T,
-}
-
-impl<T: Scalar> AdamMoments<T> {
-    /// `m ← β₁·m + (1 − β₁)·g`, `v ← β₂·v + (1 − β₂)·g²`,
-    /// `w ← w − step_size·m/(√v/√(1 − β₂ᵗ) + ε)`, in one pass (slices cut to one length so
-    /// the loop vectorises).
-    fn apply(&self, w: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
-        let (b1, b2) = (self.beta1, self.beta2);
-        let (c1, c2) = (T::one() - b1, T::one() - b2);
-        let n = w.len().min(g.len()).min(m.len()).min(v.len());
-        let (w, g, m, v) = (&mut w[..n], &g[..n], &mut m[..n], &mut v[..n]);
-        for j in 0..n {
-            m[j] = b1 * m[j] + c1 * g[j];
-            v[j] = b2 * v[j] + c2 * g[j] * g[j];
-            let denom = v[j].sqrt() / self.bc2_sqrt + self.eps;
-            w[j] = w[j] - self.step_size * m[j] / denom;
+/// Runs `work` once per share of `params`' threads, share `i` getting `items[i]`, and
+/// returns what each returned, in share order. The items hand each thread its disjoint
+/// slices; the mutexes are never contended (each is locked once, by its share), they only
+/// prove to the compiler that the slices go to one thread each.
+fn on_shares<T: Scalar, S: Send, R: Send>(
+    params: &dyn Objective<T>,
+    items: Vec<S>,
+    work: impl Fn(S) -> R + Sync,
+) -> Result<Vec<R>> {
+    let slots: Vec<Mutex<(Option<S>, Option<R>)>> = items
+        .into_iter()
+        .map(|s| Mutex::new((Some(s), None)))
+        .collect();
+    params.run_shares(&|i| {
+        if let Some(slot) = slots.get(i) {
+            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(item) = slot.0.take() {
+                slot.1 = Some(work(item));
+            }
         }
-    }
+    });
+    slots
+        .into_iter()
+        .enumerate()
+        .map(|(i, slot)| {
+            slot.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .1
+                .ok_or_else(|| {
+                    Error::thread(format!(
+                        "Params::run_shares did not run share {i} of {}",
+                        params.parallelism()
+                    ))
+                })
+        })
+        .collect()
 }
 
-/// Scales `g` so its Euclidean norm is at most `max` (PyTorch's `clip_grad_norm_`: the
-/// factor is `max/(‖g‖ + 1e-6)`, capped at 1).
-fn clip_by_global_norm<T: Scalar>(g: &mut [T], max: T) -> Result<()> {
-    let norm = g
-        .iter()
-        .map(|&x| {
-            let x = x.to_f64_lossless();
-            x * x
-        })
-        .sum::<f64>()
-        .sqrt();
+/// The shares' ranges of `0..n`: one per thread of `params`, aligned to `align`.
+fn share_ranges<T: Scalar>(
+    params: &dyn Objective<T>,
+    n: usize,
+    align: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let shares = params.parallelism().max(1);
+    (0..shares)
+        .map(|t| split_range(n, shares, t, align))
+        .collect()
+}
+
+/// The factor that scales `g` to global norm at most `max` (PyTorch's `clip_grad_norm_`:
+/// `max/(‖g‖ + 1e-6)`, capped at 1). The norm is summed in fixed chunks, on the model's
+/// threads, so its value does not depend on how many there are.
+fn clip_factor<T: Scalar>(objective: &dyn Objective<T>, g: &[T], max: T) -> Result<T> {
+    let chunks = g.len().div_ceil(NORM_CHUNK);
+    let mut partials = vec![0.0f64; chunks];
+    let ranges = share_ranges(objective, chunks, 1);
+    let mut items = Vec::with_capacity(ranges.len());
+    let mut rest = &mut partials[..];
+    for r in &ranges {
+        let (mine, tail) = rest.split_at_mut(r.len());
+        items.push((r.start, mine));
+        rest = tail;
+    }
+    on_shares(objective, items, |(first, out)| {
+        for (k, p) in out.iter_mut().enumerate() {
+            let start = (first + k) * NORM_CHUNK;
+            *p = sum_squares(&g[start..(start + NORM_CHUNK).min(g.len())]);
+        }
+    })?;
+    let norm = partials.iter().sum::<f64>().sqrt();
     if !norm.is_finite() {
-        return Err(Error::param(
-            "gradient norm",
-            norm,
-            "must be finite to clip (training diverged: try a smaller learning rate)",
-        ));
+        return Err(Error::diverged(Quantity::GradientNorm, norm));
     }
     let factor = max.to_f64_lossless() / (norm + 1e-6);
-    if factor < 1.0 {
-        let factor = T::of(factor);
-        g.iter_mut().for_each(|x| *x = *x * factor);
+    Ok(if factor < 1.0 {
+        T::from_f64(factor)
+    } else {
+        T::one()
+    })
+}
+
+/// The update pass over every share: reads the live parameters, `grad` and `state_in`;
+/// writes `params_out` and `state_out`. `Err(Diverged)` if any share wrote a non-finite
+/// value, naming the gradient element if the gradient itself was not finite, else the
+/// first non-finite value the step computed.
+fn run_pass<T: Scalar>(
+    objective: &dyn Objective<T>,
+    pass: &Pass<T>,
+    grad: &[T],
+    state_in: &[&[T]],
+    params_out: &mut [T],
+    state_out: &mut RuleState<T>,
+) -> Result<()> {
+    let w = objective.params();
+    let ranges = share_ranges(objective, w.len(), SHARE_ALIGN);
+    let finite = {
+        // Cut every output into the shares' pieces.
+        let mut w_rest = &mut params_out[..];
+        let mut s_rest: Vec<&mut [T]> = state_out
+            .buffers_mut()
+            .into_iter()
+            .map(|v| &mut v[..])
+            .collect();
+        let mut items = Vec::with_capacity(ranges.len());
+        for r in &ranges {
+            let (w_mine, tail) = std::mem::take(&mut w_rest).split_at_mut(r.len());
+            w_rest = tail;
+            let mut mine: Vec<&mut [T]> = Vec::with_capacity(s_rest.len());
+            for s in s_rest.iter_mut() {
+                let (m, tail) = std::mem::take(s).split_at_mut(r.len());
+                *s = tail;
+                mine.push(m);
+            }
+            items.push((r.clone(), w_mine, mine));
+        }
+        let none: &[T] = &[];
+        on_shares(objective, items, |(r, w_out, mut outs)| {
+            let mut outs = outs.iter_mut();
+            let mut no0: [T; 0] = [];
+            let mut no1: [T; 0] = [];
+            let s0_out = outs.next().map_or(&mut no0[..], |s| &mut s[..]);
+            let s1_out = outs.next().map_or(&mut no1[..], |s| &mut s[..]);
+            apply(
+                pass,
+                Share {
+                    w: &w[r.clone()],
+                    g: &grad[r.clone()],
+                    s0: state_in.first().map_or(none, |s| &s[r.clone()]),
+                    s1: state_in.get(1).map_or(none, |s| &s[r.clone()]),
+                    w_out,
+                    s0_out,
+                    s1_out,
+                },
+            )
+        })?
+    };
+    if finite.iter().all(|&ok| ok) {
+        return Ok(());
     }
-    Ok(())
+    // Refused. Say what was not finite: the gradient, or else what the step computed.
+    let (quantity, value) = match first_non_finite(grad) {
+        Some(g) => (Quantity::Gradient, g),
+        None => {
+            let written = std::iter::once(&*params_out).chain(state_out.buffers());
+            let bad = written.filter_map(first_non_finite).next();
+            (Quantity::Step, bad.unwrap_or_else(T::nan))
+        }
+    };
+    Err(ErrorKind::Diverged {
+        quantity,
+        value: value.to_f64_lossless(),
+        epoch: None,
+        step: None,
+    }
+    .into())
 }

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use downhill::prelude::*;
-//! use downhill::train::{EarlyStopping, Monitor};
+//! use downhill::train::{EarlyStopping, Monitor, StopReason};
 //!
 //! let x = Matrix::from_vec(vec![0.0, 1.0, 1.0, 0.0, 0.9, 0.1, 0.2, 0.8], 4, 2)?;
 //! let data = Dataset::from_matrix(x, vec![1, 0, 0, 1], 2)?;
@@ -20,16 +20,20 @@
 //! let report = Trainer::new(100)?.run_with(&mut model, &mut sgd, &data, Some(&data), &mut stop)?;
 //! // Accuracy reaches 1 within a few epochs and cannot improve on it: the run stops early.
 //! assert!(report.history.len() < 100);
-//! assert!(report.stopped.unwrap().contains("valid_accuracy has not improved for 3 epochs"));
+//! assert!(matches!(report.stopped, Some(StopReason::EarlyStopping { patience: 3, .. })));
 //! assert_eq!(stop.best_value(), Some(1.0));
 //! # Ok::<(), downhill::Error>(())
 //! ```
 
 use crate::error::{Error, Result};
-use crate::model::Model;
-use crate::optim::Optimizer;
-use crate::train::{Control, EpochRecord, Monitor, Observer, TrainReport};
+use crate::model::Params;
+use crate::optim::{Optimizer, StateDict};
+use crate::train::{Control, EpochRecord, Monitor, Observer, StopReason, TrainReport};
+use crate::validate::{at_least_one, non_negative};
 use crate::Scalar;
+
+/// The name early stopping's state goes under in a checkpoint.
+const STATE_NAME: &str = "early_stopping";
 
 /// An [`Observer`] that stops a run when a metric has not improved for `patience` epochs and
 /// restores the best parameters at the end.
@@ -48,16 +52,9 @@ pub struct EarlyStopping<T> {
 impl<T: Scalar> EarlyStopping<T> {
     /// Stops after `patience` (≥ 1) epochs in a row without improvement of `monitor`.
     pub fn new(monitor: Monitor, patience: usize) -> Result<Self> {
-        if patience == 0 {
-            return Err(Error::param(
-                "patience",
-                patience,
-                "must be at least 1 epoch",
-            ));
-        }
         Ok(EarlyStopping {
             monitor,
-            patience,
+            patience: at_least_one("patience", patience)?,
             min_delta: 0.0,
             restore_best: true,
             best: None,
@@ -68,14 +65,7 @@ impl<T: Scalar> EarlyStopping<T> {
     }
     /// The smallest change that counts as an improvement (finite, ≥ 0; default 0).
     pub fn min_delta(mut self, min_delta: f64) -> Result<Self> {
-        if !(min_delta.is_finite() && min_delta >= 0.0) {
-            return Err(Error::param(
-                "min_delta",
-                min_delta,
-                "must be finite and not negative",
-            ));
-        }
-        self.min_delta = min_delta;
+        self.min_delta = non_negative("min_delta", min_delta)?;
         Ok(self)
     }
     /// Whether to put the best parameters back into the model when the run ends
@@ -111,7 +101,7 @@ impl<T: Scalar> Observer<T> for EarlyStopping<T> {
     fn on_epoch(
         &mut self,
         record: &EpochRecord,
-        model: &mut dyn Model<T>,
+        model: &mut dyn Params<T>,
         _optimizer: &mut dyn Optimizer<T>,
     ) -> Result<Control> {
         let value = self.monitor.value(record).ok_or(Error::param(
@@ -131,17 +121,15 @@ impl<T: Scalar> Observer<T> for EarlyStopping<T> {
         if self.bad_epochs < self.patience {
             return Ok(Control::Continue);
         }
-        let best = match self.best {
-            Some((v, e)) => format!("best {v:.4} at epoch {e}"),
-            None => "no finite value yet".to_string(),
-        };
-        Ok(Control::Stop(format!(
-            "early stopping after epoch {}: {} has not improved for {} epochs ({best})",
-            record.epoch, self.monitor, self.patience
-        )))
+        Ok(Control::Stop(StopReason::EarlyStopping {
+            epoch: record.epoch,
+            monitor: self.monitor,
+            patience: self.patience,
+            best: self.best,
+        }))
     }
 
-    fn on_end(&mut self, _report: &TrainReport, model: &mut dyn Model<T>) -> Result<()> {
+    fn on_end(&mut self, _report: &TrainReport, model: &mut dyn Params<T>) -> Result<()> {
         self.restored = false;
         if !self.restore_best || self.best_params.is_empty() {
             return Ok(());
@@ -150,6 +138,7 @@ impl<T: Scalar> Observer<T> for EarlyStopping<T> {
         if params.len() != self.best_params.len() {
             return Err(Error::shape(
                 "EarlyStopping::on_end (restoring the best parameters)",
+                "parameter count",
                 self.best_params.len(),
                 params.len(),
             ));
@@ -157,5 +146,57 @@ impl<T: Scalar> Observer<T> for EarlyStopping<T> {
         params.copy_from_slice(&self.best_params);
         self.restored = true;
         Ok(())
+    }
+
+    /// The best value and epoch, the epochs without improvement since, and the best
+    /// parameters: with them a resumed run stops, and restores, where a straight one does.
+    fn state(&self) -> Vec<(String, StateDict<T>)> {
+        let mut state = StateDict::default();
+        if let Some((value, epoch)) = self.best {
+            state.scalars.push(("best_value".into(), value));
+            state.scalars.push(("best_epoch".into(), epoch as f64));
+        }
+        state
+            .scalars
+            .push(("bad_epochs".into(), self.bad_epochs as f64));
+        if !self.best_params.is_empty() {
+            state
+                .buffers
+                .push(("best_params".into(), self.best_params.clone()));
+        }
+        vec![(STATE_NAME.to_string(), state)]
+    }
+
+    fn load_state(&mut self, name: &str, state: &StateDict<T>) -> Result<bool> {
+        if name != STATE_NAME {
+            return Ok(false);
+        }
+        let count = |key: &str| -> Result<usize> {
+            match state.scalar(key) {
+                None => Ok(0),
+                Some(v) if v >= 0.0 && v.fract() == 0.0 && v < 2f64.powi(53) => Ok(v as usize),
+                Some(v) => Err(Error::checkpoint(
+                    None,
+                    format!("early stopping's {key} = {v} is not a count"),
+                )),
+            }
+        };
+        let best = match (state.scalar("best_value"), state.scalar("best_epoch")) {
+            (Some(v), Some(_)) => Some((v, count("best_epoch")?)),
+            (None, None) => None,
+            _ => {
+                return Err(Error::checkpoint(
+                    None,
+                    "early stopping's state has a best value without its epoch, or the reverse",
+                ))
+            }
+        };
+        self.bad_epochs = count("bad_epochs")?;
+        self.best = best;
+        self.best_params = state
+            .buffer("best_params")
+            .map(<[T]>::to_vec)
+            .unwrap_or_default();
+        Ok(true)
     }
 }

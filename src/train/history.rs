@@ -9,10 +9,9 @@
 //! use downhill::train::{history_csv, history_json};
 //! use downhill::EpochRecord;
 //!
-//! let e = EpochRecord {
-//!     epoch: 1, train_loss: 0.5, valid_accuracy: Some(0.9), valid_loss: None,
-//!     learning_rate: Some(0.1), steps: 10, samples: 1280, train_seconds: 0.25,
-//! };
+//! let mut e = EpochRecord::new(1, 0.5);
+//! (e.valid_accuracy, e.learning_rate) = (Some(0.9), Some(0.1));
+//! (e.steps, e.samples, e.train_seconds) = (10, 1280, 0.25);
 //! assert_eq!(
 //!     history_csv(&[e.clone()]).lines().nth(1),
 //!     Some("1,0.5,,0.9,0.1,10,1280,0.25")
@@ -24,7 +23,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::Params;
 use crate::optim::Optimizer;
 use crate::train::{Control, EpochRecord, Observer};
 use crate::Scalar;
@@ -126,7 +125,7 @@ impl<T: Scalar> Observer<T> for History {
     fn on_epoch(
         &mut self,
         record: &EpochRecord,
-        _model: &mut dyn Model<T>,
+        _params: &mut dyn Params<T>,
         _optimizer: &mut dyn Optimizer<T>,
     ) -> Result<Control> {
         self.records.push(record.clone());

@@ -21,7 +21,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::Params;
 use crate::optim::{Optimizer, Schedule};
 use crate::train::{Control, EpochRecord, Monitor, Observer};
 use crate::Scalar;
@@ -101,7 +101,7 @@ impl<T: Scalar> Observer<T> for LrScheduler {
     fn on_epoch(
         &mut self,
         record: &EpochRecord,
-        _model: &mut dyn Model<T>,
+        _params: &mut dyn Params<T>,
         optimizer: &mut dyn Optimizer<T>,
     ) -> Result<Control> {
         self.epochs_done += 1;

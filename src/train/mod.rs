@@ -1,16 +1,22 @@
 //! The training loop: batch → forward → loss → backward → update, repeated.
 //!
-//! [`Trainer`] runs any [`Optimizer`] on any [`Model`] over a [`Dataset`] for a number of
-//! epochs. It asks the optimizer what it wants to see: full-batch methods (gradient descent,
-//! random and local search) get the whole training set once per epoch — for the search
-//! methods, one epoch is one try; SGD gets the training set as shuffled minibatches,
-//! reshuffled every epoch. After each epoch it records the mean training loss and, if given
-//! a validation set, its accuracy and loss.
+//! [`Trainer`] runs any [`Optimizer`] over the examples of any [`Model`] for a number of
+//! epochs ([`Trainer::run`]), or on an [`Objective`] without data ([`Trainer::minimize`]).
+//! It asks the optimizer what it wants to see: full-batch methods (gradient descent, random
+//! and local search) get the whole training set once per epoch — for the search methods,
+//! one epoch is one try; SGD gets the training set as shuffled minibatches, reshuffled
+//! every epoch. After each epoch it records the mean training loss and, if given a
+//! validation set, what the model reports on it ([`Model::evaluate`]: a classifier's
+//! accuracy and data loss).
+//!
+//! A step that diverges — a loss, gradient, gradient norm or update that is not finite —
+//! stops the run with [`ErrorKind::Diverged`](crate::error::ErrorKind::Diverged), its epoch
+//! and step filled in; the model keeps the parameters of the last step that was finite.
 //!
 //! Built-in [`Observer`]s watch and steer a run: [`Progress`] (a bar or per-epoch lines),
-//! [`History`] (CSV and JSON), [`LrScheduler`] (a learning-rate [`Schedule`](crate::optim::Schedule))
-//! and [`EarlyStopping`] (stop when the validation [`Monitor`] stops improving, keep the
-//! best parameters).
+//! [`History`] (CSV and JSON), [`LrScheduler`] (a learning-rate
+//! [`Schedule`](crate::optim::Schedule)) and [`EarlyStopping`] (stop when the validation
+//! [`Monitor`] stops improving, keep the best parameters).
 //!
 //! ```
 //! use downhill::prelude::*;
@@ -35,28 +41,32 @@ pub use early_stop::EarlyStopping;
 pub use history::{history_csv, history_json, History};
 pub use lr_schedule::LrScheduler;
 pub use monitor::Monitor;
-pub use observer::{Control, Observer, Observers, StepInfo};
+pub use observer::{Control, Observer, Observers, StepInfo, StopReason};
 pub use progress::Progress;
 
 use std::time::{Duration, Instant};
 
-use crate::data::{Dataset, Minibatches};
-use crate::error::{thread_count, Error, Result};
-use crate::model::{accuracy, evaluate, Model};
+use crate::data::{Batch, Examples, Minibatches};
+use crate::error::{Error, Quantity, Result};
+use crate::model::{Model, Objective, OnBatch, ParamGroup, Params};
 use crate::optim::{Batching, Optimizer};
-use crate::{stream_rng, Scalar};
+use crate::rng::stream_rng;
+use crate::validate::{at_least_one, thread_count};
+use crate::Scalar;
 
 /// What one epoch did.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,
     /// Mean of the losses the optimizer's steps observed during the epoch.
     pub train_loss: f64,
-    /// Accuracy on the validation set after the epoch, if one was given.
+    /// Accuracy on the validation set after the epoch, if one was given and the model is a
+    /// classifier.
     pub valid_accuracy: Option<f64>,
-    /// Mean data loss on the validation set after the epoch, if one was given and the model
-    /// says which loss it uses ([`Model::data_loss`]).
+    /// Mean loss on the validation set after the epoch, if one was given (for a classifier
+    /// the data loss, see [`Model::evaluate`]).
     pub valid_loss: Option<f64>,
     /// The optimizer's learning rate during the epoch, if it has one.
     pub learning_rate: Option<f64>,
@@ -68,14 +78,31 @@ pub struct EpochRecord {
     pub train_seconds: f64,
 }
 
+impl EpochRecord {
+    /// A record of epoch `epoch` with mean training loss `train_loss` and nothing else (set
+    /// the other fields as needed: a test of an observer builds its records this way).
+    pub fn new(epoch: usize, train_loss: f64) -> Self {
+        EpochRecord {
+            epoch,
+            train_loss,
+            valid_accuracy: None,
+            valid_loss: None,
+            learning_rate: None,
+            steps: 0,
+            samples: 0,
+            train_seconds: 0.0,
+        }
+    }
+}
+
 /// The result of a run: one record per epoch.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct TrainReport {
     /// Per-epoch records, in order.
     pub history: Vec<EpochRecord>,
-    /// Why the run ended before its last epoch, if it did (a time limit, or an
-    /// [`Observer`] that asked to stop).
-    pub stopped: Option<String>,
+    /// Why the run ended before its last epoch, if it did.
+    pub stopped: Option<StopReason>,
 }
 
 impl TrainReport {
@@ -128,12 +155,9 @@ pub struct TrainState {
 impl Trainer {
     /// A trainer for `epochs` epochs (at least 1).
     pub fn new(epochs: usize) -> Result<Self> {
-        if epochs == 0 {
-            return Err(Error::param("epochs", 0, "must be at least 1"));
-        }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Trainer {
-            epochs,
+            epochs: at_least_one("epochs", epochs)?,
             seed: 0,
             time_limit: None,
             threads,
@@ -163,8 +187,8 @@ impl Trainer {
         self.start = *state;
         Ok(self)
     }
-    /// Threads the model may use (default: all available cores). With [`Mlp`](crate::model::Mlp)
-    /// the result is bit-identical whatever the count.
+    /// Threads the model may use (default: all available cores). With
+    /// [`Mlp`](crate::model::Mlp) the result is bit-identical whatever the count.
     pub fn threads(mut self, threads: usize) -> Result<Self> {
         self.threads = thread_count(threads)?;
         Ok(self)
@@ -182,33 +206,33 @@ impl Trainer {
         self
     }
 
-    /// Trains; see [`run_with`](Trainer::run_with) to watch the run as it goes.
-    pub fn run<T: Scalar>(
+    /// Trains `model` on `train`; see [`run_with`](Trainer::run_with) to watch the run as
+    /// it goes.
+    pub fn run<T: Scalar, D: Examples + ?Sized>(
         &self,
-        model: &mut dyn Model<T>,
+        model: &mut dyn Model<T, D>,
         optimizer: &mut dyn Optimizer<T>,
-        train: &Dataset<T>,
-        valid: Option<&Dataset<T>>,
+        train: &D,
+        valid: Option<&D>,
     ) -> Result<TrainReport> {
         self.run_with(model, optimizer, train, valid, &mut |_: &EpochRecord| {})
     }
 
     /// Trains, telling `observer` about every step and epoch as soon as it is complete (a
-    /// closure `FnMut(&EpochRecord)` will do; several observers go in a slice
-    /// `&mut [&mut dyn Observer<T>]`).
-    pub fn run_with<T: Scalar>(
+    /// closure `FnMut(&EpochRecord)` will do; several observers go in [`Observers`]).
+    pub fn run_with<T: Scalar, D: Examples + ?Sized>(
         &self,
-        model: &mut dyn Model<T>,
+        model: &mut dyn Model<T, D>,
         optimizer: &mut dyn Optimizer<T>,
-        train: &Dataset<T>,
-        valid: Option<&Dataset<T>>,
+        train: &D,
+        valid: Option<&D>,
         observer: &mut dyn Observer<T>,
     ) -> Result<TrainReport> {
         if train.is_empty() {
-            return Err(Error::shape(
-                "Trainer::run",
-                "a non-empty training set",
+            return Err(Error::param(
+                "training set",
                 "0 examples",
+                "must hold at least one example",
             ));
         }
         model.set_threads(self.threads)?;
@@ -219,81 +243,49 @@ impl Trainer {
         let mut report = TrainReport::default();
         let mut step = self.start.step;
         let mut elapsed = Duration::ZERO;
-        'epochs: for epoch in self.start.epoch + 1..=self.epochs {
-            let (mut loss_sum, mut steps, mut samples) = (0.0f64, 0usize, 0usize);
+        for epoch in self.start.epoch + 1..=self.epochs {
             if let Some(s) = sampler.as_mut().filter(|_| self.shuffle) {
                 s.shuffle_fresh(&mut stream_rng(self.seed, epoch as u64));
             }
             let steps_per_epoch = sampler.as_ref().map_or(1, |s| s.num_batches());
-            let learning_rate = optimizer.learning_rate();
-            let t0 = Instant::now();
-            // Counts one step, checks its outcome and its loss, and asks the observer whether
-            // to go on. A divergence found below (a non-finite gradient) learns where it was.
-            let mut observe = |outcome: Result<T>, n: usize| -> Result<Control> {
-                let loss = outcome.map_err(|e| e.at(epoch, step))?.to_f64_lossless();
-                if !loss.is_finite() {
-                    return Err(Error::Diverged {
-                        epoch,
-                        step,
-                        quantity: "loss",
-                        value: loss,
-                    });
-                }
-                let info = StepInfo {
-                    epoch,
-                    step_in_epoch: steps,
-                    steps_per_epoch,
-                    step,
-                    loss,
-                    samples: n,
-                    epoch_seconds: t0.elapsed().as_secs_f64(),
-                };
-                loss_sum += loss;
-                steps += 1;
-                samples += n;
-                step += 1;
-                observer.on_step(&info)
-            };
+            let mut epoch_run = EpochRun::new(epoch, steps_per_epoch, optimizer.learning_rate());
             let mut control = Control::Continue;
             match &sampler {
                 Some(s) => {
                     for idx in s.iter() {
-                        let batch = train.batch(idx)?;
-                        control = observe(optimizer.step(model, &batch), idx.len())?;
+                        let batch = Batch::indices(train, idx)?;
+                        let outcome = optimizer.step(&mut OnBatch::new(model, &batch));
+                        control = epoch_run.observe(outcome, idx.len(), &mut step, observer)?;
                         if control != Control::Continue {
                             break;
                         }
                     }
                 }
-                None => control = observe(optimizer.step(model, &train.all()), train.len())?,
-            }
-            let dt = t0.elapsed();
-            elapsed += dt;
-            let (valid_accuracy, valid_loss) = validate(model, valid)?;
-            let record = EpochRecord {
-                epoch,
-                train_loss: loss_sum / steps.max(1) as f64,
-                valid_accuracy,
-                valid_loss,
-                learning_rate,
-                steps,
-                samples,
-                train_seconds: dt.as_secs_f64(),
-            };
-            let after_epoch = observer.on_epoch(&record, model, optimizer)?;
-            report.history.push(record);
-            for c in [control, after_epoch] {
-                if let Control::Stop(why) = c {
-                    report.stopped = Some(why);
-                    break 'epochs;
+                None => {
+                    let batch = Batch::all(train);
+                    let outcome = optimizer.step(&mut OnBatch::new(model, &batch));
+                    control = epoch_run.observe(outcome, train.len(), &mut step, observer)?;
                 }
             }
-            if self.time_limit.is_some_and(|limit| elapsed >= limit) {
+            let dt = epoch_run.started.elapsed();
+            elapsed += dt;
+            let mut record = epoch_run.record(dt);
+            if let Some(v) = valid {
+                let e = model.evaluate(v)?;
+                (record.valid_loss, record.valid_accuracy) = (e.loss, e.accuracy);
+            }
+            let after_epoch = observer.on_epoch(&record, model, optimizer)?;
+            report.history.push(record);
+            if let Some(why) = [control, after_epoch]
+                .into_iter()
+                .find_map(Control::stop_reason)
+            {
+                report.stopped = Some(why);
+                break;
+            }
+            if let Some(limit) = self.time_limit.filter(|&limit| elapsed >= limit) {
                 if epoch < self.epochs {
-                    report.stopped = Some(format!(
-                        "time limit of {:.3} s reached after epoch {epoch}",
-                        self.time_limit.unwrap_or_default().as_secs_f64()
-                    ));
+                    report.stopped = Some(StopReason::TimeLimit { limit, epoch });
                 }
                 break;
             }
@@ -301,21 +293,186 @@ impl Trainer {
         observer.on_end(&report, model)?;
         Ok(report)
     }
+
+    /// Minimises an objective with no data: each epoch is one optimizer step on the whole
+    /// function, whatever the optimizer's batching.
+    ///
+    /// ```
+    /// use downhill::model::FnObjective;
+    /// use downhill::prelude::*;
+    ///
+    /// // The valley ½(x² + 50·y²): plain gradient descent, step 0.035.
+    /// let mut valley = FnObjective::new(
+    ///     vec![10.0, 1.0],
+    ///     |p: &[f64]| 0.5 * (p[0] * p[0] + 50.0 * p[1] * p[1]),
+    ///     |p: &[f64], g: &mut [f64]| { g[0] = p[0]; g[1] = 50.0 * p[1]; },
+    /// );
+    /// let report = Trainer::new(300)?.minimize(&mut valley, &mut GradientDescent::new(0.035)?)?;
+    /// assert!(report.final_loss().unwrap() < 1e-6);
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn minimize<T: Scalar>(
+        &self,
+        objective: &mut dyn Objective<T>,
+        optimizer: &mut dyn Optimizer<T>,
+    ) -> Result<TrainReport> {
+        self.minimize_with(objective, optimizer, &mut |_: &EpochRecord| {})
+    }
+
+    /// [`minimize`](Trainer::minimize), telling `observer` about every step and epoch.
+    pub fn minimize_with<T: Scalar>(
+        &self,
+        objective: &mut dyn Objective<T>,
+        optimizer: &mut dyn Optimizer<T>,
+        observer: &mut dyn Observer<T>,
+    ) -> Result<TrainReport> {
+        let mut without_data = WithoutData(objective);
+        let mut full = FullBatchOf(optimizer);
+        self.run_with(&mut without_data, &mut full, &NoData, None, observer)
+    }
 }
 
-/// Validation accuracy and, when the model names its loss, validation loss: one pass.
-fn validate<T: Scalar>(
-    model: &mut dyn Model<T>,
-    valid: Option<&Dataset<T>>,
-) -> Result<(Option<f64>, Option<f64>)> {
-    let Some(v) = valid else {
-        return Ok((None, None));
-    };
-    Ok(match model.data_loss() {
-        Some(loss) => {
-            let e = evaluate(model, v, loss)?;
-            (Some(e.accuracy), Some(e.loss))
+/// What the loop counts during one epoch.
+struct EpochRun {
+    epoch: usize,
+    steps_per_epoch: usize,
+    learning_rate: Option<f64>,
+    loss_sum: f64,
+    steps: usize,
+    samples: usize,
+    started: Instant,
+}
+
+impl EpochRun {
+    fn new(epoch: usize, steps_per_epoch: usize, learning_rate: Option<f64>) -> Self {
+        EpochRun {
+            epoch,
+            steps_per_epoch,
+            learning_rate,
+            loss_sum: 0.0,
+            steps: 0,
+            samples: 0,
+            started: Instant::now(),
         }
-        None => (Some(accuracy(model, v)?), None),
-    })
+    }
+
+    /// Counts one step of `n` examples, checks its outcome and its loss (placing a
+    /// divergence at this epoch and step), and asks the observer whether to go on.
+    fn observe<T: Scalar>(
+        &mut self,
+        outcome: Result<T>,
+        n: usize,
+        step: &mut usize,
+        observer: &mut dyn Observer<T>,
+    ) -> Result<Control> {
+        let loss = outcome
+            .map_err(|e| e.at(self.epoch, *step))?
+            .to_f64_lossless();
+        if !loss.is_finite() {
+            // An optimizer of the user's own that let a non-finite loss through.
+            return Err(Error::diverged(Quantity::Loss, loss).at(self.epoch, *step));
+        }
+        let info = StepInfo {
+            epoch: self.epoch,
+            step_in_epoch: self.steps,
+            steps_per_epoch: self.steps_per_epoch,
+            step: *step,
+            loss,
+            samples: n,
+            epoch_seconds: self.started.elapsed().as_secs_f64(),
+        };
+        self.loss_sum += loss;
+        self.steps += 1;
+        self.samples += n;
+        *step += 1;
+        observer.on_step(&info)
+    }
+
+    fn record(&self, dt: Duration) -> EpochRecord {
+        EpochRecord {
+            epoch: self.epoch,
+            train_loss: self.loss_sum / self.steps.max(1) as f64,
+            valid_accuracy: None,
+            valid_loss: None,
+            learning_rate: self.learning_rate,
+            steps: self.steps,
+            samples: self.samples,
+            train_seconds: dt.as_secs_f64(),
+        }
+    }
+}
+
+/// The "data" of an objective that has none: one example, so that every step sees it all.
+struct NoData;
+
+impl Examples for NoData {
+    fn len(&self) -> usize {
+        1
+    }
+}
+
+/// An objective as a model of [`NoData`].
+struct WithoutData<'a, T>(&'a mut dyn Objective<T>);
+
+impl<T: Scalar> Params<T> for WithoutData<'_, T> {
+    fn params(&self) -> &[T] {
+        self.0.params()
+    }
+    fn params_mut(&mut self) -> &mut [T] {
+        self.0.params_mut()
+    }
+    fn num_params(&self) -> usize {
+        self.0.num_params()
+    }
+    fn param_groups(&self) -> Vec<ParamGroup> {
+        self.0.param_groups()
+    }
+    fn set_threads(&mut self, threads: usize) -> Result<()> {
+        self.0.set_threads(threads)
+    }
+    fn parallelism(&self) -> usize {
+        self.0.parallelism()
+    }
+    fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
+        self.0.run_shares(job)
+    }
+    fn replace_params(&mut self, next: &mut Vec<T>) -> Result<()> {
+        self.0.replace_params(next)
+    }
+}
+
+impl<T: Scalar> Model<T, NoData> for WithoutData<'_, T> {
+    fn loss(&mut self, _batch: &Batch<'_, T, NoData>) -> Result<T> {
+        self.0.loss()
+    }
+    fn loss_and_grad(&mut self, _batch: &Batch<'_, T, NoData>, grad: &mut [T]) -> Result<T> {
+        self.0.loss_and_grad(grad)
+    }
+}
+
+/// An optimizer whose every step sees the whole (data-free) objective.
+struct FullBatchOf<'a, T>(&'a mut dyn Optimizer<T>);
+
+impl<T: Scalar> Optimizer<T> for FullBatchOf<'_, T> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn batching(&self) -> Batching {
+        Batching::FullBatch
+    }
+    fn step(&mut self, objective: &mut dyn Objective<T>) -> Result<T> {
+        self.0.step(objective)
+    }
+    fn state(&self) -> crate::optim::StateDict<T> {
+        self.0.state()
+    }
+    fn load_state(&mut self, state: &crate::optim::StateDict<T>) -> Result<()> {
+        self.0.load_state(state)
+    }
+    fn learning_rate(&self) -> Option<f64> {
+        self.0.learning_rate()
+    }
+    fn set_learning_rate(&mut self, learning_rate: f64) -> Result<()> {
+        self.0.set_learning_rate(learning_rate)
+    }
 }

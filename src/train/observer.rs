@@ -1,9 +1,9 @@
 //! Watching a run: the callbacks the training loop makes, and what they may answer.
 //!
-//! An [`Observer`] is told about every step and every epoch, and sees the model and the
+//! An [`Observer`] is told about every step and every epoch, and sees the parameters and the
 //! optimizer once an epoch ends — enough to draw a progress bar, record a history, save a
 //! checkpoint or stop early. Each callback returns a [`Control`]: keep going, or stop with a
-//! reason the [`TrainReport`](crate::TrainReport) keeps.
+//! [`StopReason`] the [`TrainReport`](crate::TrainReport) keeps.
 //!
 //! A closure `FnMut(&EpochRecord)` is an observer that watches epochs and never stops the run:
 //!
@@ -22,23 +22,94 @@
 //! # Ok::<(), downhill::Error>(())
 //! ```
 
+use std::fmt;
+use std::time::Duration;
+
 use crate::error::Result;
-use crate::model::Model;
-use crate::optim::Optimizer;
-use crate::train::{EpochRecord, TrainReport};
+use crate::model::Params;
+use crate::optim::{Optimizer, StateDict};
+use crate::train::{EpochRecord, Monitor, TrainReport};
 use crate::Scalar;
 
+/// Why a run ended before its last epoch.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// [`EarlyStopping`](crate::train::EarlyStopping): the monitored metric had not improved
+    /// for `patience` epochs.
+    EarlyStopping {
+        /// The epoch after which the run stopped.
+        epoch: usize,
+        /// The metric watched.
+        monitor: Monitor,
+        /// Epochs without improvement it waited.
+        patience: usize,
+        /// The best value seen and its epoch (`None` if no value was finite).
+        best: Option<(f64, usize)>,
+    },
+    /// The trainer's [time limit](crate::Trainer::time_limit) was reached.
+    TimeLimit {
+        /// The limit.
+        limit: Duration,
+        /// The epoch during which it was reached.
+        epoch: usize,
+    },
+    /// An observer of your own asked to stop, and said why.
+    Requested(String),
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::EarlyStopping {
+                epoch,
+                monitor,
+                patience,
+                best,
+            } => {
+                write!(
+                    f,
+                    "early stopping after epoch {epoch}: {monitor} has not improved for \
+                     {patience} epochs"
+                )?;
+                match best {
+                    Some((v, e)) => write!(f, " (best {v:.4} at epoch {e})"),
+                    None => write!(f, " (no finite value yet)"),
+                }
+            }
+            StopReason::TimeLimit { limit, epoch } => write!(
+                f,
+                "time limit of {:.3} s reached after epoch {epoch}",
+                limit.as_secs_f64()
+            ),
+            StopReason::Requested(why) => f.write_str(why),
+        }
+    }
+}
+
 /// What an observer tells the training loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Control {
     /// Carry on.
     Continue,
-    /// Stop after this step or epoch; the reason ends up in [`TrainReport::stopped`].
-    Stop(String),
+    /// Stop after this step or epoch; the reason ends up in
+    /// [`TrainReport::stopped`](crate::TrainReport::stopped).
+    Stop(StopReason),
+}
+
+impl Control {
+    /// The reason, if this says stop.
+    pub fn stop_reason(self) -> Option<StopReason> {
+        match self {
+            Control::Continue => None,
+            Control::Stop(why) => Some(why),
+        }
+    }
 }
 
 /// One optimizer step, as the training loop saw it.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct StepInfo {
     /// 1-based epoch the step belongs to.
     pub epoch: usize,
@@ -64,21 +135,32 @@ pub trait Observer<T: Scalar> {
         let _ = info;
         Ok(Control::Continue)
     }
-    /// After every epoch, with the model and optimizer as they stand.
+    /// After every epoch, with the parameters and the optimizer as they stand.
     fn on_epoch(
         &mut self,
         record: &EpochRecord,
-        model: &mut dyn Model<T>,
+        params: &mut dyn Params<T>,
         optimizer: &mut dyn Optimizer<T>,
     ) -> Result<Control> {
-        let _ = (record, model, optimizer);
+        let _ = (record, params, optimizer);
         Ok(Control::Continue)
     }
     /// Once, when the run ends without an error (after the last epoch, a time limit or a
     /// stop), with the finished report.
-    fn on_end(&mut self, report: &TrainReport, model: &mut dyn Model<T>) -> Result<()> {
-        let _ = (report, model);
+    fn on_end(&mut self, report: &TrainReport, params: &mut dyn Params<T>) -> Result<()> {
+        let _ = (report, params);
         Ok(())
+    }
+    /// What the observer carries from epoch to epoch, named, for a checkpoint to save (so a
+    /// resumed run ends where a straight one does). The default: nothing.
+    fn state(&self) -> Vec<(String, StateDict<T>)> {
+        Vec::new()
+    }
+    /// Takes back a state [`state`](Observer::state) saved under `name`; returns whether
+    /// it did (an observer that does not recognise the name leaves it, the default).
+    fn load_state(&mut self, name: &str, state: &StateDict<T>) -> Result<bool> {
+        let _ = (name, state);
+        Ok(false)
     }
 }
 
@@ -87,7 +169,7 @@ impl<T: Scalar, F: FnMut(&EpochRecord)> Observer<T> for F {
     fn on_epoch(
         &mut self,
         record: &EpochRecord,
-        _model: &mut dyn Model<T>,
+        _params: &mut dyn Params<T>,
         _optimizer: &mut dyn Optimizer<T>,
     ) -> Result<Control> {
         self(record);
@@ -95,45 +177,7 @@ impl<T: Scalar, F: FnMut(&EpochRecord)> Observer<T> for F {
     }
 }
 
-/// Several observers, called in order; the first to stop wins.
-impl<T: Scalar> Observer<T> for [&mut dyn Observer<T>] {
-    fn on_step(&mut self, info: &StepInfo) -> Result<Control> {
-        for o in self.iter_mut() {
-            if let Control::Stop(why) = o.on_step(info)? {
-                return Ok(Control::Stop(why));
-            }
-        }
-        Ok(Control::Continue)
-    }
-    fn on_epoch(
-        &mut self,
-        record: &EpochRecord,
-        model: &mut dyn Model<T>,
-        optimizer: &mut dyn Optimizer<T>,
-    ) -> Result<Control> {
-        let mut control = Control::Continue;
-        // Every observer sees every epoch, even after one has asked to stop.
-        for o in self.iter_mut() {
-            if let Control::Stop(why) = o.on_epoch(record, model, optimizer)? {
-                if control == Control::Continue {
-                    control = Control::Stop(why);
-                }
-            }
-        }
-        Ok(control)
-    }
-    fn on_end(&mut self, report: &TrainReport, model: &mut dyn Model<T>) -> Result<()> {
-        for o in self.iter_mut() {
-            o.on_end(report, model)?;
-        }
-        Ok(())
-    }
-}
-
-/// Several observers as one value that coerces to `&mut dyn Observer<T>` (a slice
-/// `[&mut dyn Observer<T>]` is unsized, so it cannot be passed to
-/// [`Trainer::run_with`](crate::Trainer::run_with) directly). Called in order; the first to
-/// stop wins.
+/// Several observers as one, called in order; the first to stop wins.
 ///
 /// ```
 /// use downhill::prelude::*;
@@ -156,17 +200,44 @@ pub struct Observers<'a, T: Scalar>(pub Vec<&'a mut dyn Observer<T>>);
 
 impl<T: Scalar> Observer<T> for Observers<'_, T> {
     fn on_step(&mut self, info: &StepInfo) -> Result<Control> {
-        self.0.as_mut_slice().on_step(info)
+        for o in self.0.iter_mut() {
+            if let Control::Stop(why) = o.on_step(info)? {
+                return Ok(Control::Stop(why));
+            }
+        }
+        Ok(Control::Continue)
     }
     fn on_epoch(
         &mut self,
         record: &EpochRecord,
-        model: &mut dyn Model<T>,
+        params: &mut dyn Params<T>,
         optimizer: &mut dyn Optimizer<T>,
     ) -> Result<Control> {
-        self.0.as_mut_slice().on_epoch(record, model, optimizer)
+        let mut control = Control::Continue;
+        // Every observer sees every epoch, even after one has asked to stop.
+        for o in self.0.iter_mut() {
+            let c = o.on_epoch(record, params, optimizer)?;
+            if control == Control::Continue {
+                control = c;
+            }
+        }
+        Ok(control)
     }
-    fn on_end(&mut self, report: &TrainReport, model: &mut dyn Model<T>) -> Result<()> {
-        self.0.as_mut_slice().on_end(report, model)
+    fn on_end(&mut self, report: &TrainReport, params: &mut dyn Params<T>) -> Result<()> {
+        for o in self.0.iter_mut() {
+            o.on_end(report, params)?;
+        }
+        Ok(())
+    }
+    fn state(&self) -> Vec<(String, StateDict<T>)> {
+        self.0.iter().flat_map(|o| o.state()).collect()
+    }
+    fn load_state(&mut self, name: &str, state: &StateDict<T>) -> Result<bool> {
+        for o in self.0.iter_mut() {
+            if o.load_state(name, state)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }

@@ -26,7 +26,7 @@
 use std::io::Write;
 
 use crate::error::Result;
-use crate::model::Model;
+use crate::model::Params;
 use crate::optim::Optimizer;
 use crate::train::{Control, EpochRecord, Observer, StepInfo, TrainReport};
 use crate::Scalar;
@@ -154,7 +154,7 @@ impl<T: Scalar, W: Write> Observer<T> for Progress<W> {
     fn on_epoch(
         &mut self,
         record: &EpochRecord,
-        _model: &mut dyn Model<T>,
+        _params: &mut dyn Params<T>,
         _optimizer: &mut dyn Optimizer<T>,
     ) -> Result<Control> {
         self.seconds += record.train_seconds;
@@ -191,7 +191,7 @@ impl<T: Scalar, W: Write> Observer<T> for Progress<W> {
         Ok(Control::Continue)
     }
 
-    fn on_end(&mut self, report: &TrainReport, _model: &mut dyn Model<T>) -> Result<()> {
+    fn on_end(&mut self, report: &TrainReport, _params: &mut dyn Params<T>) -> Result<()> {
         match &mut self.out {
             Output::Lines(w) => {
                 if let Some(why) = &report.stopped {

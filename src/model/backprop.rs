@@ -1,0 +1,188 @@
+//! Backpropagation, written to be read: the [`Mlp`]'s forward and backward pass on a whole
+//! batch, serially, one layer kind at a time, each forward beside its backward.
+//!
+//! A network is a chain `x → linear → activation → linear → … → scores → loss`. The
+//! forward pass runs the chain and keeps what each step saw; the backward pass runs it in
+//! reverse, turning `∂L/∂(output)` of each step into `∂L/∂(input)` (and, for a linear
+//! step, `∂L/∂W` and `∂L/∂b`) by the chain rule. Each step's local rule is three lines:
+//!
+//! | step | forward | backward, given `dOut = ∂L/∂out` |
+//! |---|---|---|
+//! | linear | `Z = X·W + b` | `dX = dZ·Wᵀ`, `dW = Xᵀ·dZ`, `db = Σ_rows dZ` |
+//! | activation | `A = f(Z)` | `dZ = dA ⊙ f'(Z)` (written through `A`: σ' = A(1−A), tanh' = 1−A², ReLU' = [A > 0]) |
+//! | loss | `L = mean_i ℓ(s_i, y_i)` | `dS_i = ∂ℓ/∂s_i / n` (softmax: `(p_i − onehot(y_i))/n`) |
+//! | L2 | `L += ½λ‖W‖²` | `dW += λ·W` |
+//!
+//! This file is the reference: [`loss_and_grad`] computes exactly these formulas, allocating
+//! fresh matrices as it goes. What training runs is `blocked.rs` — the same maths walked in
+//! row blocks over the model's threads, with buffers reused and passes fused — and the
+//! tests hold it to this one: bit for bit on one thread when the batch is one block (the
+//! operations are then the same, in the same order), and to rounding otherwise.
+//!
+//! ```
+//! use downhill::model::backprop;
+//! use downhill::prelude::*;
+//!
+//! let x = Matrix::from_vec(vec![0.5, -1.0, 2.0, 0.1, 0.3, -0.7], 3, 2)?;
+//! let data = Dataset::from_matrix(x, vec![0, 2, 1], 3)?;
+//! let mut mlp = Mlp::<f64>::builder(2).hidden(4, Activation::Tanh).classes(3).build()?;
+//! let mut reference = vec![0.0; mlp.num_params()];
+//! let mut fast = vec![0.0; mlp.num_params()];
+//! let l_ref = backprop::loss_and_grad(&mlp, &data.all(), &mut reference)?;
+//! let l_fast = mlp.loss_and_grad(&data.all(), &mut fast)?;
+//! assert_eq!((l_ref, &reference), (l_fast, &fast));
+//! # Ok::<(), downhill::Error>(())
+//! ```
+
+use crate::activation::Activation;
+use crate::data::Batch;
+use crate::error::{Error, Result};
+use crate::kernels::elementwise::{activate, activate_backward};
+use crate::kernels::{column_sums_into, gemm};
+use crate::loss::{l2_penalty, Loss};
+use crate::matrix::{MatRef, Matrix};
+use crate::model::mlp::{CompensatedSum, LayerSpec};
+use crate::model::{Mlp, Params};
+use crate::Scalar;
+
+// ---- linear: Z = X·W + b ----------------------------------------------------------------
+
+/// `Z = X·W + b`: each row of `X` times `W`, plus the bias.
+fn linear_forward<T: Scalar>(x: &Matrix<T>, w: MatRef<'_, T>, b: &[T]) -> Result<Matrix<T>> {
+    let mut z = Matrix::zeros(x.rows(), w.cols())?;
+    for r in 0..z.rows() {
+        z.as_mut_slice()[r * w.cols()..(r + 1) * w.cols()].copy_from_slice(b);
+    }
+    gemm(T::one(), x.as_ref(), w, T::one(), z.as_mut())?;
+    Ok(z)
+}
+
+/// Given `dZ`: `dX = dZ·Wᵀ`, `dW = Xᵀ·dZ`, `db = Σ_rows dZ`.
+fn linear_backward<T: Scalar>(
+    x: &Matrix<T>,
+    w: MatRef<'_, T>,
+    dz: &Matrix<T>,
+) -> Result<(Matrix<T>, Matrix<T>, Vec<T>)> {
+    let mut dx = Matrix::zeros(x.rows(), x.cols())?;
+    gemm(T::one(), dz.as_ref(), w.t(), T::zero(), dx.as_mut())?;
+    let mut dw = Matrix::zeros(w.rows(), w.cols())?;
+    gemm(
+        T::one(),
+        x.as_ref().t(),
+        dz.as_ref(),
+        T::zero(),
+        dw.as_mut(),
+    )?;
+    let mut db = vec![T::zero(); w.cols()];
+    column_sums_into(dz.as_ref(), T::zero(), &mut db)?;
+    Ok((dx, dw, db))
+}
+
+// ---- activation: A = f(Z) ---------------------------------------------------------------
+
+/// `A = f(Z)`, elementwise.
+fn activation_forward<T: Scalar>(act: Activation, mut z: Matrix<T>) -> Matrix<T> {
+    activate(act, z.as_mut_slice());
+    z
+}
+
+/// Given `dA`: `dZ = dA ⊙ f'(Z)`, with `f'` written through the output `A`.
+fn activation_backward<T: Scalar>(act: Activation, a: &Matrix<T>, mut da: Matrix<T>) -> Matrix<T> {
+    activate_backward(act, a.as_slice(), da.as_mut_slice());
+    da
+}
+
+// ---- loss: L = mean ℓ(s_i, y_i) ---------------------------------------------------------
+
+/// `L = mean_i ℓ(s_i, y_i)` and its gradient `dS = ∂L/∂S`, row by row (the row losses
+/// summed in `f64`, compensated, as the fast path sums them).
+fn loss_forward_backward<T: Scalar>(
+    loss: Loss,
+    scores: &Matrix<T>,
+    labels: &[usize],
+) -> Result<(T, Matrix<T>)> {
+    let n = labels.len();
+    let classes = scores.cols();
+    let scale = T::one() / T::from_f64(n as f64);
+    let mut ds = Matrix::zeros(n, classes)?;
+    let mut total = CompensatedSum::default();
+    for ((s, &y), g) in scores
+        .as_slice()
+        .chunks_exact(classes)
+        .zip(labels)
+        .zip(ds.as_mut_slice().chunks_exact_mut(classes))
+    {
+        total.add(loss.row_loss_and_grad(s, y, scale, g).to_f64_lossless());
+    }
+    Ok((T::from_f64(total.value() / n as f64), ds))
+}
+
+// ---- the network ------------------------------------------------------------------------
+
+/// The forward pass: every layer's output, the last one the class scores.
+fn forward<T: Scalar>(mlp: &Mlp<T>, x: Matrix<T>) -> Result<Vec<Matrix<T>>> {
+    let mut outputs: Vec<Matrix<T>> = Vec::with_capacity(mlp.layers.len());
+    for layer in &mlp.layers {
+        let input = outputs.last().unwrap_or(&x);
+        let z = linear_forward(input, layer.weights(&mlp.params)?, layer.bias(&mlp.params))?;
+        outputs.push(match layer.act {
+            Some(act) => activation_forward(act, z),
+            None => z,
+        });
+    }
+    Ok(outputs)
+}
+
+/// The class scores of every row of `x`, by the plain forward pass.
+pub fn scores<T: Scalar>(mlp: &Mlp<T>, x: &Matrix<T>) -> Result<Matrix<T>> {
+    let mut outputs = forward(mlp, x.clone())?;
+    outputs
+        .pop()
+        .ok_or_else(|| Error::param("network", "no layers", "an Mlp has at least one layer"))
+}
+
+/// The loss of `mlp` on `batch` and its gradient, written into `grad`: forward through every
+/// layer, the loss and its gradient, then backward through every layer, then L2.
+pub fn loss_and_grad<T: Scalar>(mlp: &Mlp<T>, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
+    if grad.len() != mlp.num_params() {
+        return Err(Error::shape(
+            "backprop::loss_and_grad",
+            "gradient length",
+            mlp.num_params(),
+            grad.len(),
+        ));
+    }
+    let (x, labels) = batch.to_matrix()?;
+    let outputs = forward(mlp, x.clone())?;
+    let scores = outputs
+        .last()
+        .ok_or_else(|| Error::param("network", "no layers", "an Mlp has at least one layer"))?;
+    let (mut loss, mut dz) = loss_forward_backward(mlp.loss, scores, &labels)?;
+
+    // Backward, from the last layer to the first: dz is ∂L/∂Z of layer l.
+    for l in (0..mlp.layers.len()).rev() {
+        let layer: &LayerSpec = &mlp.layers[l];
+        let input = if l == 0 { &x } else { &outputs[l - 1] };
+        let (dx, dw, db) = linear_backward(input, layer.weights(&mlp.params)?, &dz)?;
+        grad[layer.w..layer.b].copy_from_slice(dw.as_slice());
+        grad[layer.b..layer.b + layer.fan_out].copy_from_slice(&db);
+        if l > 0 {
+            dz = match mlp.layers[l - 1].act {
+                Some(act) => activation_backward(act, &outputs[l - 1], dx),
+                None => dx,
+            };
+        }
+    }
+
+    // L2 on the weights (not the biases).
+    if mlp.l2 > T::zero() {
+        for layer in &mlp.layers {
+            let w = &mlp.params[layer.w..layer.b];
+            loss = loss + l2_penalty(mlp.l2, w);
+            for (g, &w) in grad[layer.w..layer.b].iter_mut().zip(w) {
+                *g = *g + mlp.l2 * w;
+            }
+        }
+    }
+    Ok(loss)
+}

@@ -1,14 +1,20 @@
-//! Checkpoints: a save and a load give back the same state to the bit; a run resumed from a
-//! checkpoint ends where the uninterrupted run ends, to the bit, for every optimizer; and a
-//! file that is truncated, garbled, of another dtype, missing a tensor or made for another
-//! network is an error that says which, never a panic.
+//! Checkpoints: a save and a load give back the same state to the bit; the file holds the
+//! weights in PyTorch's `[out, in]` layout, and files of 0.1 (`[in, out]`) still load; a
+//! run resumed from a checkpoint ends where the uninterrupted run ends, to the bit, for
+//! every optimizer and with early stopping; and a file that is truncated, garbled, of
+//! another dtype, missing a tensor or made for another network is an error that names the
+//! file and says which, never a panic.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::path::Path;
+
+use common::{bits, TempDir};
 use downhill::checkpoint::{Checkpoint, CheckpointSaver};
-use downhill::optim::OptimizerState;
+use downhill::error::ErrorKind;
+use downhill::optim::StateDict;
 use downhill::prelude::*;
-use downhill::train::TrainState;
+use downhill::train::{EarlyStopping, Monitor, TrainState};
 
 /// 64 rows of 5 features from a SplitMix64 stream, 3 classes.
 fn data() -> Dataset<f32> {
@@ -49,14 +55,20 @@ fn sgd() -> Sgd<f32> {
         .unwrap()
 }
 
-fn bits(xs: &[f32]) -> Vec<u32> {
-    xs.iter().map(|x| x.to_bits()).collect()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("downhill-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// Asserts `err` is a format error about file `file` whose problem names `fact`.
+#[track_caller]
+fn assert_format(err: &downhill::Error, file: &str, fact: &str) {
+    match err.kind() {
+        ErrorKind::Format {
+            path: Some(p),
+            problem,
+            ..
+        } => {
+            assert_eq!(p, Path::new(file), "{err}");
+            assert!(problem.contains(fact), "{err} does not name {fact:?}");
+        }
+        other => panic!("expected a format error, got {other:?}"),
+    }
 }
 
 /// A small valid checkpoint: trained two epochs with momentum SGD.
@@ -81,7 +93,7 @@ fn trained_checkpoint() -> Checkpoint<f32> {
 fn save_and_load_give_back_everything_to_the_bit() {
     let ckpt = trained_checkpoint();
     assert!(ckpt.optimizer.buffer("velocity").is_some());
-    let dir = temp_dir("roundtrip");
+    let dir = TempDir::new("ckpt-roundtrip");
     let path = dir.join("c.safetensors");
     ckpt.save(&path).unwrap();
     let back = Checkpoint::<f32>::load(&path).unwrap();
@@ -103,7 +115,7 @@ fn save_and_load_give_back_everything_to_the_bit() {
     let mut search = LocalSearch::<f64>::new(0.1, 4).unwrap();
     let d =
         Dataset::from_matrix(Matrix::from_vec(vec![1.0; 6], 2, 3).unwrap(), vec![0, 1], 2).unwrap();
-    search.step(&mut model, &d.all()).unwrap();
+    search.step(&mut model.on(&d.all())).unwrap();
     let ckpt = Checkpoint::capture(&model, &search, TrainState::default());
     let bytes = ckpt.to_bytes().unwrap();
     let back = Checkpoint::<f64>::from_bytes(&bytes, Path::new("mem")).unwrap();
@@ -112,7 +124,6 @@ fn save_and_load_give_back_everything_to_the_bit() {
         back.optimizer.scalar("best_loss"),
         search.state().scalar("best_loss")
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Trains `total` epochs straight, and `first` epochs + a save + a load into fresh objects +
@@ -121,7 +132,7 @@ fn straight_and_resumed<O: Optimizer<f32>>(
     new_opt: impl Fn() -> O,
     first: usize,
     total: usize,
-) -> [(Vec<u32>, OptimizerState<f32>); 2] {
+) -> [(Vec<u64>, StateDict<f32>); 2] {
     let train = data();
     let (mut model, mut opt) = (mlp(), new_opt());
     Trainer::new(total)
@@ -133,7 +144,7 @@ fn straight_and_resumed<O: Optimizer<f32>>(
         .unwrap();
     let straight = (bits(model.params()), opt.state());
 
-    let dir = temp_dir(&format!("resume-{}", opt.name()));
+    let dir = TempDir::new(&format!("ckpt-resume-{}", opt.name()));
     let path = dir.join("run.safetensors");
     let (mut model, mut opt) = (mlp(), new_opt());
     let mut saver = CheckpointSaver::new(&path, 9).architecture(model.architecture());
@@ -157,7 +168,6 @@ fn straight_and_resumed<O: Optimizer<f32>>(
         .run(&mut model, &mut opt, &train, None)
         .unwrap();
     assert_eq!(report.history.first().map(|e| e.epoch), Some(first + 1));
-    std::fs::remove_dir_all(&dir).ok();
     [straight, (bits(model.params()), opt.state())]
 }
 
@@ -188,9 +198,10 @@ fn every_truncation_is_an_error_not_a_panic() {
     let bytes = trained_checkpoint().to_bytes().unwrap();
     for len in 0..bytes.len() {
         let err = Checkpoint::<f32>::from_bytes(&bytes[..len], Path::new("cut.st")).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.starts_with("cut.st: "), "{msg}");
-        assert!(matches!(err, Error::Format { .. }), "{msg}");
+        assert!(
+            matches!(err.kind(), ErrorKind::Format { path: Some(p), .. } if p == Path::new("cut.st")),
+            "{err}"
+        );
     }
     let mut longer = bytes.clone();
     longer.push(0);
@@ -199,37 +210,37 @@ fn every_truncation_is_an_error_not_a_panic() {
 
 #[test]
 fn bad_headers_and_missing_files_say_what_is_wrong() {
-    let msg = |bytes: &[u8]| {
-        Checkpoint::<f32>::from_bytes(bytes, Path::new("c.st"))
-            .unwrap_err()
-            .to_string()
-    };
-    assert!(msg(b"").contains("truncated or bad header"));
+    let err = |bytes: &[u8]| Checkpoint::<f32>::from_bytes(bytes, Path::new("c.st")).unwrap_err();
+    assert_format(&err(b""), "c.st", "header");
     let mut garbage = 20u64.to_le_bytes().to_vec();
     garbage.extend_from_slice(b"{not json at all!!!}");
-    assert!(msg(&garbage).contains("bad header") || msg(&garbage).contains("header"));
+    assert_format(&err(&garbage), "c.st", "header");
     // A header that claims more than the file has.
     let mut liar = u64::MAX.to_le_bytes().to_vec();
     liar.extend_from_slice(b"{}");
-    assert!(msg(&liar).starts_with("c.st: "));
+    assert_format(&err(&liar), "c.st", "header");
     // A valid safetensors file that is not a checkpoint.
     let mut plain = 2u64.to_le_bytes().to_vec();
     plain.extend_from_slice(b"{}");
-    assert_eq!(msg(&plain), "c.st: metadata key \"format\" is missing");
+    assert_format(&err(&plain), "c.st", "\"format\"");
+    // One message, in full: what and where.
+    assert_eq!(
+        err(&plain).to_string(),
+        "c.st: metadata key \"format\" is missing"
+    );
 
     let missing = Checkpoint::<f32>::load("no/such/checkpoint.st").unwrap_err();
-    assert!(matches!(missing, Error::Io { .. }));
-    assert!(missing.to_string().contains("no/such/checkpoint.st"));
+    assert!(
+        matches!(missing.kind(), ErrorKind::Io { path: Some(p), .. } if p == Path::new("no/such/checkpoint.st")),
+        "{missing}"
+    );
 }
 
 #[test]
 fn wrong_dtype_is_named() {
     let bytes = trained_checkpoint().to_bytes().unwrap();
     let err = Checkpoint::<f64>::from_bytes(&bytes, Path::new("c.st")).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "c.st: the checkpoint holds F32 tensors, this program reads F64"
-    );
+    assert_format(&err, "c.st", "F32");
 }
 
 /// Rewrites a checkpoint's tensors and metadata through the safetensors crate itself.
@@ -264,60 +275,46 @@ fn rewrite(
 #[test]
 fn missing_or_stray_tensors_and_lying_architectures_are_named() {
     let bytes = trained_checkpoint().to_bytes().unwrap();
-    let load = |b: &[u8]| {
-        Checkpoint::<f32>::from_bytes(b, Path::new("c.st"))
-            .unwrap_err()
-            .to_string()
-    };
+    let load = |b: &[u8]| Checkpoint::<f32>::from_bytes(b, Path::new("c.st")).unwrap_err();
     let no_bias = rewrite(&bytes, |t, _| t.retain(|x| x.0 != "layers.1.bias"));
-    assert_eq!(load(&no_bias), "c.st: tensor layers.1.bias is missing");
+    assert_format(&load(&no_bias), "c.st", "layers.1.bias");
     let no_velocity = rewrite(&bytes, |t, _| t.retain(|x| x.0 != "optimizer.velocity"));
-    assert_eq!(
-        load(&no_velocity),
-        "c.st: tensor optimizer.velocity is missing"
-    );
+    assert_format(&load(&no_velocity), "c.st", "optimizer.velocity");
     let stray = rewrite(&bytes, |t, _| {
         t.push(("extra".into(), safetensors::Dtype::F32, vec![1], vec![0; 4]))
     });
-    assert!(
-        load(&stray).contains("tensor extra is neither"),
-        "{}",
-        load(&stray)
-    );
+    assert_format(&load(&stray), "c.st", "tensor extra");
     let f16 = rewrite(&bytes, |t, _| {
         let w = t.iter_mut().find(|x| x.0 == "layers.0.bias").unwrap();
         w.1 = safetensors::Dtype::F16;
         w.2 = vec![14];
     });
-    assert_eq!(
-        load(&f16),
-        "c.st: tensor layers.0.bias is F16, expected F32"
-    );
+    assert_format(&load(&f16), "c.st", "F16");
     let liar = rewrite(&bytes, |_, m| {
         m.insert("mlp.widths".into(), "5,8,4,3".into());
     });
-    assert!(
-        load(&liar).contains("architecture [5, 8, 4, 3] needs tensors layers.0.weight [5, 8]"),
-        "{}",
-        load(&liar)
-    );
+    assert_format(&load(&liar), "c.st", "layers.0.weight [8, 5]");
     let bad_act = rewrite(&bytes, |_, m| {
         m.insert("mlp.activations".into(), "tanh,swish".into());
     });
-    assert!(
-        load(&bad_act).contains("mlp.activations"),
-        "{}",
-        load(&bad_act)
-    );
+    assert_format(&load(&bad_act), "c.st", "mlp.activations");
     let bad_epoch = rewrite(&bytes, |_, m| {
         m.insert("train.epoch".into(), "-1".into());
     });
-    assert!(load(&bad_epoch).starts_with("c.st: metadata train.epoch = \"-1\""));
+    assert_format(&load(&bad_epoch), "c.st", "train.epoch");
+    let bad_layout = rewrite(&bytes, |_, m| {
+        m.insert("transposed".into(), "layers.0.bias".into());
+    });
+    assert_format(&load(&bad_layout), "c.st", "layers.0.bias");
 }
 
 #[test]
-fn restoring_into_another_network_or_optimizer_is_refused() {
-    let ckpt = trained_checkpoint();
+fn restoring_into_another_network_or_optimizer_is_refused_naming_the_file() {
+    let dir = TempDir::new("ckpt-restore");
+    let path = dir.join("run.st");
+    trained_checkpoint().save(&path).unwrap();
+    let ckpt = Checkpoint::<f32>::load(&path).unwrap();
+    assert_eq!(ckpt.source(), Some(path.as_path()));
     let mut wider = Mlp::<f32>::builder(5)
         .hidden(8, Activation::Tanh)
         .hidden(4, Activation::Relu)
@@ -326,11 +323,17 @@ fn restoring_into_another_network_or_optimizer_is_refused() {
         .unwrap();
     let before = bits(wider.params());
     let err = ckpt.restore_model(&mut wider).unwrap_err();
-    assert!(matches!(err, Error::Checkpoint { .. }));
-    assert_eq!(
-        err.to_string(),
-        "checkpoint: tensor 0 is layers.0.weight [5, 7], the model has layers.0.weight [5, 8]"
-    );
+    match err.kind() {
+        ErrorKind::Checkpoint {
+            path: Some(p),
+            problem,
+        } => {
+            assert_eq!(p, &path);
+            assert!(problem.contains("layers.0.weight [7, 5]"), "{err}");
+            assert!(problem.contains("layers.0.weight [8, 5]"), "{err}");
+        }
+        other => panic!("expected a checkpoint mismatch, got {other:?}"),
+    }
     assert_eq!(
         bits(wider.params()),
         before,
@@ -346,10 +349,18 @@ fn restoring_into_another_network_or_optimizer_is_refused() {
 
     let mut gd = GradientDescent::<f32>::new(0.1).unwrap();
     let err = ckpt.restore_optimizer(&mut gd).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "checkpoint: the state is sgd's, it cannot go into gd"
+    assert!(
+        matches!(err.kind(), ErrorKind::Checkpoint { path: Some(p), .. } if *p == path),
+        "{err}"
     );
+    // Another rule's state is an optimizer-state error, and it names the file too.
+    let mut adam = Sgd::<f32>::new(0.1).unwrap().rule(UpdateRule::adam());
+    let err = ckpt.restore_optimizer(&mut adam).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::OptimizerState { path: Some(p), optimizer: "adam", .. } if *p == path),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with(&path.display().to_string()), "{err}");
 }
 
 #[test]
@@ -361,8 +372,127 @@ fn non_finite_parameters_are_damage() {
         b.3[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
     });
     let err = Checkpoint::<f32>::from_bytes(&nan, Path::new("c.st")).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "c.st: tensor layers.0.bias holds a non-finite value at element 2"
+    assert_format(&err, "c.st", "element 2");
+}
+
+/// The file's tensors, by name: shape and values.
+fn tensors(bytes: &[u8]) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let mut all: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| {
+            let v = t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (n, t.shape().to_vec(), v)
+        })
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+#[test]
+fn weights_are_stored_as_pytorch_holds_them_out_by_in() {
+    let ckpt = trained_checkpoint();
+    let model = ckpt.build_mlp().unwrap();
+    let file = tensors(&ckpt.to_bytes().unwrap());
+    for l in 0..3 {
+        let w = model.weights(l).unwrap(); // in × out, for x·W
+        let (name, shape, values) = file
+            .iter()
+            .find(|t| t.0 == format!("layers.{l}.weight"))
+            .unwrap();
+        assert_eq!(shape, &[w.cols(), w.rows()], "{name} is [out, in]");
+        // torch.nn.Linear computes x @ weight.T: weight[o][i] is W[i][o].
+        for o in 0..w.cols() {
+            for i in 0..w.rows() {
+                assert_eq!(values[o * w.rows() + i], w.get(i, o).unwrap(), "{name}[{o}][{i}]");
+            }
+        }
+    }
+}
+
+#[test]
+fn files_written_by_0_1_still_load() {
+    // A 0.1 file: the same tensors with weights `[in, out]` as the model holds them, format
+    // "downhill-checkpoint-1" and no "transposed" key.
+    let ckpt = trained_checkpoint();
+    let v2 = ckpt.to_bytes().unwrap();
+    let v1 = rewrite(&v2, |t, m| {
+        m.insert("format".into(), "downhill-checkpoint-1".into());
+        m.remove("transposed");
+        m.remove("observers");
+        for (name, _, shape, bytes) in t.iter_mut() {
+            if name.ends_with(".weight") {
+                let (out, inp) = (shape[0], shape[1]);
+                let held: Vec<u8> = (0..inp)
+                    .flat_map(|i| (0..out).map(move |o| (o, i)))
+                    .flat_map(|(o, i)| bytes[(o * inp + i) * 4..(o * inp + i) * 4 + 4].to_vec())
+                    .collect();
+                *bytes = held;
+                *shape = vec![inp, out];
+            }
+        }
+    });
+    let back = Checkpoint::<f32>::from_bytes(&v1, Path::new("old.st")).unwrap();
+    assert_eq!(back, ckpt, "a 0.1 file reads as the same checkpoint");
+    assert_eq!(bits(back.build_mlp().unwrap().params()), bits(ckpt.params()));
+    // Saved again, it is written in the new layout.
+    assert_eq!(tensors(&back.to_bytes().unwrap()), tensors(&v2));
+}
+
+#[test]
+fn an_early_stopped_run_resumed_ends_where_the_straight_run_ends() {
+    let (train, valid) = (data(), data().take(20));
+    let stopper = || EarlyStopping::<f32>::new(Monitor::ValidLoss, 2).unwrap();
+    let fast = || Sgd::new(0.8).unwrap().momentum(0.9).unwrap().batch_size(10).unwrap();
+    // Straight: a rate high enough that validation stops improving within a few epochs.
+    let (mut model, mut opt, mut stop) = (mlp(), fast(), stopper());
+    let straight = Trainer::new(40)
+        .unwrap()
+        .seed(5)
+        .run_with(&mut model, &mut opt, &train, Some(&valid), &mut stop)
+        .unwrap();
+    let stopped_at = straight.history.last().unwrap().epoch;
+    assert!(straight.stopped.is_some() && stopped_at < 40, "the run must stop early");
+    let best = stop.best_epoch().unwrap();
+    assert!(best < stopped_at, "and keep an earlier epoch's parameters");
+    let want = bits(model.params());
+
+    // Cut one epoch before the stop (so the best-so-far is in the checkpoint), resume.
+    let dir = TempDir::new("ckpt-early-stop");
+    let path = dir.join("run.st");
+    let (mut model, mut opt, mut stop) = (mlp(), fast(), stopper());
+    let mut saver = CheckpointSaver::new(&path, 5)
+        .architecture(model.architecture())
+        .including(&mut stop);
+    Trainer::new(stopped_at - 1)
+        .unwrap()
+        .seed(5)
+        .run_with(&mut model, &mut opt, &train, Some(&valid), &mut saver)
+        .unwrap();
+    let ckpt = Checkpoint::<f32>::load(&path).unwrap();
+    assert_eq!(ckpt.observers.len(), 1);
+    let (mut model, mut opt, mut stop) = (ckpt.build_mlp().unwrap(), fast(), stopper());
+    ckpt.restore_optimizer(&mut opt).unwrap();
+    ckpt.restore_observer(&mut stop).unwrap();
+    let resumed = Trainer::new(40)
+        .unwrap()
+        .resume(&ckpt.train)
+        .unwrap()
+        .run_with(&mut model, &mut opt, &train, Some(&valid), &mut stop)
+        .unwrap();
+    assert_eq!(resumed.history.last().unwrap().epoch, stopped_at);
+    assert_eq!(resumed.stopped, straight.stopped);
+    assert_eq!(bits(model.params()), want, "the same best parameters, restored");
+
+    // A checkpoint with early stopping's state, resumed without it, is refused.
+    let err = ckpt.restore_observer(&mut |_: &EpochRecord| {}).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Checkpoint { path: Some(p), .. } if *p == path),
+        "{err}"
     );
 }

@@ -1,22 +1,22 @@
 //! The data path: dataset validation, standardisation, seeded splits, the minibatch order,
-//! batch bounds checks, and loading an MNIST-format directory (the shipped one, and broken
-//! ones written here).
+//! batches of datasets and of data of one's own, batch bounds checks, and loading an
+//! MNIST-format directory (the shipped one, and one written here). Broken MNIST directories
+//! are walked, with their allocations counted, in `hostile_input.rs`.
+
+mod common;
 
 use std::collections::BTreeSet;
-use std::fs;
-use std::path::PathBuf;
 
-use downhill::data::{Minibatches, SHIPPED_MNIST_DIR};
+use common::{assert_kind, pixels, write_mnist, TempDir, SHIPPED};
+use downhill::data::{Examples, Minibatches};
+use downhill::error::ErrorKind;
 use downhill::prelude::*;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
 
 #[track_caller]
 fn assert_shape<T: std::fmt::Debug>(result: Result<T>, context: &str) {
-    match result {
-        Err(Error::Shape { context: c, .. }) => assert_eq!(c, context),
-        other => panic!("expected Error::Shape from {context}, got {other:?}"),
-    }
+    assert_kind!(result, ErrorKind::Shape { context: c, .. } if *c == context);
 }
 
 /// A one-feature dataset whose feature is the row's id, so rows can be traced.
@@ -39,60 +39,57 @@ fn row_ids(ds: &Dataset<f64>, classes: usize) -> Vec<usize> {
 #[test]
 fn from_bytes_rejects_a_shape_mismatch() {
     // 2 labels × 3 features needs 6 bytes.
-    let err = Dataset::<f64>::from_bytes(vec![0; 5], 3, vec![0, 1], 2).unwrap_err();
-    let message = err.to_string();
-    match err {
-        Error::Shape {
-            context,
-            expected,
-            found,
-        } => {
-            assert_eq!(context, "Dataset::new");
-            assert!(expected.contains("2 labels") && expected.contains("3 features"));
-            assert!(found.contains('5'), "{found}");
-        }
-        other => panic!("expected Error::Shape, got {other:?}"),
+    for (bytes, found) in [(5, 5), (7, 7)] {
+        assert_kind!(
+            Dataset::<f64>::from_bytes(vec![0; bytes], 3, vec![0, 1], 2),
+            ErrorKind::Shape {
+                context: "Dataset::new",
+                expected: 6,
+                found: f,
+                ..
+            } if *f == found
+        );
     }
-    assert!(message.starts_with("Dataset::new: "), "{message}");
-    assert_shape(
-        Dataset::<f64>::from_bytes(vec![0; 7], 3, vec![0, 1], 2),
-        "Dataset::new",
-    );
-    assert_shape(
+    // Zero features or zero classes are bad parameters, not shapes.
+    assert_kind!(
         Dataset::<f64>::from_bytes(vec![], 0, vec![], 2),
-        "Dataset::new",
+        ErrorKind::InvalidParameter {
+            name: "num_features",
+            ..
+        }
     );
-    assert_shape(
+    assert_kind!(
         Dataset::<f64>::from_bytes(vec![0; 3], 3, vec![0], 0),
-        "Dataset::new",
+        ErrorKind::InvalidParameter {
+            name: "num_classes",
+            ..
+        }
     );
     assert!(Dataset::<f64>::from_bytes(vec![0; 6], 3, vec![0, 1], 2).is_ok());
 }
 
 #[test]
 fn from_bytes_rejects_a_label_out_of_range() {
-    let err = Dataset::<f64>::from_bytes(vec![0; 8], 2, vec![0, 2, 3, 1], 3).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "label 3 at row 2 is outside the class range 0..3"
-    );
-    assert!(matches!(
-        err,
-        Error::Label {
+    // The first bad label is the one reported; labels given in memory have no file.
+    assert_kind!(
+        Dataset::<f64>::from_bytes(vec![0; 8], 2, vec![0, 2, 3, 1], 3),
+        ErrorKind::Label {
+            path: None,
             row: 2,
             label: 3,
             classes: 3
         }
-    ));
+    );
     let x = Matrix::from_vec(vec![0.0; 2], 2, 1).unwrap();
-    assert!(matches!(
+    assert_kind!(
         Dataset::from_matrix(x, vec![1, 7], 2),
-        Err(Error::Label {
+        ErrorKind::Label {
+            path: None,
             row: 1,
             label: 7,
             classes: 2
-        })
-    ));
+        }
+    );
 }
 
 /// Mean and sample standard deviation of each feature of `ds` as gathered.
@@ -158,12 +155,10 @@ fn standardize_constant_feature() {
     // Feature 1 is constant.
     let x: Vec<f64> = vec![1.0, 5.0, 2.0, 5.0, 4.0, 5.0];
     let ds = Dataset::from_matrix(Matrix::from_vec(x, 3, 2).unwrap(), vec![0, 1, 0], 2).unwrap();
-    match FeatureTransform::standardize(&ds, 0.0) {
-        Err(Error::InvalidParameter { name, value, .. }) => {
-            assert_eq!((name, value.as_str()), ("eps", "0"));
-        }
-        other => panic!("expected an eps error, got {other:?}"),
-    }
+    assert_kind!(
+        FeatureTransform::standardize(&ds, 0.0),
+        ErrorKind::InvalidParameter { name: "eps", value, .. } if value == "0"
+    );
     // With eps > 0 the constant feature maps to exactly 0.
     let t = FeatureTransform::standardize(&ds, 1e-8).unwrap();
     assert_eq!(t.apply(1, 5.0), Some(0.0));
@@ -173,13 +168,13 @@ fn standardize_constant_feature() {
     assert!((0..3).all(|i| x.row(i).unwrap()[1] == 0.0));
     assert!((0..3).all(|i| x.row(i).unwrap()[0].is_finite()));
     // Negative eps and fewer than two rows are errors too.
-    assert!(matches!(
+    assert_kind!(
         FeatureTransform::standardize(&ds, -1.0),
-        Err(Error::InvalidParameter { name: "eps", .. })
-    ));
-    assert_shape(
+        ErrorKind::InvalidParameter { name: "eps", value, .. } if value == "-1"
+    );
+    assert_kind!(
         FeatureTransform::standardize(&ds.take(1), 1.0),
-        "FeatureTransform::standardize",
+        ErrorKind::InvalidParameter { name: "standardize examples", value, .. } if value == "1"
     );
 }
 
@@ -248,13 +243,10 @@ fn split_is_disjoint_complete_and_seeded() {
     assert_eq!((tr.len(), va.len()), (50, 0));
     let (tr, va) = data.split(50, 1).unwrap();
     assert_eq!((tr.len(), va.len()), (0, 50));
-    assert!(matches!(
+    assert_kind!(
         data.split(51, 1),
-        Err(Error::InvalidParameter {
-            name: "validation",
-            ..
-        })
-    ));
+        ErrorKind::InvalidParameter { name: "validation", value, .. } if value == "51"
+    );
 }
 
 /// The concatenated order of one epoch.
@@ -318,13 +310,13 @@ fn minibatches_small_dataset_and_bad_size() {
     assert_eq!(empty.num_batches(), 0);
     assert_eq!(empty.iter().count(), 0);
 
-    assert!(matches!(
+    assert_kind!(
         Minibatches::new(10, 0),
-        Err(Error::InvalidParameter {
+        ErrorKind::InvalidParameter {
             name: "batch_size",
             ..
-        })
-    ));
+        }
+    );
 }
 
 #[test]
@@ -345,11 +337,36 @@ fn batch_bounds_are_errors_not_panics() {
     assert_eq!((&x[..3], &y[..3]), (&[0.0, 4.0, 4.0][..], &[0, 0, 0][..]));
     assert_eq!((batch.label(0), batch.label(4)), (Some(1), None));
 
-    let err = data.batch(&[0, 10, 3]).unwrap_err();
-    assert!(err.to_string().contains("index 10"), "{err}");
-    assert_shape(data.batch(&[usize::MAX]), "Dataset::batch");
-    assert_shape(data.range(3..11), "Dataset::range");
-    assert_shape(data.select(&[10]), "Dataset::batch");
+    // The first index out of range is reported, with the number of examples.
+    assert_kind!(
+        data.batch(&[0, 10, 3]),
+        ErrorKind::Shape {
+            context: "Batch::indices",
+            expected: 10,
+            found: 10,
+            ..
+        }
+    );
+    assert_shape(data.batch(&[usize::MAX]), "Batch::indices");
+    assert_kind!(
+        data.range(3..11),
+        ErrorKind::Shape {
+            context: "Batch::range",
+            expected: 10,
+            found: 11,
+            ..
+        }
+    );
+    #[allow(clippy::reversed_empty_ranges)]
+    let backwards = 5..3;
+    assert_kind!(
+        data.range(backwards),
+        ErrorKind::InvalidParameter {
+            name: "batch range",
+            ..
+        }
+    );
+    assert_shape(data.select(&[10]), "Batch::indices");
     let mut row = [0.0; 1];
     assert_shape(data.gather_row(10, &mut row), "Dataset::gather_row");
     assert_shape(data.gather_row(0, &mut []), "Dataset::gather_row");
@@ -358,7 +375,7 @@ fn batch_bounds_are_errors_not_panics() {
 
 #[test]
 fn load_shipped_mnist() {
-    let mnist = load_mnist::<f32>(SHIPPED_MNIST_DIR).unwrap();
+    let mnist = load_mnist::<f32>(SHIPPED).unwrap();
     assert_eq!((mnist.train.len(), mnist.test.len()), (8000, 2000));
     for ds in [&mnist.train, &mnist.test] {
         assert_eq!((ds.num_features(), ds.num_classes()), (784, 10));
@@ -375,97 +392,98 @@ fn load_shipped_mnist() {
     }
 }
 
-/// A fresh directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path =
-            std::env::temp_dir().join(format!("downhill-data-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
-        fs::write(&path, bytes).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn idx_images(count: u32, rows: u32, cols: u32) -> Vec<u8> {
-    let mut b = 0x0000_0803u32.to_be_bytes().to_vec();
-    for d in [count, rows, cols] {
-        b.extend_from_slice(&d.to_be_bytes());
-    }
-    b.extend((0..count * rows * cols).map(|k| (k * 13 % 256) as u8));
-    b
-}
-
-fn idx_labels(labels: &[u8]) -> Vec<u8> {
-    let mut b = 0x0000_0801u32.to_be_bytes().to_vec();
-    b.extend_from_slice(&(labels.len() as u32).to_be_bytes());
-    b.extend_from_slice(labels);
-    b
-}
-
 #[test]
 fn load_mnist_from_written_files() {
-    let dir = TempDir::new("ok");
-    dir.write("train-images-idx3-ubyte", &idx_images(3, 2, 2));
-    dir.write("train-labels-idx1-ubyte", &idx_labels(&[7, 0, 9]));
-    dir.write("t10k-images-idx3-ubyte", &idx_images(2, 2, 2));
-    dir.write("t10k-labels-idx1-ubyte", &idx_labels(&[1, 2]));
-    let mnist = load_mnist::<f64>(&dir.0).unwrap();
+    let dir = TempDir::new("data-mnist-ok");
+    write_mnist(&dir, 2, 2, &[7, 0, 9], &[1, 2]);
+    let mnist = load_mnist::<f64>(dir.path()).unwrap();
     assert_eq!((mnist.train.len(), mnist.test.len()), (3, 2));
     assert_eq!(mnist.train.num_features(), 4);
     assert_eq!(mnist.train.labels(), [7, 0, 9]);
     let mut row = [0.0; 4];
     mnist.train.gather_row(1, &mut row).unwrap();
-    let want: Vec<f64> = (4..8).map(|k| (k * 13 % 256) as f64 / 255.0).collect();
+    let want: Vec<f64> = pixels(8)[4..].iter().map(|&p| p as f64 / 255.0).collect();
     for (a, b) in row.iter().zip(&want) {
         assert!((a - b).abs() < 1e-15, "{row:?} vs {want:?}");
     }
 }
 
-#[test]
-fn load_mnist_label_count_mismatch() {
-    let dir = TempDir::new("mismatch");
-    dir.write("train-images-idx3-ubyte", &idx_images(3, 2, 2));
-    let labels = dir.write("train-labels-idx1-ubyte", &idx_labels(&[1, 2]));
-    dir.write("t10k-images-idx3-ubyte", &idx_images(2, 2, 2));
-    dir.write("t10k-labels-idx1-ubyte", &idx_labels(&[1, 2]));
-    let err = load_mnist::<f32>(&dir.0).unwrap_err();
-    let message = err.to_string();
-    match err {
-        Error::Format { path, problem } => {
-            assert_eq!(path, labels);
-            assert!(
-                problem.contains("2 labels") && problem.contains("3 images"),
-                "{problem}"
-            );
-        }
-        other => panic!("expected Error::Format, got {other:?}"),
+/// Data of one's own: points of a regression, batched like a dataset.
+#[derive(Debug)]
+struct Points {
+    x: Vec<f64>,
+}
+
+impl Examples for Points {
+    fn len(&self) -> usize {
+        self.x.len()
     }
-    assert!(message.contains("train-labels-idx1-ubyte"), "{message}");
 }
 
 #[test]
-fn load_mnist_missing_dir() {
-    let dir = std::env::temp_dir().join(format!("downhill-data-missing-{}", std::process::id()));
-    let err = load_mnist::<f32>(&dir).unwrap_err();
-    match &err {
-        Error::Io { path, source } => {
-            assert!(path.starts_with(&dir), "{}", path.display());
-            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+fn batches_of_data_of_ones_own() {
+    let pts = Points {
+        x: vec![0.0, 10.0, 20.0, 30.0, 40.0],
+    };
+    let xs = |b: &Batch<'_, f64, Points>| -> Vec<f64> { b.rows().map(|i| b.data().x[i]).collect() };
+
+    let all = Batch::<f64, Points>::all(&pts);
+    assert_eq!((all.len(), xs(&all)), (5, pts.x.clone()));
+    let range = Batch::<f64, Points>::range(&pts, 1..3).unwrap();
+    assert_eq!(xs(&range), [10.0, 20.0]);
+    assert_eq!((range.row(0), range.row(1), range.row(2)), (Some(1), Some(2), None));
+    let picked = Batch::<f64, Points>::indices(&pts, &[4, 0, 4]).unwrap();
+    assert_eq!(xs(&picked), [40.0, 0.0, 40.0]);
+    assert_eq!(picked.row(3), None);
+    let empty = Batch::<f64, Points>::range(&pts, 5..5).unwrap();
+    assert!(empty.is_empty() && empty.rows().next().is_none());
+
+    // The same bounds as for a dataset.
+    assert_kind!(
+        Batch::<f64, Points>::range(&pts, 2..6),
+        ErrorKind::Shape {
+            context: "Batch::range",
+            expected: 5,
+            found: 6,
+            ..
         }
-        other => panic!("expected Error::Io, got {other:?}"),
-    }
-    assert!(err.to_string().contains("train-images-idx3-ubyte"), "{err}");
+    );
+    assert_kind!(
+        Batch::<f64, Points>::indices(&pts, &[0, 5]),
+        ErrorKind::Shape {
+            context: "Batch::indices",
+            expected: 5,
+            found: 5,
+            ..
+        }
+    );
+    let none = Points { x: vec![] };
+    assert!(Batch::<f64, Points>::all(&none).is_empty());
+    assert_shape(Batch::<f64, Points>::indices(&none, &[0]), "Batch::indices");
+}
+
+#[test]
+fn shuffle_fresh_depends_only_on_the_generator() {
+    // Whatever order earlier epochs left behind, the same generator state gives the same
+    // epoch: what makes a resumed run exact.
+    let fresh = |earlier: u64| {
+        let mut mb = Minibatches::new(30, 4).unwrap();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(earlier);
+        for _ in 0..3 {
+            mb.shuffle(&mut rng);
+        }
+        mb.shuffle_fresh(&mut Xoshiro256PlusPlus::seed_from_u64(9));
+        epoch(&mb)
+    };
+    let first = fresh(1);
+    assert_eq!(first, fresh(2));
+    assert_eq!(first.len(), 7);
+    let mut mb = Minibatches::new(30, 4).unwrap();
+    mb.shuffle_fresh(&mut Xoshiro256PlusPlus::seed_from_u64(10));
+    assert_ne!(epoch(&mb), first, "another generator, the same epoch");
+    // Plain shuffle, by contrast, continues from the previous order.
+    let mut a = Minibatches::new(30, 4).unwrap();
+    a.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(1));
+    a.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(9));
+    assert_ne!(epoch(&a), first);
 }

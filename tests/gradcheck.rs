@@ -1,7 +1,11 @@
-//! The gradient check catches what it must, excuses only kinks, and reports where.
+//! The gradient check catches what it must, excuses only kinks, and reports where: for a
+//! model on a batch, a plain function (`check_fn`), a backward pass (`check_vjp`), and in
+//! the directional fast mode.
 
-use downhill::gradcheck::{Difference, GradCheck, Verdict};
-use downhill::matrix::{MatMut, MatRef};
+use std::cell::Cell;
+
+use downhill::error::ErrorKind;
+use downhill::gradcheck::{Difference, GradCheck, Probe, Verdict};
 use downhill::model::ParamGroup;
 use downhill::prelude::*;
 
@@ -13,19 +17,19 @@ struct Corrupted {
     by: f64,
 }
 
-impl Model<f64> for Corrupted {
-    fn num_inputs(&self) -> usize {
-        self.inner.num_inputs()
-    }
-    fn num_classes(&self) -> usize {
-        self.inner.num_classes()
-    }
+impl Params<f64> for Corrupted {
     fn params(&self) -> &[f64] {
         self.inner.params()
     }
     fn params_mut(&mut self) -> &mut [f64] {
         self.inner.params_mut()
     }
+    fn param_groups(&self) -> Vec<ParamGroup> {
+        self.inner.param_groups()
+    }
+}
+
+impl Model<f64> for Corrupted {
     fn loss(&mut self, batch: &Batch<'_, f64>) -> Result<f64> {
         self.inner.loss(batch)
     }
@@ -33,12 +37,6 @@ impl Model<f64> for Corrupted {
         let loss = self.inner.loss_and_grad(batch, grad)?;
         grad[self.index] += self.by;
         Ok(loss)
-    }
-    fn scores(&mut self, x: MatRef<'_, f64>, out: MatMut<'_, f64>) -> Result<()> {
-        self.inner.scores(x, out)
-    }
-    fn param_groups(&self) -> Vec<ParamGroup> {
-        self.inner.param_groups()
     }
 }
 
@@ -197,6 +195,7 @@ fn a_sample_covers_every_group_and_parallel_matches_serial() {
     );
     for threads in [2, 3] {
         let parallel = check
+            .clone()
             .threads(threads)
             .unwrap()
             .run_parallel(&mut model, &d.all())
@@ -263,27 +262,12 @@ fn forward_differences_are_worse_than_centred() {
 #[derive(Clone)]
 struct BadGroups(Mlp<f64>);
 
-impl Model<f64> for BadGroups {
-    fn num_inputs(&self) -> usize {
-        self.0.num_inputs()
-    }
-    fn num_classes(&self) -> usize {
-        self.0.num_classes()
-    }
+impl Params<f64> for BadGroups {
     fn params(&self) -> &[f64] {
         self.0.params()
     }
     fn params_mut(&mut self) -> &mut [f64] {
         self.0.params_mut()
-    }
-    fn loss(&mut self, batch: &Batch<'_, f64>) -> Result<f64> {
-        self.0.loss(batch)
-    }
-    fn loss_and_grad(&mut self, batch: &Batch<'_, f64>, grad: &mut [f64]) -> Result<f64> {
-        self.0.loss_and_grad(batch, grad)
-    }
-    fn scores(&mut self, x: MatRef<'_, f64>, out: MatMut<'_, f64>) -> Result<()> {
-        self.0.scores(x, out)
     }
     fn param_groups(&self) -> Vec<ParamGroup> {
         vec![
@@ -293,19 +277,43 @@ impl Model<f64> for BadGroups {
     }
 }
 
+impl Model<f64> for BadGroups {
+    fn loss(&mut self, batch: &Batch<'_, f64>) -> Result<f64> {
+        self.0.loss(batch)
+    }
+    fn loss_and_grad(&mut self, batch: &Batch<'_, f64>, grad: &mut [f64]) -> Result<f64> {
+        self.0.loss_and_grad(batch, grad)
+    }
+}
+
 #[test]
 fn bad_configuration_is_an_error() {
     let d = data(4, 4, 3);
     let err = GradCheck::new()
         .run(&mut BadGroups(mlp(Activation::Tanh)), &d.all())
         .unwrap_err();
-    assert!(err.to_string().contains("param_groups"), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::Shape { context: "Params::param_groups", expected: 3, found: 4, .. }),
+        "{err}"
+    );
     assert!(GradCheck::new().h(0.0).is_err());
     assert!(GradCheck::new().h(f64::NAN).is_err());
     assert!(GradCheck::new().tolerance(-1.0).is_err());
     assert!(GradCheck::new().floor(f64::INFINITY).is_err());
     assert!(GradCheck::new().sample(0, 1).is_err());
     assert!(GradCheck::new().threads(0).is_err());
+    assert!(GradCheck::new().directions(0, 1).is_err());
+    let x = [1.0, 2.0];
+    let groups = vec![ParamGroup::new("a", 0, vec![3])];
+    let err = GradCheck::new()
+        .groups(groups)
+        .check_fn(&x, |x: &[f64]| x[0], |_: &[f64], g: &mut [f64]| g.fill(0.0))
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Shape { expected: 2, found: 3, .. }), "{err}");
+    let err = GradCheck::new()
+        .check_vjp(&x, 0, |_: &[f64], _: &mut [f64]| {}, |_: &[f64], _: &[f64], _: &mut [f64]| {})
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidParameter { name: "outputs", .. }), "{err}");
 }
 
 /// A NaN in the analytic gradient is the worst possible error, never a pass.
@@ -321,4 +329,213 @@ fn nan_gradient_fails() {
     assert!(!report.passed(), "{report}");
     assert_eq!(report.verdict(), Verdict::Wrong);
     assert_eq!(report.worst.unwrap().index, 2);
+}
+
+// ---- functions, backward passes, directions -------------------------------------------
+
+/// `f(x) = Σ sin(xᵢ)·xᵢ₊₁ + xᵢ²/2`, a smooth function coupling neighbours, and its gradient
+/// with coordinate `bad` off by `by` (a relative error).
+fn wavy(x: &[f64]) -> f64 {
+    let n = x.len();
+    (0..n)
+        .map(|i| x[i].sin() * x[(i + 1) % n] + 0.5 * x[i] * x[i])
+        .sum()
+}
+
+fn wavy_grad(x: &[f64], g: &mut [f64], bad: Option<usize>, by: f64) {
+    let n = x.len();
+    for i in 0..n {
+        let prev = (i + n - 1) % n;
+        g[i] = x[i].cos() * x[(i + 1) % n] + x[prev].sin() + x[i];
+    }
+    if let Some(b) = bad {
+        g[b] *= 1.0 + by;
+    }
+}
+
+fn point(n: usize) -> Vec<f64> {
+    (0..n).map(|i| ((i * 7 + 3) % 11) as f64 / 5.0 - 1.0).collect()
+}
+
+#[test]
+fn check_fn_passes_a_correct_gradient_and_names_a_one_percent_error() {
+    let x = point(12);
+    let good = GradCheck::new()
+        .check_fn(&x, wavy, |x: &[f64], g: &mut [f64]| wavy_grad(x, g, None, 0.0))
+        .unwrap();
+    assert!(good.passed(), "{good}");
+    assert_eq!(good.verdict(), Verdict::Good, "{good}");
+    assert_eq!(good.probe, Probe::Coordinates);
+    for bad in [0, 5, 11] {
+        let report = GradCheck::new()
+            .check_fn(&x, wavy, |x: &[f64], g: &mut [f64]| wavy_grad(x, g, Some(bad), 0.01))
+            .unwrap();
+        assert!(!report.passed(), "{report}");
+        assert_eq!(report.worst.unwrap().index, bad, "{report}");
+        assert!((report.max_rel_error - 0.01 / 1.01).abs() < 1e-6, "{report}");
+    }
+}
+
+#[test]
+fn named_groups_say_which_part_of_the_vector_is_wrong() {
+    let x = point(12);
+    let groups = vec![
+        ParamGroup::new("W", 0, vec![3, 3]),
+        ParamGroup::new("b", 9, vec![3]),
+    ];
+    let report = GradCheck::new()
+        .groups(groups)
+        .check_fn(&x, wavy, |x: &[f64], g: &mut [f64]| wavy_grad(x, g, Some(10), 0.01))
+        .unwrap();
+    assert_eq!(report.worst_group(), Some("b"), "{report}");
+    assert!(report.groups[0].max_rel_error < 1e-7, "{report}");
+    assert!(report.to_string().contains("W "), "{report}");
+}
+
+#[test]
+fn the_parallel_check_fn_is_the_serial_one() {
+    let x = point(40);
+    let grad = |x: &[f64], g: &mut [f64]| wavy_grad(x, g, Some(17), 0.01);
+    let serial = GradCheck::new().check_fn(&x, wavy, grad).unwrap();
+    for threads in [2, 3] {
+        let parallel = GradCheck::new()
+            .threads(threads)
+            .unwrap()
+            .check_fn_parallel(&x, wavy, grad)
+            .unwrap();
+        assert_eq!(parallel, serial, "{threads} threads");
+    }
+}
+
+/// `y = tanh(W·x + b)` for a 3 × 4 `W`, all inputs in one vector `p = [x (4), W (12), b (3)]`,
+/// and its backward pass with an optional error in one output coordinate of `dp`.
+fn layer(p: &[f64], y: &mut [f64]) {
+    let (x, w, b) = (&p[..4], &p[4..16], &p[16..19]);
+    for r in 0..3 {
+        y[r] = (b[r] + (0..4).map(|c| w[r * 4 + c] * x[c]).sum::<f64>()).tanh();
+    }
+}
+
+fn layer_backward(p: &[f64], dy: &[f64], dp: &mut [f64], bad: Option<usize>) {
+    let (x, w, b) = (&p[..4], &p[4..16], &p[16..19]);
+    let mut dz = [0.0; 3];
+    for r in 0..3 {
+        let y = (b[r] + (0..4).map(|c| w[r * 4 + c] * x[c]).sum::<f64>()).tanh();
+        dz[r] = dy[r] * (1.0 - y * y);
+    }
+    let (dx, rest) = dp.split_at_mut(4);
+    let (dw, db) = rest.split_at_mut(12);
+    for c in 0..4 {
+        dx[c] = (0..3).map(|r| w[r * 4 + c] * dz[r]).sum();
+    }
+    for r in 0..3 {
+        for c in 0..4 {
+            dw[r * 4 + c] = dz[r] * x[c];
+        }
+        db[r] = dz[r];
+    }
+    if let Some(i) = bad {
+        dp[i] *= 1.01;
+    }
+}
+
+fn layer_groups() -> Vec<ParamGroup> {
+    vec![
+        ParamGroup::new("x", 0, vec![4]),
+        ParamGroup::new("W", 4, vec![3, 4]),
+        ParamGroup::new("b", 16, vec![3]),
+    ]
+}
+
+#[test]
+fn check_vjp_passes_a_correct_backward_pass_and_catches_a_one_percent_error() {
+    let p = point(19);
+    let check = GradCheck::new().groups(layer_groups());
+    let good = check
+        .check_vjp(&p, 3, layer, |p: &[f64], dy: &[f64], dp: &mut [f64]| {
+            layer_backward(p, dy, dp, None)
+        })
+        .unwrap();
+    assert!(good.passed(), "{good}");
+    assert_eq!(good.verdict(), Verdict::Good, "{good}");
+    for (bad, group) in [(2, "x"), (9, "W"), (17, "b")] {
+        let report = check
+            .check_vjp(&p, 3, layer, |p: &[f64], dy: &[f64], dp: &mut [f64]| {
+                layer_backward(p, dy, dp, Some(bad))
+            })
+            .unwrap();
+        assert!(!report.passed(), "{report}");
+        assert_eq!(report.worst.unwrap().index, bad, "{report}");
+        assert_eq!(report.worst_group(), Some(group), "{report}");
+    }
+    // The upstream gradient is seeded: another seed, another (still passing) check.
+    let other = check
+        .clone()
+        .seed(7)
+        .check_vjp(&p, 3, layer, |p: &[f64], dy: &[f64], dp: &mut [f64]| {
+            layer_backward(p, dy, dp, None)
+        })
+        .unwrap();
+    assert!(other.passed());
+    assert_ne!(other.coordinates, good.coordinates);
+}
+
+#[test]
+fn directions_check_every_parameter_in_a_few_evaluations() {
+    // A 100,000-parameter function: 8 directions take at most 40 calls of f.
+    let x = point(100_000);
+    let calls = Cell::new(0usize);
+    let f = |x: &[f64]| {
+        calls.set(calls.get() + 1);
+        wavy(x)
+    };
+    let report = GradCheck::new()
+        .directions(8, 3)
+        .unwrap()
+        .check_fn(&x, f, |x: &[f64], g: &mut [f64]| wavy_grad(x, g, None, 0.0))
+        .unwrap();
+    assert!(report.passed(), "{report}");
+    assert!(calls.get() <= 40, "{} calls of f", calls.get());
+    assert_eq!(report.evaluations, calls.get(), "the report counts every call");
+    assert_eq!(report.probe, Probe::Directions { count: 8, seed: 3 });
+    assert_eq!(report.checked(), 8);
+    let table = report.to_string();
+    assert!(table.contains("8 random directions"), "{table}");
+    assert!(table.contains("orthogonal to every direction"), "{table}");
+}
+
+#[test]
+fn directions_catch_an_error_in_every_coordinate_and_agree_with_run() {
+    // 1% off in every coordinate: every projection is 1% off.
+    let x = point(2000);
+    let broken = GradCheck::new()
+        .directions(4, 1)
+        .unwrap()
+        .check_fn(&x, wavy, |x: &[f64], g: &mut [f64]| {
+            wavy_grad(x, g, None, 0.0);
+            g.iter_mut().for_each(|v| *v *= 1.01);
+        })
+        .unwrap();
+    assert!(!broken.passed(), "{broken}");
+    assert!(broken.max_rel_error > 5e-3, "{broken}");
+
+    // On a model: the fast mode passes a correct MLP and fails a scaled gradient.
+    let d = data(12, 4, 3);
+    let mut model = mlp(Activation::Tanh);
+    let fast = GradCheck::new().directions(6, 2).unwrap();
+    let report = fast.run(&mut model, &d.all()).unwrap();
+    assert!(report.passed(), "{report}");
+    assert_eq!(report.evaluations, 1 + 2 * 6, "{report}");
+    let n = model.num_params();
+    let mut scaled = Corrupted {
+        inner: mlp(Activation::Tanh),
+        index: 0,
+        by: 0.0,
+    };
+    let mut g = vec![0.0; n];
+    scaled.inner.loss_and_grad(&d.all(), &mut g).unwrap();
+    scaled.by = g[0] * 50.0;
+    assert!(!fast.run(&mut scaled, &d.all()).unwrap().passed());
+    // The parameters are exactly where they were.
+    assert_eq!(model.params(), mlp(Activation::Tanh).params());
 }

@@ -3,9 +3,12 @@
 //! in row blocks of any size — the analytic gradient matches the numeric one, in `f64`.
 //!
 //! These use the same helpers a user's own property tests would (`downhill::testing`, the
-//! `testing` feature): strategies for shapes and data, and `assert_gradients_match`.
+//! `testing` feature): strategies for shapes and data, and `assert_gradients_match`. And the
+//! fast, blocked, threaded backward pass is held to the plain one in `model/backprop.rs`:
+//! bit for bit when a batch is one block, to rounding when it is walked in several.
 
 use downhill::gradcheck::{Difference, GradCheck};
+use downhill::model::backprop;
 use downhill::prelude::*;
 use downhill::testing::{assert_gradients_match, mlp_case, randomize, MlpSpec};
 use proptest::prelude::*;
@@ -148,22 +151,48 @@ proptest! {
         }
     }
 
-    /// `loss_and_accumulate_grad(g, β)` is `β·g + ∇L`, however the batch is blocked.
+    /// The blocked, threaded path computes what the plain backprop computes: the same bits
+    /// when the batch is one block (the same operations in the same order, on any number of
+    /// threads), and the same numbers to rounding when it is walked in several blocks.
     #[test]
-    fn accumulating_scales_the_old_gradient_once(
+    fn the_fast_path_is_the_plain_backprop(
         (spec, data, block_rows) in blocked_case(),
-        beta in prop_oneof![Just(0.0), Just(1.0), 0.0f64..1.0],
+        threads in 1usize..4,
     ) {
         let mut model = build_blocked(&spec, block_rows);
-        let mut fresh = vec![0.0; model.num_params()];
-        let l1 = model.loss_and_grad(&data.all(), &mut fresh).unwrap();
-        let old: Vec<f64> = (0..fresh.len()).map(|i| (i as f64 * 0.37).sin()).collect();
-        let mut acc = old.clone();
-        let l2 = model.loss_and_accumulate_grad(&data.all(), &mut acc, beta).unwrap();
-        prop_assert_eq!(l1, l2);
-        let scale = 1.0 + fresh.iter().fold(0.0f64, |m, g| m.max(g.abs()));
-        for ((a, o), f) in acc.iter().zip(&old).zip(&fresh) {
-            prop_assert!((a - (beta * o + f)).abs() <= 1e-12 * scale, "{a} vs {}", beta * o + f);
+        model.set_threads(threads).unwrap();
+        let mut reference = vec![0.0; model.num_params()];
+        let mut fast = vec![0.0; model.num_params()];
+        let l_ref = backprop::loss_and_grad(&model, &data.all(), &mut reference).unwrap();
+        let l_fast = model.loss_and_grad(&data.all(), &mut fast).unwrap();
+        if block_rows >= data.len() {
+            prop_assert_eq!(l_ref.to_bits(), l_fast.to_bits());
+            for (i, (a, b)) in reference.iter().zip(&fast).enumerate() {
+                prop_assert_eq!(a.to_bits(), b.to_bits(), "parameter {}: {} vs {}", i, a, b);
+            }
+        } else {
+            let scale = 1.0 + reference.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+            prop_assert!((l_ref - l_fast).abs() <= 1e-12 * l_ref.abs().max(1.0));
+            for (a, b) in reference.iter().zip(&fast) {
+                prop_assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b}");
+            }
         }
+        // And the scores the fast path gives are the plain forward pass's.
+        let (x, _) = data.all().to_matrix().unwrap();
+        let plain = backprop::scores(&model, &x).unwrap();
+        let mut scores = Matrix::zeros(x.rows(), spec.classes).unwrap();
+        model.scores(x.as_ref(), scores.as_mut()).unwrap();
+        prop_assert_eq!(plain.as_slice(), scores.as_slice());
+    }
+
+    /// The directional fast mode passes the same correct models.
+    #[test]
+    fn directions_pass_correct_models((spec, data) in mlp_case(1..8, 1..=4, 1..17, 2..6, 1..34)) {
+        let mut model = spec.build::<f64>().unwrap();
+        let mut check = check_for(&spec).directions(4, spec.seed).unwrap();
+        if spec.is_smooth() {
+            check = check.tolerance(1e-5).unwrap();
+        }
+        assert_gradients_match(&mut model, &data.all(), &check)?;
     }
 }

@@ -1,10 +1,14 @@
 //! The built-in observers: early stopping (when, why, and the best parameters restored),
 //! the validation loss the training loop now records, the history files, progress lines.
 
-use downhill::model::evaluate;
+use downhill::error::ErrorKind;
+use downhill::model::evaluate_classifier;
 use downhill::prelude::*;
-use downhill::train::{history_csv, EarlyStopping, History, Monitor, Observers, Progress};
+use downhill::train::{
+    history_csv, EarlyStopping, History, Monitor, Observers, Progress, StopReason,
+};
 
+/// Six points of the plane in two classes.
 fn blobs() -> Dataset<f64> {
     let x = Matrix::from_vec(
         vec![0.0, 1.0, 1.0, 0.0, 0.9, 0.1, 0.2, 0.8, 0.7, 0.4, 0.3, 0.9],
@@ -16,16 +20,10 @@ fn blobs() -> Dataset<f64> {
 }
 
 fn record(epoch: usize, valid_loss: f64) -> EpochRecord {
-    EpochRecord {
-        epoch,
-        train_loss: 1.0,
-        valid_accuracy: Some(0.5),
-        valid_loss: Some(valid_loss),
-        learning_rate: Some(0.1),
-        steps: 1,
-        samples: 6,
-        train_seconds: 0.01,
-    }
+    let mut r = EpochRecord::new(epoch, 1.0);
+    (r.valid_accuracy, r.valid_loss) = (Some(0.5), Some(valid_loss));
+    (r.learning_rate, r.steps, r.samples, r.train_seconds) = (Some(0.1), 1, 6, 0.01);
+    r
 }
 
 #[test]
@@ -49,6 +47,15 @@ fn early_stopping_stops_after_patience_and_restores_the_best() {
     };
     assert_eq!(
         why,
+        &StopReason::EarlyStopping {
+            epoch: 5,
+            monitor: Monitor::ValidLoss,
+            patience: 3,
+            best: Some((0.8, 2))
+        }
+    );
+    assert_eq!(
+        why.to_string(),
         "early stopping after epoch 5: valid_loss has not improved for 3 epochs \
          (best 0.8000 at epoch 2)"
     );
@@ -103,15 +110,23 @@ fn early_stopping_in_a_run_reports_when_and_why() {
         .unwrap()
         .run_with(&mut model, &mut sgd, &data, Some(&data), &mut stop)
         .unwrap();
-    let why = report.stopped.as_deref().expect("stopped early");
     let last = report.history.last().unwrap().epoch;
     assert!(last < 200);
-    assert!(why.starts_with(&format!("early stopping after epoch {last}: valid_loss")));
+    assert!(
+        matches!(
+            report.stopped,
+            Some(StopReason::EarlyStopping { epoch, monitor: Monitor::ValidLoss, patience: 2, .. })
+                if epoch == last
+        ),
+        "{:?}",
+        report.stopped
+    );
     // The model holds the best epoch's parameters: its validation loss is the best one.
     let best = stop.best_value().unwrap();
-    let now = evaluate(&mut model, &data, Loss::SoftmaxCrossEntropy)
+    let now = evaluate_classifier(&mut model, &data, Some(Loss::SoftmaxCrossEntropy))
         .unwrap()
-        .loss;
+        .loss
+        .unwrap();
     assert!((now - best).abs() < 1e-12, "{now} vs {best}");
     let best_in_history = report
         .history
@@ -126,7 +141,10 @@ fn early_stopping_in_a_run_reports_when_and_why() {
         .unwrap()
         .run_with(&mut model, &mut sgd, &data, None, &mut stop)
         .unwrap_err();
-    assert!(err.to_string().contains("valid_loss"), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::InvalidParameter { name: "early stopping monitor", .. }),
+        "{err}"
+    );
     assert!(EarlyStopping::<f64>::new(Monitor::ValidLoss, 0).is_err());
     assert!(EarlyStopping::<f64>::new(Monitor::ValidLoss, 1)
         .unwrap()
@@ -205,8 +223,10 @@ fn history_writes_csv_and_json_every_epoch() {
         .unwrap()
         .run_with(&mut model, &mut sgd, &data, None, &mut bad)
         .unwrap_err();
-    assert!(matches!(err, Error::Io { .. }), "{err}");
-    assert!(err.to_string().contains("h.csv"));
+    match err.kind() {
+        ErrorKind::Io { path: Some(p), .. } => assert!(p.ends_with("missing-dir/h.csv"), "{err}"),
+        other => panic!("expected an I/O error naming the file, got {other:?}"),
+    }
 }
 
 #[test]
@@ -239,4 +259,36 @@ fn progress_lines_say_each_epoch_and_why_a_run_stopped() {
         format!("stopped: {}", report.stopped.unwrap()),
         "{text}"
     );
+}
+
+#[test]
+fn early_stopping_saved_and_restored_carries_on_as_if_never_stopped() {
+    let mut model = LinearClassifier::<f64>::builder(2, 2).build().unwrap();
+    let mut sgd = Sgd::new(0.1).unwrap();
+    let losses = [1.0, 0.8, 0.9, 0.85, 0.95];
+    let mut feed = |stop: &mut EarlyStopping<f64>, epochs: std::ops::Range<usize>| {
+        epochs
+            .map(|i| {
+                model.params_mut().fill(i as f64 + 1.0);
+                Observer::<f64>::on_epoch(stop, &record(i + 1, losses[i]), &mut model, &mut sgd)
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut straight = EarlyStopping::<f64>::new(Monitor::ValidLoss, 3).unwrap();
+    let all = feed(&mut straight, 0..5);
+    // Three epochs, saved; a fresh stopper restored from it sees the last two.
+    let mut first = EarlyStopping::<f64>::new(Monitor::ValidLoss, 3).unwrap();
+    feed(&mut first, 0..3);
+    let saved = Observer::<f64>::state(&first);
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].0, "early_stopping");
+    let mut resumed = EarlyStopping::<f64>::new(Monitor::ValidLoss, 3).unwrap();
+    assert!(!resumed.load_state("history", &saved[0].1).unwrap(), "not its name");
+    assert!(resumed.load_state("early_stopping", &saved[0].1).unwrap());
+    assert_eq!(feed(&mut resumed, 3..5), all[3..]);
+    assert_eq!(resumed.best_epoch(), straight.best_epoch());
+    // And at the end it restores the same best parameters.
+    resumed.on_end(&TrainReport::default(), &mut model).unwrap();
+    assert!(model.params().iter().all(|&p| p == 2.0));
 }

@@ -1,63 +1,24 @@
 //! Every update rule, checked against a trajectory of 3 steps computed by hand (and with a
 //! few lines of plain Python floats for the rules with square roots), on the 2-parameter
 //! bowl `f(w) = w₀² + 2·w₁²` from `w = (1, −1)`, whose gradient is `g = (2·w₀, 4·w₁)`.
-//! Each trajectory runs through both `Sgd` (whose classical momentum takes the fused fast
-//! path) and `GradientDescent` (which always keeps a gradient buffer). Then: the state each
-//! rule keeps, saved and restored mid-run, continues the run exactly, and a bad state is an
-//! error.
+//! Each trajectory runs through both `Sgd` and `GradientDescent` (one implementation with two
+//! names: they must agree). Then: the state each rule keeps, saved and restored mid-run,
+//! continues the run exactly, and a bad state is an error that changes nothing.
+
+mod common;
 
 use approx::assert_relative_eq;
-use downhill::matrix::{MatMut, MatRef};
-use downhill::optim::OptimizerState;
+use common::Quadratic;
+use downhill::error::ErrorKind;
+use downhill::optim::{RuleState, StateDict};
 use downhill::prelude::*;
 
-/// The bowl `f(w) = w₀² + 2·w₁²`; the batch only has to be non-empty.
-struct Bowl {
-    w: Vec<f64>,
-}
-
-impl Model<f64> for Bowl {
-    fn num_inputs(&self) -> usize {
-        1
-    }
-    fn num_classes(&self) -> usize {
-        2
-    }
-    fn params(&self) -> &[f64] {
-        &self.w
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        &mut self.w
-    }
-    fn loss(&mut self, _batch: &Batch<'_, f64>) -> Result<f64> {
-        Ok(self.w[0] * self.w[0] + 2.0 * self.w[1] * self.w[1])
-    }
-    fn loss_and_grad(&mut self, batch: &Batch<'_, f64>, grad: &mut [f64]) -> Result<f64> {
-        grad[0] = 2.0 * self.w[0];
-        grad[1] = 4.0 * self.w[1];
-        self.loss(batch)
-    }
-    fn scores(&mut self, x: MatRef<'_, f64>, mut out: MatMut<'_, f64>) -> Result<()> {
-        for r in 0..x.rows() {
-            if let Some(row) = out.row_mut(r) {
-                row.fill(0.0);
-            }
-        }
-        Ok(())
-    }
-}
-
-fn one_row() -> Dataset<f64> {
-    Dataset::from_matrix(Matrix::from_vec(vec![0.0], 1, 1).unwrap(), vec![0], 2).unwrap()
-}
-
-/// The parameters after each of `steps` steps of `opt` from `w = (1, −1)`.
+/// The parameters after each of `steps` steps of `opt` on the bowl from `w = (1, −1)`.
 fn trajectory(opt: &mut dyn Optimizer<f64>, steps: usize) -> Vec<[f64; 2]> {
-    let data = one_row();
-    let mut bowl = Bowl { w: vec![1.0, -1.0] };
+    let mut bowl = Quadratic::bowl();
     (0..steps)
         .map(|_| {
-            opt.step(&mut bowl, &data.all()).unwrap();
+            opt.step(&mut bowl).unwrap();
             [bowl.w[0], bowl.w[1]]
         })
         .collect()
@@ -82,7 +43,7 @@ fn check_rule(
     weight_decay: f64,
     clip: Option<f64>,
     want: &[[f64; 2]; 3],
-) -> OptimizerState<f64> {
+) -> StateDict<f64> {
     let mut sgd = Sgd::new(lr).unwrap().rule(rule).batch_size(1).unwrap();
     let mut gd = GradientDescent::new(lr).unwrap().rule(rule);
     if weight_decay > 0.0 {
@@ -100,7 +61,7 @@ fn check_rule(
 }
 
 #[track_caller]
-fn assert_buffer(state: &OptimizerState<f64>, name: &str, want: [f64; 2]) {
+fn assert_buffer(state: &StateDict<f64>, name: &str, want: [f64; 2]) {
     let b = state
         .buffer(name)
         .unwrap_or_else(|| panic!("no {name} in {state:?}"));
@@ -288,7 +249,6 @@ fn clip_then_weight_decay_then_momentum() {
 
 #[test]
 fn a_restored_state_continues_the_run_exactly() {
-    let data = one_row();
     let rules = [
         UpdateRule::momentum(0.9).unwrap(),
         UpdateRule::nesterov(0.5).unwrap(),
@@ -302,15 +262,15 @@ fn a_restored_state_continues_the_run_exactly() {
         let through = trajectory(&mut straight, 5);
 
         let mut first = fresh();
-        let mut bowl = Bowl { w: vec![1.0, -1.0] };
+        let mut bowl = Quadratic::bowl();
         for _ in 0..2 {
-            first.step(&mut bowl, &data.all()).unwrap();
+            first.step(&mut bowl).unwrap();
         }
         let saved = first.state();
         let mut resumed = fresh();
         resumed.load_state(&saved).unwrap();
         for _ in 2..5 {
-            resumed.step(&mut bowl, &data.all()).unwrap();
+            resumed.step(&mut bowl).unwrap();
         }
         // Bit-identical: Adam's bias correction needs the step count too.
         assert_eq!(bowl.w, through[4].to_vec(), "{rule}");
@@ -320,16 +280,22 @@ fn a_restored_state_continues_the_run_exactly() {
 
 #[test]
 fn a_bad_state_is_an_error() {
-    let data = one_row();
     let mut adam = Sgd::new(0.1).unwrap().rule(UpdateRule::adam());
     trajectory(&mut adam, 2);
     let good = adam.state();
     let names: Vec<&str> = good.buffers.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["exp_avg", "exp_avg_sq"]);
 
-    let err = |state: &OptimizerState<f64>| {
+    // Every refusal is an optimizer-state error, and leaves the optimizer as it was.
+    let err = |state: &StateDict<f64>| {
         let mut fresh = Sgd::new(0.1).unwrap().rule(UpdateRule::adam());
-        fresh.load_state(state).unwrap_err().to_string()
+        let e = fresh.load_state(state).unwrap_err();
+        assert!(
+            matches!(e.kind(), ErrorKind::OptimizerState { optimizer: "adam", .. }),
+            "{e:?}"
+        );
+        assert_eq!(fresh.state(), StateDict::default(), "a refused state is not half-loaded");
+        e.to_string()
     };
     // A buffer another rule keeps.
     let mut wrong = good.clone();
@@ -346,7 +312,7 @@ fn a_bad_state_is_an_error() {
     // Buffers of different lengths.
     let mut ragged = good.clone();
     ragged.buffers[1].1.push(0.0);
-    assert!(err(&ragged).contains("[2, 3]"), "{}", err(&ragged));
+    assert!(err(&ragged).contains("has 3 values, the others 2"), "{}", err(&ragged));
     // A NaN.
     let mut nan = good.clone();
     nan.buffers[0].1[1] = f64::NAN;
@@ -363,9 +329,12 @@ fn a_bad_state_is_an_error() {
     }
     let mut fresh = Sgd::new(0.1).unwrap().rule(UpdateRule::adam());
     fresh.load_state(&long).unwrap();
-    let mut bowl = Bowl { w: vec![1.0, -1.0] };
-    let e = fresh.step(&mut bowl, &data.all()).unwrap_err();
-    assert!(matches!(e, Error::Shape { .. }), "{e}");
+    let mut bowl = Quadratic::bowl();
+    let e = fresh.step(&mut bowl).unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::Shape { expected: 2, found: 3, .. }),
+        "{e}"
+    );
     assert_eq!(
         bowl.w,
         [1.0, -1.0],
@@ -374,7 +343,7 @@ fn a_bad_state_is_an_error() {
 
     // A state of a fresh optimizer (no steps, no buffers) loads into any rule.
     let mut plain = Sgd::new(0.1).unwrap();
-    plain.load_state(&OptimizerState::default()).unwrap();
+    plain.load_state(&StateDict::default()).unwrap();
 }
 
 #[test]
@@ -402,15 +371,11 @@ fn rule_settings_are_validated() {
         .unwrap()
         .weight_decay(0.1)
         .unwrap();
-    assert_eq!(
-        adamw,
-        UpdateRule::AdamW {
-            beta1: 0.8,
-            beta2: 0.99,
-            eps: 1e-6,
-            weight_decay: 0.1
-        }
-    );
+    assert_eq!(adamw.name(), "adamw");
+    assert_eq!(adamw.decay_rates(), Some((0.8, 0.99)));
+    assert_eq!(adamw.epsilon(), Some(1e-6));
+    assert_eq!(adamw.decoupled_weight_decay(), Some(0.1));
+    assert_eq!(UpdateRule::momentum(0.0).unwrap(), UpdateRule::plain());
     let sgd = || Sgd::<f64>::new(0.1).unwrap();
     assert!(sgd().weight_decay(-0.1).is_err());
     assert!(sgd().weight_decay(f64::NAN).is_err());
@@ -432,7 +397,7 @@ fn the_learning_rate_can_be_set_through_the_trait() {
     assert!(opt.set_learning_rate(f64::NAN).is_err());
     // Too small for f32: rounds to 0, which is not a learning rate.
     assert!(opt.set_learning_rate(1e-50).is_err());
-    assert_eq!(sgd.learning_rate(), 0.025);
+    assert_eq!(Optimizer::learning_rate(&sgd), Some(0.025f32 as f64));
     // A schedule may anneal to exactly 0 (the step then leaves the parameters alone).
     let opt: &mut dyn Optimizer<f32> = &mut sgd;
     opt.set_learning_rate(0.0).unwrap();
@@ -441,4 +406,42 @@ fn the_learning_rate_can_be_set_through_the_trait() {
     let opt: &mut dyn Optimizer<f32> = &mut search;
     assert_eq!(opt.learning_rate(), None);
     assert!(opt.set_learning_rate(0.1).is_err());
+}
+
+#[test]
+fn each_rule_keeps_typed_state_under_pytorchs_names() {
+    let cases = [
+        (UpdateRule::plain(), 0),
+        (UpdateRule::momentum(0.9).unwrap(), 1),
+        (UpdateRule::nesterov(0.9).unwrap(), 1),
+        (UpdateRule::rmsprop(), 1),
+        (UpdateRule::adam(), 2),
+        (UpdateRule::adamw(), 2),
+    ];
+    for (rule, buffers) in cases {
+        let mut sgd = Sgd::new(0.1).unwrap().rule(rule);
+        assert!(sgd.rule_state().is_empty(), "{rule}: no state before a step");
+        trajectory(&mut sgd, 1);
+        let state = sgd.rule_state();
+        assert_eq!(state.buffers().len(), buffers, "{rule}");
+        assert!(state.buffers().iter().all(|b| b.len() == 2), "{rule}");
+        // The typed state and the saved one are the same numbers under the same names.
+        let saved = sgd.state();
+        for (name, b) in rule.buffer_names().iter().zip(state.buffers()) {
+            assert_eq!(saved.buffer(name), Some(b), "{rule}: {name}");
+        }
+        match (rule.name(), state) {
+            ("momentum" | "nesterov", RuleState::Momentum { velocity }) => {
+                assert_eq!(velocity[0], 2.0, "v = g after one step from zero")
+            }
+            ("rmsprop", RuleState::RmsProp { square_avg }) => {
+                assert_relative_eq!(square_avg[0], 0.01 * 4.0, max_relative = 1e-12)
+            }
+            ("adam" | "adamw", RuleState::Adam { exp_avg, .. }) => {
+                assert_relative_eq!(exp_avg[0], 0.1 * 2.0, max_relative = 1e-12)
+            }
+            ("plain", RuleState::Plain) => {}
+            (name, other) => panic!("{name} keeps {other:?}"),
+        }
+    }
 }

@@ -91,8 +91,8 @@ impl<T: Scalar> Params<T> for LinearClassifier<T> {
     fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
         self.0.run_shares(job)
     }
-    fn replace_params(&mut self, next: &mut Vec<T>) -> Result<()> {
-        self.0.replace_params(next)
+    fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
+        self.0.swap_params(next)
     }
 }
 

@@ -454,10 +454,10 @@ impl<T: Scalar> Params<T> for Mlp<T> {
     fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
         self.pool.run(job)
     }
-    fn replace_params(&mut self, next: &mut Vec<T>) -> Result<()> {
+    fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
         if next.len() != self.params.len() {
             return Err(Error::shape(
-                "Mlp::replace_params",
+                "Mlp::swap_params",
                 "parameter count",
                 self.params.len(),
                 next.len(),

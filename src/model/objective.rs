@@ -82,21 +82,22 @@ pub trait Params<T: Scalar> {
     fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
         job(0)
     }
-    /// Replaces the parameters with `next` (of the same length): the commit of an update
-    /// that was computed into a separate buffer. Afterwards `next` holds something of the
-    /// same length that the caller may overwrite. The default copies; a model that owns its
-    /// vector may swap it in instead, which costs nothing.
-    fn replace_params(&mut self, next: &mut Vec<T>) -> Result<()> {
+    /// Swaps the parameters with `other` (of the same length): afterwards the model holds
+    /// what `other` held and `other` the old parameters. It commits an update computed into
+    /// a separate buffer, and lets a search try a candidate and take it back. The default
+    /// swaps element by element; a model that owns its vector swaps the vectors, which costs
+    /// nothing.
+    fn swap_params(&mut self, other: &mut Vec<T>) -> Result<()> {
         let params = self.params_mut();
-        if next.len() != params.len() {
+        if other.len() != params.len() {
             return Err(Error::shape(
-                "Params::replace_params",
+                "Params::swap_params",
                 "parameter count",
                 params.len(),
-                next.len(),
+                other.len(),
             ));
         }
-        params.copy_from_slice(next);
+        params.swap_with_slice(other);
         Ok(())
     }
 }
@@ -247,8 +248,8 @@ impl<T: Scalar, D: Examples + ?Sized> Params<T> for OnBatch<'_, '_, T, D> {
     fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
         self.model.run_shares(job)
     }
-    fn replace_params(&mut self, next: &mut Vec<T>) -> Result<()> {
-        self.model.replace_params(next)
+    fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
+        self.model.swap_params(next)
     }
 }
 
@@ -299,10 +300,10 @@ impl<T: Scalar, F, G> Params<T> for FnObjective<T, F, G> {
     fn params_mut(&mut self) -> &mut [T] {
         &mut self.x
     }
-    fn replace_params(&mut self, next: &mut Vec<T>) -> Result<()> {
+    fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
         if next.len() != self.x.len() {
             return Err(Error::shape(
-                "FnObjective::replace_params",
+                "FnObjective::swap_params",
                 "parameter count",
                 self.x.len(),
                 next.len(),

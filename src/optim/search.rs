@@ -2,7 +2,7 @@
 //! vector, evaluated in place of the current one and kept only if it is better.
 //!
 //! The candidate is built in a buffer of the search's own and swapped in
-//! ([`Params::replace_params`]; for an [`Mlp`](crate::model::Mlp) that costs nothing). If
+//! ([`Params::swap_params`]; for an [`Mlp`](crate::model::Mlp) that costs nothing). If
 //! it is worse, or its loss cannot be evaluated, it is swapped back out: the model holds the
 //! best parameters found, always, and an error leaves it where it was.
 
@@ -32,11 +32,11 @@ impl<T: Scalar> SearchState<T> {
         candidate: &mut Vec<T>,
         better: impl Fn(T, Option<T>) -> bool,
     ) -> Result<T> {
-        objective.replace_params(candidate)?;
+        objective.swap_params(candidate)?;
         let loss = match objective.loss() {
             Ok(loss) => loss,
             Err(e) => {
-                objective.replace_params(candidate)?;
+                objective.swap_params(candidate)?;
                 return Err(e);
             }
         };
@@ -45,7 +45,7 @@ impl<T: Scalar> SearchState<T> {
         if better(loss, self.best_loss) {
             self.best_loss = Some(loss);
         } else {
-            objective.replace_params(candidate)?;
+            objective.swap_params(candidate)?;
         }
         Ok(loss)
     }

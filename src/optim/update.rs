@@ -6,7 +6,7 @@
 //! (a spare parameter vector and a spare copy of the rule's state), never over the live
 //! ones. The pass checks everything it writes as it writes it. Only when every share
 //! reports finite values is the step committed: the model swaps the spare parameters in
-//! ([`Params::replace_params`]) and the optimizer swaps its state buffers. Otherwise the
+//! ([`Params::swap_params`]) and the optimizer swaps its state buffers. Otherwise the
 //! spare buffers are simply abandoned, and the step is refused with
 //! [`ErrorKind::Diverged`](crate::error::ErrorKind::Diverged): the parameters and the
 //! optimizer's state are bit for bit what they were, so a retry with a smaller learning
@@ -153,7 +153,7 @@ impl<T: Scalar> GradientUpdate<T> {
             &mut self.next_params,
             &mut self.spare,
         )?;
-        objective.replace_params(&mut self.next_params)?;
+        objective.swap_params(&mut self.next_params)?;
         std::mem::swap(&mut self.state, &mut self.spare);
         self.steps += 1;
         Ok(loss)

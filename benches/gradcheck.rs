@@ -15,12 +15,11 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use downhill::data::SHIPPED_MNIST_DIR;
 use downhill::gradcheck::{numeric_partial, Difference};
 use downhill::prelude::*;
 
 fn numeric_vs_forward(c: &mut Criterion) {
-    let mnist = load_mnist::<f64>(SHIPPED_MNIST_DIR).unwrap();
+    let mnist = load_mnist::<f64>(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k")).unwrap();
     let data = mnist.train.take(16);
     let batch = data.all();
     let mut mlp = Mlp::<f64>::builder(784)
@@ -50,7 +49,7 @@ fn numeric_vs_forward(c: &mut Criterion) {
         b.iter(|| {
             for &i in &coords {
                 black_box(
-                    numeric_partial(&mut mlp, &batch, i, 1e-5, Difference::Central, 0.0).unwrap(),
+                    numeric_partial(&mut mlp.on(&batch), i, 1e-5, Difference::Central).unwrap(),
                 );
             }
         })

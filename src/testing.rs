@@ -352,6 +352,52 @@ pub fn dataset<T: Scalar>(
     })
 }
 
+/// Random byte datasets — pixels — of `features` bytes a row, labels in `0..classes` and a
+/// number of rows in `rows` (which must not start at 0), scaled to `[0, 1]` when gathered.
+/// Each dataset draws its own density (any fraction of nonzero bytes, 0 to 1), and each row
+/// is, now and then, all zero or all nonzero: the cases a sparse first layer must get right.
+pub fn byte_dataset<T: Scalar>(
+    features: usize,
+    classes: usize,
+    rows: Range<usize>,
+) -> impl Strategy<Value = Dataset<T>> {
+    (rows, 0.0f64..=1.0).prop_flat_map(move |(n, density)| {
+        let row = (
+            prop_oneof![8 => Just(None), 1 => Just(Some(false)), 1 => Just(Some(true))],
+            prop::collection::vec((0.0f64..1.0, 1u8..=255), features),
+        );
+        (
+            prop::collection::vec(row, n),
+            prop::collection::vec(0..classes.max(1), n),
+        )
+            .prop_filter_map(
+                "rows and classes must be at least 1",
+                move |(rows, labels)| {
+                    let bytes = rows
+                        .into_iter()
+                        .flat_map(|(kind, values)| {
+                            values.into_iter().map(move |(u, b)| match kind {
+                                Some(full) => u8::from(full) * b,
+                                None if u < density => b,
+                                None => 0,
+                            })
+                        })
+                        .collect();
+                    let scale = T::from_f64(1.0 / 255.0);
+                    Dataset::from_bytes(bytes, features, labels, classes)
+                        .and_then(|d| {
+                            d.with_transform(crate::data::FeatureTransform::uniform(
+                                features,
+                                scale,
+                                T::zero(),
+                            ))
+                        })
+                        .ok()
+                },
+            )
+    })
+}
+
 /// An MLP from [`mlp_spec`] and a dataset of `rows` rows that fits it.
 pub fn mlp_case(
     inputs: Range<usize>,

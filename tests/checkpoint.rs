@@ -360,7 +360,10 @@ fn restoring_into_another_network_or_optimizer_is_refused_naming_the_file() {
         matches!(err.kind(), ErrorKind::OptimizerState { path: Some(p), optimizer: "adam", .. } if *p == path),
         "{err}"
     );
-    assert!(err.to_string().starts_with(&path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().starts_with(&path.display().to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -409,7 +412,11 @@ fn weights_are_stored_as_pytorch_holds_them_out_by_in() {
         // torch.nn.Linear computes x @ weight.T: weight[o][i] is W[i][o].
         for o in 0..w.cols() {
             for i in 0..w.rows() {
-                assert_eq!(values[o * w.rows() + i], w.get(i, o).unwrap(), "{name}[{o}][{i}]");
+                assert_eq!(
+                    values[o * w.rows() + i],
+                    w.get(i, o).unwrap(),
+                    "{name}[{o}][{i}]"
+                );
             }
         }
     }
@@ -439,7 +446,10 @@ fn files_written_by_0_1_still_load() {
     });
     let back = Checkpoint::<f32>::from_bytes(&v1, Path::new("old.st")).unwrap();
     assert_eq!(back, ckpt, "a 0.1 file reads as the same checkpoint");
-    assert_eq!(bits(back.build_mlp().unwrap().params()), bits(ckpt.params()));
+    assert_eq!(
+        bits(back.build_mlp().unwrap().params()),
+        bits(ckpt.params())
+    );
     // Saved again, it is written in the new layout.
     assert_eq!(tensors(&back.to_bytes().unwrap()), tensors(&v2));
 }
@@ -448,7 +458,14 @@ fn files_written_by_0_1_still_load() {
 fn an_early_stopped_run_resumed_ends_where_the_straight_run_ends() {
     let (train, valid) = (data(), data().take(20));
     let stopper = || EarlyStopping::<f32>::new(Monitor::ValidLoss, 2).unwrap();
-    let fast = || Sgd::new(0.8).unwrap().momentum(0.9).unwrap().batch_size(10).unwrap();
+    let fast = || {
+        Sgd::new(0.8)
+            .unwrap()
+            .momentum(0.9)
+            .unwrap()
+            .batch_size(10)
+            .unwrap()
+    };
     // Straight: a rate high enough that validation stops improving within a few epochs.
     let (mut model, mut opt, mut stop) = (mlp(), fast(), stopper());
     let straight = Trainer::new(40)
@@ -457,7 +474,10 @@ fn an_early_stopped_run_resumed_ends_where_the_straight_run_ends() {
         .run_with(&mut model, &mut opt, &train, Some(&valid), &mut stop)
         .unwrap();
     let stopped_at = straight.history.last().unwrap().epoch;
-    assert!(straight.stopped.is_some() && stopped_at < 40, "the run must stop early");
+    assert!(
+        straight.stopped.is_some() && stopped_at < 40,
+        "the run must stop early"
+    );
     let best = stop.best_epoch().unwrap();
     assert!(best < stopped_at, "and keep an earlier epoch's parameters");
     let want = bits(model.params());
@@ -487,10 +507,16 @@ fn an_early_stopped_run_resumed_ends_where_the_straight_run_ends() {
         .unwrap();
     assert_eq!(resumed.history.last().unwrap().epoch, stopped_at);
     assert_eq!(resumed.stopped, straight.stopped);
-    assert_eq!(bits(model.params()), want, "the same best parameters, restored");
+    assert_eq!(
+        bits(model.params()),
+        want,
+        "the same best parameters, restored"
+    );
 
     // A checkpoint with early stopping's state, resumed without it, is refused.
-    let err = ckpt.restore_observer(&mut |_: &EpochRecord| {}).unwrap_err();
+    let err = ckpt
+        .restore_observer(&mut |_: &EpochRecord| {})
+        .unwrap_err();
     assert!(
         matches!(err.kind(), ErrorKind::Checkpoint { path: Some(p), .. } if *p == path),
         "{err}"

@@ -30,7 +30,11 @@ fn configurations() -> Vec<(String, Sgd<f64>)> {
     for rule in rules() {
         for decay in [0.0, 1e-3] {
             for clip in [None, Some(1.0)] {
-                let mut sgd = Sgd::new(0.01).unwrap().rule(rule).weight_decay(decay).unwrap();
+                let mut sgd = Sgd::new(0.01)
+                    .unwrap()
+                    .rule(rule)
+                    .weight_decay(decay)
+                    .unwrap();
                 if let Some(c) = clip {
                     sgd = sgd.clip_grad_norm(c).unwrap();
                 }
@@ -162,7 +166,11 @@ fn refused<O: Objective<f64>>(
     assert_eq!(sgd.state(), state, "{what}: the optimizer's state moved");
     o.poison = None;
     sgd.step(&mut o).unwrap();
-    assert_ne!(bits(o.params()), params, "{what}: a healthy step goes through");
+    assert_ne!(
+        bits(o.params()),
+        params,
+        "{what}: a healthy step goes through"
+    );
     assert_eq!(sgd.state().steps, state.steps + 1, "{what}");
 }
 
@@ -242,7 +250,13 @@ fn a_finite_gradient_that_the_step_scales_past_the_float_range_is_refused() {
         let (params, state) = (bits(o.params()), sgd.state());
         let err = sgd.step(&mut o).unwrap_err();
         assert!(
-            matches!(err.kind(), ErrorKind::Diverged { quantity: Quantity::Step, .. }),
+            matches!(
+                err.kind(),
+                ErrorKind::Diverged {
+                    quantity: Quantity::Step,
+                    ..
+                }
+            ),
             "{err}"
         );
         assert_eq!((bits(o.params()), sgd.state()), (params, state));
@@ -306,7 +320,11 @@ fn the_training_loop_places_a_divergence_at_its_epoch_and_step() {
             }
             other => panic!("{rule}: expected a placed divergence, got {other:?}"),
         }
-        assert!(cliff.w[0] >= 3.0 && cliff.w[0].is_finite(), "{rule}: {:?}", cliff.w);
+        assert!(
+            cliff.w[0] >= 3.0 && cliff.w[0].is_finite(),
+            "{rule}: {:?}",
+            cliff.w
+        );
         // The NaN at w1 never reached it (only AdamW's decoupled decay moves it).
         match rule.name() {
             "adamw" => assert!(cliff.w[1].is_finite() && cliff.w[1] < 5.0, "{rule}"),
@@ -359,7 +377,12 @@ fn an_mlp_run_that_diverges_keeps_its_last_finite_parameters() {
             .seed(2)
             .build()
             .unwrap();
-        let mut sgd = Sgd::new(1e6).unwrap().momentum(0.9).unwrap().batch_size(16).unwrap();
+        let mut sgd = Sgd::new(1e6)
+            .unwrap()
+            .momentum(0.9)
+            .unwrap()
+            .batch_size(16)
+            .unwrap();
         let mut last = Vec::new();
         let err = Trainer::new(50)
             .unwrap()

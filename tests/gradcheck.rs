@@ -293,7 +293,15 @@ fn bad_configuration_is_an_error() {
         .run(&mut BadGroups(mlp(Activation::Tanh)), &d.all())
         .unwrap_err();
     assert!(
-        matches!(err.kind(), ErrorKind::Shape { context: "Params::param_groups", expected: 3, found: 4, .. }),
+        matches!(
+            err.kind(),
+            ErrorKind::Shape {
+                context: "Params::param_groups",
+                expected: 3,
+                found: 4,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(GradCheck::new().h(0.0).is_err());
@@ -309,11 +317,35 @@ fn bad_configuration_is_an_error() {
         .groups(groups)
         .check_fn(&x, |x: &[f64]| x[0], |_: &[f64], g: &mut [f64]| g.fill(0.0))
         .unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Shape { expected: 2, found: 3, .. }), "{err}");
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::Shape {
+                expected: 2,
+                found: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = GradCheck::new()
-        .check_vjp(&x, 0, |_: &[f64], _: &mut [f64]| {}, |_: &[f64], _: &[f64], _: &mut [f64]| {})
+        .check_vjp(
+            &x,
+            0,
+            |_: &[f64], _: &mut [f64]| {},
+            |_: &[f64], _: &[f64], _: &mut [f64]| {},
+        )
         .unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::InvalidParameter { name: "outputs", .. }), "{err}");
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::InvalidParameter {
+                name: "outputs",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 /// A NaN in the analytic gradient is the worst possible error, never a pass.
@@ -354,25 +386,34 @@ fn wavy_grad(x: &[f64], g: &mut [f64], bad: Option<usize>, by: f64) {
 }
 
 fn point(n: usize) -> Vec<f64> {
-    (0..n).map(|i| ((i * 7 + 3) % 11) as f64 / 5.0 - 1.0).collect()
+    (0..n)
+        .map(|i| ((i * 7 + 3) % 11) as f64 / 5.0 - 1.0)
+        .collect()
 }
 
 #[test]
 fn check_fn_passes_a_correct_gradient_and_names_a_one_percent_error() {
     let x = point(12);
     let good = GradCheck::new()
-        .check_fn(&x, wavy, |x: &[f64], g: &mut [f64]| wavy_grad(x, g, None, 0.0))
+        .check_fn(&x, wavy, |x: &[f64], g: &mut [f64]| {
+            wavy_grad(x, g, None, 0.0)
+        })
         .unwrap();
     assert!(good.passed(), "{good}");
     assert_eq!(good.verdict(), Verdict::Good, "{good}");
     assert_eq!(good.probe, Probe::Coordinates);
     for bad in [0, 5, 11] {
         let report = GradCheck::new()
-            .check_fn(&x, wavy, |x: &[f64], g: &mut [f64]| wavy_grad(x, g, Some(bad), 0.01))
+            .check_fn(&x, wavy, |x: &[f64], g: &mut [f64]| {
+                wavy_grad(x, g, Some(bad), 0.01)
+            })
             .unwrap();
         assert!(!report.passed(), "{report}");
         assert_eq!(report.worst.unwrap().index, bad, "{report}");
-        assert!((report.max_rel_error - 0.01 / 1.01).abs() < 1e-6, "{report}");
+        assert!(
+            (report.max_rel_error - 0.01 / 1.01).abs() < 1e-6,
+            "{report}"
+        );
     }
 }
 
@@ -385,7 +426,9 @@ fn named_groups_say_which_part_of_the_vector_is_wrong() {
     ];
     let report = GradCheck::new()
         .groups(groups)
-        .check_fn(&x, wavy, |x: &[f64], g: &mut [f64]| wavy_grad(x, g, Some(10), 0.01))
+        .check_fn(&x, wavy, |x: &[f64], g: &mut [f64]| {
+            wavy_grad(x, g, Some(10), 0.01)
+        })
         .unwrap();
     assert_eq!(report.worst_group(), Some("b"), "{report}");
     assert!(report.groups[0].max_rel_error < 1e-7, "{report}");
@@ -496,7 +539,11 @@ fn directions_check_every_parameter_in_a_few_evaluations() {
         .unwrap();
     assert!(report.passed(), "{report}");
     assert!(calls.get() <= 40, "{} calls of f", calls.get());
-    assert_eq!(report.evaluations, calls.get(), "the report counts every call");
+    assert_eq!(
+        report.evaluations,
+        calls.get(),
+        "the report counts every call"
+    );
     assert_eq!(report.probe, Probe::Directions { count: 8, seed: 3 });
     assert_eq!(report.checked(), 8);
     let table = report.to_string();

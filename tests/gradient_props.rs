@@ -9,8 +9,11 @@
 
 use downhill::gradcheck::{Difference, GradCheck};
 use downhill::model::backprop;
+use downhill::model::SparseInput;
 use downhill::prelude::*;
-use downhill::testing::{assert_gradients_match, mlp_case, randomize, MlpSpec};
+use downhill::testing::{
+    assert_gradients_match, byte_dataset, mlp_case, mlp_spec, randomize, MlpSpec,
+};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 
@@ -194,5 +197,77 @@ proptest! {
             check = check.tolerance(1e-5).unwrap();
         }
         assert_gradients_match(&mut model, &data.all(), &check)?;
+    }
+}
+
+/// A model of `spec` reading its input sparse or dense.
+fn build_reading(spec: &MlpSpec, sparse: SparseInput, block_rows: usize) -> Mlp<f64> {
+    let mut b = Mlp::<f64>::builder(spec.inputs)
+        .classes(spec.classes)
+        .loss(spec.loss)
+        .l2(spec.l2)
+        .block_rows(block_rows)
+        .sparse_input(sparse);
+    for &(w, a) in &spec.hidden {
+        b = b.hidden(w, a);
+    }
+    let mut m = b.build().unwrap();
+    randomize(&mut m, 0.7, spec.seed);
+    m
+}
+
+/// A model spec and a byte dataset (any density, some all-zero and full rows) that fits it,
+/// standardised half the time, and a block size.
+fn sparse_case() -> impl Strategy<Value = (MlpSpec, Dataset<f64>, bool, usize)> {
+    mlp_spec(1..12, 1..=3, 1..12, 2..5)
+        .prop_flat_map(|spec| {
+            let data = byte_dataset::<f64>(spec.inputs, spec.classes, 2..30);
+            (Just(spec), data, any::<bool>())
+        })
+        .prop_flat_map(|(spec, data, standardize)| {
+            let rows = data.len();
+            (Just(spec), Just(data), Just(standardize), 1usize..rows + 3)
+        })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The sparse first layer computes what the dense one does, to rounding: losses,
+    /// gradients and scores, standardised or not, in any blocking and on any thread count.
+    #[test]
+    fn the_sparse_first_layer_is_the_dense_one(
+        (spec, mut data, standardize, block_rows) in sparse_case(),
+        threads in 1usize..4,
+    ) {
+        if standardize {
+            let t = FeatureTransform::standardize(&data, 0.01).unwrap();
+            data.set_transform(t).unwrap();
+        }
+        let mut sparse = build_reading(&spec, SparseInput::Always, block_rows);
+        let mut dense = build_reading(&spec, SparseInput::Never, block_rows);
+        sparse.set_threads(threads).unwrap();
+        prop_assert!(sparse.reads_sparse(&data) && !dense.reads_sparse(&data));
+        let (mut gs, mut gd) = (vec![0.0; sparse.num_params()], vec![0.0; dense.num_params()]);
+        let ls = sparse.loss_and_grad(&data.all(), &mut gs).unwrap();
+        let ld = dense.loss_and_grad(&data.all(), &mut gd).unwrap();
+        prop_assert!((ls - ld).abs() <= 1e-12 * ld.abs().max(1.0), "{ls} vs {ld}");
+        let scale = 1.0 + gd.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+        for (i, (a, b)) in gs.iter().zip(&gd).enumerate() {
+            prop_assert!((a - b).abs() <= 1e-12 * scale, "parameter {i}: {a} vs {b}");
+        }
+    }
+
+    /// And its gradient passes the gradient check on its own.
+    #[test]
+    fn the_sparse_first_layers_gradient_matches_numeric(
+        (spec, mut data, standardize, block_rows) in sparse_case(),
+    ) {
+        if standardize {
+            let t = FeatureTransform::standardize(&data, 0.01).unwrap();
+            data.set_transform(t).unwrap();
+        }
+        let mut model = build_reading(&spec, SparseInput::Always, block_rows);
+        assert_gradients_match(&mut model, &data.all(), &check_for(&spec))?;
     }
 }

@@ -142,7 +142,13 @@ fn early_stopping_in_a_run_reports_when_and_why() {
         .run_with(&mut model, &mut sgd, &data, None, &mut stop)
         .unwrap_err();
     assert!(
-        matches!(err.kind(), ErrorKind::InvalidParameter { name: "early stopping monitor", .. }),
+        matches!(
+            err.kind(),
+            ErrorKind::InvalidParameter {
+                name: "early stopping monitor",
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(EarlyStopping::<f64>::new(Monitor::ValidLoss, 0).is_err());
@@ -284,7 +290,10 @@ fn early_stopping_saved_and_restored_carries_on_as_if_never_stopped() {
     assert_eq!(saved.len(), 1);
     assert_eq!(saved[0].0, "early_stopping");
     let mut resumed = EarlyStopping::<f64>::new(Monitor::ValidLoss, 3).unwrap();
-    assert!(!resumed.load_state("history", &saved[0].1).unwrap(), "not its name");
+    assert!(
+        !resumed.load_state("history", &saved[0].1).unwrap(),
+        "not its name"
+    );
     assert!(resumed.load_state("early_stopping", &saved[0].1).unwrap());
     assert_eq!(feed(&mut resumed, 3..5), all[3..]);
     assert_eq!(resumed.best_epoch(), straight.best_epoch());

@@ -47,7 +47,10 @@ fn learning_rates_are_validated() {
     // f32 too: the value is formatted as the caller's type.
     assert_invalid(Sgd::<f32>::new(-2.5), "learning_rate", "-2.5");
     // The smallest positive values are fine.
-    assert_eq!(Sgd::<f64>::new(1e-300).unwrap().learning_rate(), Some(1e-300));
+    assert_eq!(
+        Sgd::<f64>::new(1e-300).unwrap().learning_rate(),
+        Some(1e-300)
+    );
     assert_eq!(
         GradientDescent::<f64>::new(f64::MIN_POSITIVE)
             .unwrap()
@@ -65,7 +68,10 @@ fn sgd_settings_are_validated() {
     assert_invalid(sgd().momentum(f64::NAN), "momentum", "NaN");
     assert_invalid(sgd().momentum(f64::INFINITY), "momentum", "inf");
     // The edges of the valid range: μ = 0 is the plain rule.
-    assert_eq!(sgd().momentum(0.0).unwrap().update_rule(), UpdateRule::plain());
+    assert_eq!(
+        sgd().momentum(0.0).unwrap().update_rule(),
+        UpdateRule::plain()
+    );
     let almost_one = 1.0 - f64::EPSILON;
     assert_eq!(
         sgd()
@@ -246,7 +252,11 @@ fn gradient_descent_step_is_w_minus_lr_grad() {
         let loss = gd.step(&mut model.on(&all)).unwrap();
         assert_eq!(loss.to_bits(), expected_loss.to_bits(), "loss before step");
         assert_eq!(gd.last_gradient(), &grad[..]);
-        assert_eq!(bits(model.params()), bits(&expected), "parameters after one step");
+        assert_eq!(
+            bits(model.params()),
+            bits(&expected),
+            "parameters after one step"
+        );
     }
 }
 
@@ -410,7 +420,11 @@ fn a_search_try_that_fails_leaves_the_parameters_where_they_were() {
     let mut rs = RandomSearch::new(100.0, 1).unwrap();
     assert!(rs.step(&mut f).is_err());
     assert_eq!(f.0, start, "random search put the failed try back");
-    assert_eq!(rs.tries(), 0, "a try that could not be evaluated is not counted");
+    assert_eq!(
+        rs.tries(),
+        0,
+        "a try that could not be evaluated is not counted"
+    );
     let mut ls = LocalSearch::new(100.0, 1).unwrap();
     assert!(ls.step(&mut f).is_err());
     assert_eq!(f.0, start, "local search put the failed try back");

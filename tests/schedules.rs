@@ -5,9 +5,9 @@
 mod common;
 
 use approx::assert_relative_eq;
-use downhill::optim::Schedule;
 use common::blobs;
 use downhill::error::ErrorKind;
+use downhill::optim::Schedule;
 use downhill::prelude::*;
 use downhill::train::{LrScheduler, Monitor};
 
@@ -113,7 +113,6 @@ fn schedule_settings_are_validated() {
     assert!(Schedule::plateau(0.5, 1).unwrap().min_lr(-1.0).is_err());
     assert!(Schedule::constant().learning_rate(0.0, 0, None).is_err());
 }
-
 
 #[test]
 fn the_scheduler_sets_each_epochs_rate() {

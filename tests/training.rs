@@ -139,7 +139,13 @@ fn report_counts_steps_samples_and_validation() {
         .run(&mut model(), &mut sgd, &empty, None)
         .unwrap_err();
     assert!(
-        matches!(err.kind(), ErrorKind::InvalidParameter { name: "training set", .. }),
+        matches!(
+            err.kind(),
+            ErrorKind::InvalidParameter {
+                name: "training set",
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -178,7 +184,10 @@ fn huge_learning_rate_is_divergence_not_nan() {
         }
         ref other => panic!("expected a placed divergence, got {other:?}"),
     }
-    assert!(model.params().iter().all(|w| w.is_finite()), "the last finite parameters");
+    assert!(
+        model.params().iter().all(|w| w.is_finite()),
+        "the last finite parameters"
+    );
 }
 
 /// The lecture's valley `½(100·w0² + w1²)`: curvature 100 across it, 1 along it.

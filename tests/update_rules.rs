@@ -291,10 +291,20 @@ fn a_bad_state_is_an_error() {
         let mut fresh = Sgd::new(0.1).unwrap().rule(UpdateRule::adam());
         let e = fresh.load_state(state).unwrap_err();
         assert!(
-            matches!(e.kind(), ErrorKind::OptimizerState { optimizer: "adam", .. }),
+            matches!(
+                e.kind(),
+                ErrorKind::OptimizerState {
+                    optimizer: "adam",
+                    ..
+                }
+            ),
             "{e:?}"
         );
-        assert_eq!(fresh.state(), StateDict::default(), "a refused state is not half-loaded");
+        assert_eq!(
+            fresh.state(),
+            StateDict::default(),
+            "a refused state is not half-loaded"
+        );
         e.to_string()
     };
     // A buffer another rule keeps.
@@ -312,7 +322,11 @@ fn a_bad_state_is_an_error() {
     // Buffers of different lengths.
     let mut ragged = good.clone();
     ragged.buffers[1].1.push(0.0);
-    assert!(err(&ragged).contains("has 3 values, the others 2"), "{}", err(&ragged));
+    assert!(
+        err(&ragged).contains("has 3 values, the others 2"),
+        "{}",
+        err(&ragged)
+    );
     // A NaN.
     let mut nan = good.clone();
     nan.buffers[0].1[1] = f64::NAN;
@@ -332,7 +346,14 @@ fn a_bad_state_is_an_error() {
     let mut bowl = Quadratic::bowl();
     let e = fresh.step(&mut bowl).unwrap_err();
     assert!(
-        matches!(e.kind(), ErrorKind::Shape { expected: 2, found: 3, .. }),
+        matches!(
+            e.kind(),
+            ErrorKind::Shape {
+                expected: 2,
+                found: 3,
+                ..
+            }
+        ),
         "{e}"
     );
     assert_eq!(
@@ -420,7 +441,10 @@ fn each_rule_keeps_typed_state_under_pytorchs_names() {
     ];
     for (rule, buffers) in cases {
         let mut sgd = Sgd::new(0.1).unwrap().rule(rule);
-        assert!(sgd.rule_state().is_empty(), "{rule}: no state before a step");
+        assert!(
+            sgd.rule_state().is_empty(),
+            "{rule}: no state before a step"
+        );
         trajectory(&mut sgd, 1);
         let state = sgd.rule_state();
         assert_eq!(state.buffers().len(), buffers, "{rule}");

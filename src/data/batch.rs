@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::kernels::sparse::Csr;
 use crate::matrix::Matrix;
 use crate::validate::at_least_one;
 use crate::Scalar;
@@ -214,6 +215,50 @@ impl<'a, T: Scalar> Batch<'a, T> {
                 Rows::Indices(idx) => idx[i],
             };
             self.data.write_row(r, &mut x[k * f..(k + 1) * f]);
+            labels[k] = self.data.labels()[r];
+        }
+        Ok(())
+    }
+
+    /// Writes examples `rows` of this batch into `out` as compressed rows of their nonzero
+    /// features (each value times its feature's scale; the transform's offset is the
+    /// caller's to fold in) and their labels into `labels`. Fails for a dataset without a
+    /// sparse form (float features, or rows wider than 65,536).
+    pub(crate) fn gather_sparse(
+        &self,
+        rows: Range<usize>,
+        out: &mut Csr<T>,
+        labels: &mut [usize],
+    ) -> Result<()> {
+        if rows.start > rows.end || rows.end > self.len() {
+            return Err(Error::shape(
+                "Batch::gather_sparse",
+                "end of the rows (at most the batch size)",
+                self.len(),
+                rows.end.max(rows.start),
+            ));
+        }
+        if labels.len() < rows.len() {
+            return Err(Error::shape(
+                "Batch::gather_sparse",
+                "label buffer length",
+                rows.len(),
+                labels.len(),
+            ));
+        }
+        out.clear(self.num_features());
+        for (k, i) in rows.enumerate() {
+            let r = match self.rows {
+                Rows::Range(start, _) => start + i,
+                Rows::Indices(idx) => idx[i],
+            };
+            if !self.data.write_sparse_row(r, out) {
+                return Err(Error::param(
+                    "sparse input",
+                    "a dataset without a sparse form",
+                    "needs byte features at most 65,536 wide",
+                ));
+            }
             labels[k] = self.data.labels()[r];
         }
         Ok(())

@@ -14,6 +14,7 @@ mod dataset;
 pub mod idx;
 mod limit;
 mod mnist;
+mod sparse;
 mod transform;
 
 pub use batch::{Batch, Examples, Minibatches};

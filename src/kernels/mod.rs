@@ -5,6 +5,8 @@
 //!   checked views. Transposes are strides, never copies.
 //! * [`dense_forward`] — a dense layer forward, `act(X·W + b)`, with bias and activation
 //!   fused onto the block while it is in cache; [`column_sums_into`] for the bias gradient.
+//! * [`sparse`] — the first layer's products with a sparse input, `X·W₁` and `Xᵀ·dZ₁`, that
+//!   skip the zero pixels.
 //! * `elementwise` — the loops around the products (gathering pixels, ReLU, column sums),
 //!   built for AVX2 when the CPU has it.
 //! * `update` — each update rule as one fused, self-checking pass over a share of the
@@ -48,6 +50,7 @@ mod dense;
 pub(crate) mod elementwise;
 mod gemm;
 pub(crate) mod pool;
+pub mod sparse;
 pub(crate) mod update;
 
 pub use dense::{column_sums_into, dense_forward};

@@ -22,18 +22,48 @@
 //! same operands in the same order whatever the thread count: the same seed gives
 //! bit-identical parameters on 1, 2 or 3 threads, with no reduction buffers and no
 //! reduction pass.
+//!
+//! # The sparse first layer
+//!
+//! When the input is sparse (digits: 81% zero pixels), the first layer reads only its
+//! nonzeros ([`FirstLayer::Sparse`]). Phase A gathers each thread's rows as compressed rows
+//! instead of dense ones and computes `Z₁ = X·W₁ + b₁` with [`spmm`]: no zero is multiplied
+//! and `W₁` is never packed. Phase B gives each thread its rows of `dW₁` as before: it
+//! transposes the block's nonzeros in its own range of pixels (a counting sort over the
+//! block's nonzeros) and sums, for each pixel, the rows of `dZ₁` where the pixel is lit.
+//!
+//! A standardised input `x' = x·s + o` keeps its zeros: the scale `s` goes into the sparse
+//! values, and the offset `o`, the same for every row, into two terms computed once —
+//! `Z₁ = (x·s)·W₁ + (b₁ + oᵀ·W₁)` and `dW₁ = (x·s)ᵀ·dZ₁ + o ⊗ colsum(dZ₁)`. The result is
+//! the dense path's to rounding.
 
 use std::ops::Range;
 
 use crate::data::Batch;
 use crate::error::Result;
-use crate::kernels::elementwise::activate_backward;
+use crate::kernels::elementwise::{activate, activate_backward};
 use crate::kernels::pool::{split_range, ThreadPool};
+use crate::kernels::sparse::{spmm, Csr, Start};
 use crate::kernels::{column_sums_into, dense_forward, gemm};
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef};
 use crate::model::mlp::LayerSpec;
 use crate::Scalar;
+
+/// How the first layer reads its input.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum FirstLayer<'a, T> {
+    /// Gathered dense, multiplied by the dense kernels.
+    Dense,
+    /// Gathered as compressed rows of its nonzeros (scaled by the transform), multiplied by
+    /// the sparse kernels: `bias` is `b₁ + oᵀ·W₁`, the layer's bias with the transform's
+    /// offset folded in, and `offset` is `o` when it is not all zero (for `dW₁`'s rank-1
+    /// term).
+    Sparse {
+        bias: &'a [T],
+        offset: Option<&'a [T]>,
+    },
+}
 
 /// Per-block buffers, sized once for the largest block and reused for every block and batch.
 #[derive(Debug, Clone, Default)]
@@ -46,23 +76,33 @@ pub(super) struct Workspace<T> {
     /// `dZ` of each layer (the last: `∂L/∂scores`).
     deltas: Vec<Vec<T>>,
     losses: Vec<f64>,
+    /// Each thread's rows as compressed rows (the sparse first layer's phase A).
+    sparse_rows: Vec<Csr<T>>,
+    /// Each thread's pixels of the block, transposed (the sparse first layer's phase B).
+    sparse_cols: Vec<Csr<T>>,
+    /// Each thread's `colsum(dZ₁)` (the sparse first layer's phase B).
+    colsums: Vec<Vec<T>>,
 }
 
 impl<T: Scalar> Workspace<T> {
-    pub fn ensure(&mut self, layers: &[LayerSpec], rows: usize) {
+    pub fn ensure(&mut self, layers: &[LayerSpec], rows: usize, threads: usize) {
+        if self.sparse_rows.len() < threads {
+            let inputs = layers[0].fan_in;
+            self.sparse_rows.resize_with(threads, || Csr::new(inputs));
+            self.sparse_cols.resize_with(threads, || Csr::new(0));
+            self.colsums.resize_with(threads, Vec::new);
+        }
         if self.rows >= rows {
             return;
         }
         let z = T::zero();
         let per_layer = || layers.iter().map(|l| vec![z; rows * l.fan_out]).collect();
-        *self = Workspace {
-            rows,
-            x: vec![z; rows * layers[0].fan_in],
-            labels: vec![0; rows],
-            acts: per_layer(),
-            deltas: per_layer(),
-            losses: vec![0.0; rows],
-        };
+        self.rows = rows;
+        self.x = vec![z; rows * layers[0].fan_in];
+        self.labels = vec![0; rows];
+        self.acts = per_layer();
+        self.deltas = per_layer();
+        self.losses = vec![0.0; rows];
     }
 
     /// The last block's row losses, in row order (for the caller's compensated sum).
@@ -100,14 +140,20 @@ struct RowShare<'a, T> {
     start: usize,
     rows: usize,
     x: &'a mut [T],
+    sparse: &'a mut Csr<T>,
     labels: &'a mut [usize],
     acts: Vec<&'a mut [T]>,
     deltas: Vec<&'a mut [T]>,
     losses: &'a mut [f64],
 }
 
-/// One thread's share of phase B: its rows of each layer's `dW` and columns of its `db`.
-type WeightShare<'a, T> = Vec<(&'a mut [T], &'a mut [T])>;
+/// One thread's share of phase B: its rows of each layer's `dW` and columns of its `db`,
+/// and its scratch for the sparse first layer.
+struct WeightShare<'a, T> {
+    grads: Vec<(&'a mut [T], &'a mut [T])>,
+    sparse_cols: &'a mut Csr<T>,
+    colsum: &'a mut Vec<T>,
+}
 
 /// One block, both phases: leaves the block's row losses in the workspace and, with
 /// `grad = Some((g, beta))`, writes `g ← beta·g + (the block's share of ∇L)`, scaled by
@@ -119,6 +165,7 @@ pub(super) fn run_block<T: Scalar>(
     layers: &[LayerSpec],
     params: &[T],
     loss: Loss,
+    first: FirstLayer<'_, T>,
     ws: &mut Workspace<T>,
     batch: &Batch<'_, T>,
     block: Range<usize>,
@@ -138,12 +185,14 @@ pub(super) fn run_block<T: Scalar>(
         let mut shares: Vec<RowShare<'_, T>> = ranges
             .iter()
             .zip(split_rows(&mut ws.x, inputs, &ranges))
+            .zip(ws.sparse_rows.iter_mut())
             .zip(split_rows(&mut ws.labels, 1, &ranges))
             .zip(split_rows(&mut ws.losses, 1, &ranges))
-            .map(|(((r, x), labels), losses)| RowShare {
+            .map(|((((r, x), sparse), labels), losses)| RowShare {
                 start: block.start + r.start,
                 rows: r.len(),
                 x,
+                sparse,
                 labels,
                 acts: Vec::with_capacity(layers.len()),
                 deltas: Vec::with_capacity(layers.len()),
@@ -160,14 +209,30 @@ pub(super) fn run_block<T: Scalar>(
             }
         }
         pool.run_each(shares, |_, share| {
-            phase_a(layers, params, loss, batch, share, scale, want_grad)
+            phase_a(layers, params, loss, first, batch, share, scale, want_grad)
         })?;
     }
 
     // Phase B: weights.
     if let Some((grad, beta)) = grad {
-        let ws = &*ws;
-        let mut slices: Vec<WeightShare<'_, T>> = (0..threads).map(|_| Vec::new()).collect();
+        let block_rows: Vec<&Csr<T>> = ws.sparse_rows.iter().take(threads).collect();
+        let inputs = Inputs {
+            x: &ws.x,
+            sparse: &block_rows,
+            acts: &ws.acts,
+            deltas: &ws.deltas,
+        };
+        let mut slices: Vec<WeightShare<'_, T>> = ws
+            .sparse_cols
+            .iter_mut()
+            .zip(ws.colsums.iter_mut())
+            .take(threads)
+            .map(|(sparse_cols, colsum)| WeightShare {
+                grads: Vec::with_capacity(layers.len()),
+                sparse_cols,
+                colsum,
+            })
+            .collect();
         let mut rest = grad;
         for layer in layers {
             let (this, tail) = rest.split_at_mut(layer.b + layer.fan_out - layer.w);
@@ -184,26 +249,37 @@ pub(super) fn run_block<T: Scalar>(
                 .zip(split_rows(gw, layer.fan_out, &wr))
                 .zip(split_rows(gb, 1, &br))
             {
-                s.push((w, b));
+                s.grads.push((w, b));
             }
         }
         pool.run_each(slices, |t, share| {
-            phase_b(layers, ws, rows, threads, t, beta, share)
+            phase_b(layers, first, &inputs, rows, threads, t, beta, share)
         })?;
     }
     Ok(())
 }
 
-/// Forward through every layer for `n` rows of `x`: `acts[l]` receives layer `l`'s output,
-/// the last one the class scores. Shared by training (one thread's rows) and `Mlp::scores`.
+/// What phase B reads of phase A's work: the block's input (dense, or each thread's
+/// compressed rows), every layer's output and every layer's `dZ`.
+struct Inputs<'a, T> {
+    x: &'a [T],
+    sparse: &'a [&'a Csr<T>],
+    acts: &'a [Vec<T>],
+    deltas: &'a [Vec<T>],
+}
+
+/// Forward through layers `from..` for `n` rows: `acts[l]` receives layer `l`'s output, the
+/// last one the class scores; layer 0 reads `x`, the others the layer before. Shared by
+/// training (one thread's rows) and `Mlp::scores`.
 fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
     layers: &[LayerSpec],
     params: &[T],
     x: &[T],
     acts: &mut [A],
     n: usize,
+    from: usize,
 ) -> Result<()> {
-    for (l, layer) in layers.iter().enumerate() {
+    for (l, layer) in layers.iter().enumerate().skip(from) {
         let (before, rest) = acts.split_at_mut(l);
         let input = match before.last() {
             Some(prev) => MatRef::new(prev.as_ref(), n, layer.fan_in)?,
@@ -222,10 +298,12 @@ fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
 }
 
 /// Phase A for one thread's rows: gather, forward, loss, and dZ for every layer.
+#[allow(clippy::too_many_arguments)]
 fn phase_a<T: Scalar>(
     layers: &[LayerSpec],
     params: &[T],
     loss: Loss,
+    first: FirstLayer<'_, T>,
     batch: &Batch<'_, T>,
     s: &mut RowShare<'_, T>,
     scale: T,
@@ -233,10 +311,33 @@ fn phase_a<T: Scalar>(
 ) -> Result<()> {
     let n = s.rows;
     if n == 0 {
+        s.sparse.clear(layers[0].fan_in);
         return Ok(());
     }
-    batch.gather(s.start..s.start + n, s.x, s.labels)?;
-    forward_layers(layers, params, s.x, &mut s.acts, n)?;
+    let rows = s.start..s.start + n;
+    match first {
+        FirstLayer::Dense => {
+            batch.gather(rows, s.x, s.labels)?;
+            forward_layers(layers, params, s.x, &mut s.acts, n, 0)?;
+        }
+        FirstLayer::Sparse { bias, .. } => {
+            // Z₁ = (x·s)·W₁ + (b₁ + oᵀ·W₁), then the activation, row by row.
+            batch.gather_sparse(rows, s.sparse, s.labels)?;
+            let l0 = &layers[0];
+            let out = &mut s.acts[0][..n * l0.fan_out];
+            spmm(
+                s.sparse,
+                l0.weights(params)?,
+                Start::Row(bias),
+                None,
+                MatMut::new(out, n, l0.fan_out)?,
+            )?;
+            if let Some(act) = l0.act {
+                activate(act, out);
+            }
+            forward_layers(layers, params, s.x, &mut s.acts, n, 1)?;
+        }
+    }
     let last = layers.len() - 1;
     let classes = layers[last].fan_out;
     let scores = s.acts[last].chunks_exact(classes);
@@ -280,27 +381,50 @@ fn phase_a<T: Scalar>(
 }
 
 /// Phase B for thread `t`: its rows of every `dW_l` and its columns of every `db_l`.
+#[allow(clippy::too_many_arguments)]
 fn phase_b<T: Scalar>(
     layers: &[LayerSpec],
-    ws: &Workspace<T>,
+    first: FirstLayer<'_, T>,
+    inputs: &Inputs<'_, T>,
     rows: usize,
     threads: usize,
     t: usize,
     beta: T,
     share: &mut WeightShare<'_, T>,
 ) -> Result<()> {
-    for (l, (layer, (gw, gb))) in layers.iter().zip(share.iter_mut()).enumerate() {
-        let dz_buf: &[T] = &ws.deltas[l];
+    for (l, (layer, (gw, gb))) in layers.iter().zip(share.grads.iter_mut()).enumerate() {
+        let dz_buf: &[T] = &inputs.deltas[l];
         let dz = MatRef::new(dz_buf, rows, layer.fan_out)?;
-        let input: &[T] = if l == 0 { &ws.x } else { &ws.acts[l - 1] };
         let wr = split_range(layer.fan_in, threads, t, 8);
+        let br = split_range(layer.fan_out, threads, t, 8);
+        if let (0, FirstLayer::Sparse { offset, .. }) = (l, first) {
+            // dW₁[wr, :] = β·dW₁[wr, :] + (x·s)[:, wr]ᵀ·dZ₁ + o[wr] ⊗ colsum(dZ₁), from the
+            // block's nonzeros in pixels wr; db₁ from the same column sums.
+            let colsum = &mut *share.colsum;
+            colsum.resize(layer.fan_out, T::zero());
+            column_sums_into(dz, T::zero(), colsum)?;
+            for (g, &c) in gb.iter_mut().zip(&colsum[br]) {
+                *g = if beta == T::zero() { c } else { beta * *g + c };
+            }
+            if !wr.is_empty() {
+                Csr::transpose_parts_into(inputs.sparse, wr.clone(), share.sparse_cols);
+                let rank1 = offset.map(|o| (&o[wr.clone()], &colsum[..]));
+                let dw = MatMut::new(gw, wr.len(), layer.fan_out)?;
+                spmm(share.sparse_cols, dz, Start::Scaled(beta), rank1, dw)?;
+            }
+            continue;
+        }
+        let input: &[T] = if l == 0 {
+            inputs.x
+        } else {
+            &inputs.acts[l - 1]
+        };
         if !wr.is_empty() {
             // Columns wr of the input, transposed: dW[wr, :] ← β·dW[wr, :] + A[:, wr]ᵀ·dZ.
             let a = MatRef::with_strides(&input[wr.start..], rows, wr.len(), layer.fan_in, 1)?;
             let dw = MatMut::new(gw, wr.len(), layer.fan_out)?;
             gemm(T::one(), a.t(), dz, beta, dw)?;
         }
-        let br = split_range(layer.fan_out, threads, t, 8);
         if !br.is_empty() {
             let d = MatRef::with_strides(&dz_buf[br.start..], rows, br.len(), layer.fan_out, 1)?;
             column_sums_into(d, beta, gb)?;
@@ -324,7 +448,7 @@ pub(super) fn forward_rows<T: Scalar>(
     for (r, dst) in ws.x.chunks_exact_mut(inputs).take(rows).enumerate() {
         x.copy_row(start + r, dst)?;
     }
-    forward_layers(layers, params, &ws.x, &mut ws.acts, rows)?;
+    forward_layers(layers, params, &ws.x, &mut ws.acts, rows, 0)?;
     let last = layers.len() - 1;
     let classes = layers[last].fan_out;
     for r in 0..rows {

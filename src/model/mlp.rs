@@ -24,10 +24,11 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::activation::Activation;
 use crate::data::{Batch, Dataset};
 use crate::error::{Error, Result};
+use crate::kernels::gemm;
 use crate::kernels::pool::ThreadPool;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
-use crate::model::blocked::{block_size, forward_rows, run_block, Workspace};
+use crate::model::blocked::{block_size, forward_rows, run_block, FirstLayer, Workspace};
 use crate::model::{evaluate_classifier, Classifier, Evaluation, Init, Model, ParamGroup, Params};
 use crate::rng::seeded;
 use crate::validate::{non_negative, thread_count};
@@ -40,6 +41,28 @@ use crate::Scalar;
 /// cap matters only for full-batch methods, whose memory stays one block's worth however
 /// many rows the training set has.
 pub(crate) const BLOCK_BYTES: usize = 8 << 20;
+
+/// Below this fraction of nonzero inputs, [`SparseInput::Auto`] takes the sparse first
+/// layer: the density where the sparse and the dense first-layer products take the same
+/// time (`cargo bench --bench kernels`, group "first layer").
+pub const SPARSE_CROSSOVER: f64 = 0.3;
+
+/// How an [`Mlp`]'s first layer reads a batch of byte features (pixels).
+///
+/// A digit is mostly zero pixels; read as compressed rows, the first layer's products skip
+/// the zeros (`kernels/sparse.rs`). Dense data gains nothing from that and keeps the dense
+/// products. Float features are always read dense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SparseInput {
+    /// Sparse when the dataset's measured [`density`](Dataset::density) is below
+    /// [`SPARSE_CROSSOVER`] (the default).
+    #[default]
+    Auto,
+    /// Sparse whatever the density (byte features only).
+    Always,
+    /// Dense whatever the density.
+    Never,
+}
 
 /// Where one layer lives in the flat parameter vector, and what follows it.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +103,9 @@ pub struct Mlp<T> {
     pub(crate) l2: T,
     pub(crate) params: Vec<T>,
     block_rows: usize,
+    sparse_input: SparseInput,
+    /// The sparse first layer's bias with the input's offset folded in.
+    first_bias: Vec<T>,
     ws: Workspace<T>,
     pool: Arc<ThreadPool>,
 }
@@ -95,6 +121,7 @@ pub struct MlpBuilder<T> {
     init: Option<Init>,
     seed: u64,
     block_rows: Option<usize>,
+    sparse_input: SparseInput,
     scalar: PhantomData<T>,
 }
 
@@ -133,6 +160,13 @@ impl<T: Scalar> MlpBuilder<T> {
     /// activations, between 64 and 1024).
     pub fn block_rows(mut self, rows: usize) -> Self {
         self.block_rows = Some(rows);
+        self
+    }
+
+    /// When the first layer reads byte inputs as sparse rows (default
+    /// [`SparseInput::Auto`]).
+    pub fn sparse_input(mut self, sparse: SparseInput) -> Self {
+        self.sparse_input = sparse;
         self
     }
 
@@ -218,6 +252,8 @@ impl<T: Scalar> MlpBuilder<T> {
             l2: T::from_f64(l2),
             params,
             block_rows,
+            sparse_input: self.sparse_input,
+            first_bias: Vec::new(),
             ws: Workspace::default(),
             pool: Arc::new(start_pool(1)?),
         })
@@ -297,6 +333,7 @@ impl<T: Scalar> Mlp<T> {
             init: None,
             seed: 0,
             block_rows: None,
+            sparse_input: SparseInput::Auto,
             scalar: PhantomData,
         }
     }
@@ -326,6 +363,21 @@ impl<T: Scalar> Mlp<T> {
     /// Rows per block when walking a batch.
     pub fn block_rows(&self) -> usize {
         self.block_rows
+    }
+
+    /// When the first layer reads byte inputs as sparse rows.
+    pub fn sparse_input(&self) -> SparseInput {
+        self.sparse_input
+    }
+
+    /// Whether a batch of `data` takes the sparse first layer.
+    pub fn reads_sparse(&self, data: &Dataset<T>) -> bool {
+        let wanted = match self.sparse_input {
+            SparseInput::Never => false,
+            SparseInput::Always => true,
+            SparseInput::Auto => data.density() < SPARSE_CROSSOVER,
+        };
+        wanted && data.sparse_bytes().is_some()
     }
 
     /// The weights of layer `l` (`fan_in × fan_out`, row-major), or `None` past the last
@@ -371,7 +423,32 @@ impl<T: Scalar> Mlp<T> {
     fn walk_batch(&mut self, batch: &Batch<'_, T>, mut grad: Option<&mut [T]>) -> Result<T> {
         let n = batch.len();
         let block = block_size(n, self.block_rows);
-        self.ws.ensure(&self.layers, block);
+        self.ws.ensure(&self.layers, block, self.pool.threads());
+        let sparse = self.reads_sparse(batch.dataset());
+        let offset = batch
+            .dataset()
+            .transform()
+            .map(|t| &t.offset[..])
+            .filter(|o| o.iter().any(|&v| v != T::zero()));
+        if sparse {
+            // b₁ + oᵀ·W₁: the standardised input's offset, the same for every row.
+            let l0 = &self.layers[0];
+            self.first_bias.clear();
+            self.first_bias.extend_from_slice(l0.bias(&self.params));
+            if let Some(o) = offset {
+                let o = MatRef::new(o, 1, l0.fan_in)?;
+                let out = MatMut::new(&mut self.first_bias, 1, l0.fan_out)?;
+                gemm(T::one(), o, l0.weights(&self.params)?, T::one(), out)?;
+            }
+        }
+        let first = if sparse {
+            FirstLayer::Sparse {
+                bias: &self.first_bias,
+                offset,
+            }
+        } else {
+            FirstLayer::Dense
+        };
         // Row losses are summed in f64, compensated (Neumaier), in row order: the total does
         // not depend on blocking or threads, and its rounding noise is far below what a
         // finite difference with a small h can resolve (the gradient check needs that).
@@ -384,6 +461,7 @@ impl<T: Scalar> Mlp<T> {
                 &self.layers,
                 &self.params,
                 self.loss,
+                first,
                 &mut self.ws,
                 batch,
                 start..start + rows,
@@ -529,7 +607,7 @@ impl<T: Scalar> Classifier<T> for Mlp<T> {
         }
         let n = x.rows();
         let block = block_size(n, self.block_rows);
-        self.ws.ensure(&self.layers, block);
+        self.ws.ensure(&self.layers, block, self.pool.threads());
         for start in (0..n).step_by(block.max(1)) {
             let rows = block.min(n - start);
             forward_rows(

@@ -29,7 +29,7 @@ mod objective;
 pub use crate::activation::Activation;
 pub use init::Init;
 pub use linear::{LinearBuilder, LinearClassifier};
-pub use mlp::{Mlp, MlpArchitecture, MlpBuilder};
+pub use mlp::{Mlp, MlpArchitecture, MlpBuilder, SparseInput, SPARSE_CROSSOVER};
 pub use objective::{FnObjective, Layout, Objective, OnBatch, ParamGroup, Params};
 
 pub(crate) use objective::check_groups;

@@ -146,7 +146,11 @@ impl Objective<f64> for Cliff {
         } else {
             -1.0
         };
-        grad[1] = if self.w[0] > self.cliff { f64::NAN } else { 0.0 };
+        grad[1] = if self.w[0] > self.cliff {
+            f64::NAN
+        } else {
+            0.0
+        };
         self.loss()
     }
 }
@@ -202,15 +206,20 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// (with an optional `if` guard), showing the kind it got if not; evaluates to the error.
 ///
 /// ```ignore
-/// let err = assert_kind!(Sgd::<f32>::new(0.0), ErrorKind::InvalidParameter { name: "learning_rate", .. });
+/// let err = assert_kind!(
+///     Sgd::<f32>::new(0.0),
+///     ErrorKind::InvalidParameter { name: "learning_rate", .. }
+/// );
 /// ```
 #[allow(unused_macros)]
 macro_rules! assert_kind {
     ($result:expr, $pattern:pat $(if $guard:expr)? $(,)?) => {
         match $result {
+            // Not the value itself: it may be a whole dataset.
             Ok(value) => panic!(
-                "expected an error matching {}, got Ok({value:?})",
-                stringify!($pattern)
+                "expected an error matching {}, got Ok({})",
+                stringify!($pattern),
+                std::any::type_name_of_val(&value)
             ),
             Err(err) => {
                 let err: downhill::Error = err;
@@ -236,7 +245,10 @@ pub fn pixels(n: usize) -> Vec<u8> {
 
 /// An IDX images file of `count` images of `rows × cols`, with [`pixels`].
 pub fn idx_images(count: u32, rows: u32, cols: u32) -> Vec<u8> {
-    idx(&[count, rows, cols], &pixels((count * rows * cols) as usize))
+    idx(
+        &[count, rows, cols],
+        &pixels((count * rows * cols) as usize),
+    )
 }
 
 /// Writes a valid MNIST-format directory into `dir` (plain files): `train` and `test` are

@@ -45,6 +45,27 @@ impl Activation {
         }
     }
 
+    /// f'(z), from `z`: σ(z)·σ(−z), 1/cosh²(z), [z > 0]. Exact where the output
+    /// saturates, where [`derivative_from_output`](Activation::derivative_from_output)
+    /// loses digits to `1 − a`.
+    #[inline(always)]
+    pub fn derivative<T: Scalar>(self, z: T) -> T {
+        match self {
+            Activation::Sigmoid => Activation::Sigmoid.apply(z) * Activation::Sigmoid.apply(-z),
+            Activation::Tanh => {
+                let c = z.cosh();
+                T::one() / (c * c)
+            }
+            Activation::Relu => {
+                if z > T::zero() {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            }
+        }
+    }
+
     /// f'(z), written through the output `a = f(z)`.
     #[inline(always)]
     pub fn derivative_from_output<T: Scalar>(self, a: T) -> T {

@@ -93,7 +93,7 @@
 //!                 .map(|c| row.iter().enumerate().map(|(i, xi)| xi * self.w[i * self.classes + c]).sum())
 //!                 .collect();
 //!             // The loss, and ∂loss/∂scores ÷ n.
-//!             total += Loss::SoftmaxCrossEntropy.row_loss_and_grad(&s, label, 1.0 / n, &mut ds);
+//!             total += Loss::SoftmaxCrossEntropy.row_loss_and_grad(&s, label, 1.0 / n, &mut ds)?;
 //!             for (i, xi) in row.iter().enumerate() {
 //!                 for (c, d) in ds.iter().enumerate() {
 //!                     grad[i * self.classes + c] += xi * d;
@@ -248,6 +248,8 @@ pub struct MlpSpec {
     pub hidden: Vec<(usize, Activation)>,
     /// Number of classes.
     pub classes: usize,
+    /// The output layer's activation, if any.
+    pub output: Option<Activation>,
     /// The data loss.
     pub loss: Loss,
     /// L2 strength (0 for none).
@@ -263,6 +265,7 @@ impl MlpSpec {
     pub fn build<T: Scalar>(&self) -> Result<Mlp<T>> {
         let mut b = Mlp::<T>::builder(self.inputs)
             .classes(self.classes)
+            .output(self.output)
             .loss(self.loss)
             .l2(self.l2)
             .seed(self.seed);
@@ -273,9 +276,10 @@ impl MlpSpec {
         randomize(&mut mlp, 0.7, self.seed);
         Ok(mlp)
     }
-    /// Whether the objective is smooth: no ReLU and no hinge.
+    /// Whether the objective is smooth: no ReLU anywhere and no hinge.
     pub fn is_smooth(&self) -> bool {
-        self.loss == Loss::SoftmaxCrossEntropy
+        self.loss != Loss::Hinge
+            && self.output != Some(Activation::Relu)
             && self.hidden.iter().all(|&(_, a)| a != Activation::Relu)
     }
 }
@@ -299,14 +303,30 @@ pub fn activation() -> impl Strategy<Value = Activation> {
     ]
 }
 
-/// Softmax cross-entropy or hinge.
+/// Any of the losses.
 pub fn loss() -> impl Strategy<Value = Loss> {
-    prop_oneof![Just(Loss::SoftmaxCrossEntropy), Just(Loss::Hinge)]
+    prop_oneof![
+        Just(Loss::SoftmaxCrossEntropy),
+        Just(Loss::Hinge),
+        Just(Loss::MeanSquared),
+        Just(Loss::BinaryCrossEntropy)
+    ]
+}
+
+/// An output activation for `loss`: a sigmoid for binary cross-entropy (which needs
+/// outputs in `(0, 1)`), otherwise none or any activation.
+pub fn output_for(loss: Loss) -> BoxedStrategy<Option<Activation>> {
+    if loss.needs_probabilities() {
+        Just(Some(Activation::Sigmoid)).boxed()
+    } else {
+        prop_oneof![2 => Just(None), 1 => activation().prop_map(Some)].boxed()
+    }
 }
 
 /// Random MLPs: `inputs` features, `layers` layers in all (1 is a linear classifier, so
 /// `layers − 1` hidden ones), hidden widths in `width`, `classes` classes, any activation
-/// per layer, either loss, and L2 off (half the time) or in `0.01..0.5`.
+/// per layer, any loss with an output activation that suits it, and L2 off (half the time)
+/// or in `0.01..0.5`.
 pub fn mlp_spec(
     inputs: Range<usize>,
     layers: RangeInclusive<usize>,
@@ -318,18 +338,21 @@ pub fn mlp_spec(
         inputs,
         prop::collection::vec((width, activation()), hidden_layers),
         classes,
-        loss(),
+        loss().prop_flat_map(|loss| (Just(loss), output_for(loss))),
         prop_oneof![Just(0.0), 0.01f64..0.5],
         any::<u64>(),
     )
-        .prop_map(|(inputs, hidden, classes, loss, l2, seed)| MlpSpec {
-            inputs,
-            hidden,
-            classes,
-            loss,
-            l2,
-            seed,
-        })
+        .prop_map(
+            |(inputs, hidden, classes, (loss, output), l2, seed)| MlpSpec {
+                inputs,
+                hidden,
+                classes,
+                output,
+                loss,
+                l2,
+                seed,
+            },
+        )
 }
 
 /// Random datasets of `features` features in `[−2, 2]`, labels in `0..classes`, and a number

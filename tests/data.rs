@@ -431,7 +431,10 @@ fn batches_of_data_of_ones_own() {
     assert_eq!((all.len(), xs(&all)), (5, pts.x.clone()));
     let range = Batch::<f64, Points>::range(&pts, 1..3).unwrap();
     assert_eq!(xs(&range), [10.0, 20.0]);
-    assert_eq!((range.row(0), range.row(1), range.row(2)), (Some(1), Some(2), None));
+    assert_eq!(
+        (range.row(0), range.row(1), range.row(2)),
+        (Some(1), Some(2), None)
+    );
     let picked = Batch::<f64, Points>::indices(&pts, &[4, 0, 4]).unwrap();
     assert_eq!(xs(&picked), [40.0, 0.0, 40.0]);
     assert_eq!(picked.row(3), None);

@@ -55,6 +55,7 @@ fn blocked_case() -> impl Strategy<Value = (MlpSpec, Dataset<f64>, usize)> {
 fn build_blocked(spec: &MlpSpec, block_rows: usize) -> Mlp<f64> {
     let mut b = Mlp::<f64>::builder(spec.inputs)
         .classes(spec.classes)
+        .output(spec.output)
         .loss(spec.loss)
         .l2(spec.l2)
         .block_rows(block_rows);
@@ -66,21 +67,35 @@ fn build_blocked(spec: &MlpSpec, block_rows: usize) -> Mlp<f64> {
     m
 }
 
-/// Every activation × loss × L2 on/off × depth 1–4, at batch sizes 1, 17 and 33: the
-/// combinations a random draw might miss, each checked once.
+/// Every activation × loss (with each output activation it takes) × L2 on/off × depth 1–4,
+/// at batch sizes 1, 17 and 33: the combinations a random draw might miss, each checked
+/// once.
 #[test]
-fn every_activation_loss_l2_and_depth() {
+fn every_activation_loss_output_l2_and_depth() {
     let mut checked = 0;
+    let losses = [
+        Loss::SoftmaxCrossEntropy,
+        Loss::Hinge,
+        Loss::MeanSquared,
+        Loss::BinaryCrossEntropy,
+    ];
     for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
-        for loss in [Loss::SoftmaxCrossEntropy, Loss::Hinge] {
+        for loss in losses {
+            let outputs: &[Option<Activation>] = if loss.needs_probabilities() {
+                &[Some(Activation::Sigmoid)]
+            } else {
+                &[None, Some(Activation::Sigmoid), Some(Activation::Tanh)]
+            };
             for l2 in [0.0, 0.1] {
                 for layers in 1..=4usize {
-                    for rows in [1usize, 17, 33] {
+                    for (rows, &output) in [1usize, 17, 33].into_iter().zip(outputs.iter().cycle())
+                    {
                         let seed = checked as u64;
                         let spec = MlpSpec {
                             inputs: 5,
                             hidden: (1..layers).map(|l| (3 + 5 * l % 14, act)).collect(),
                             classes: 4,
+                            output,
                             loss,
                             l2,
                             seed,
@@ -101,7 +116,7 @@ fn every_activation_loss_l2_and_depth() {
             }
         }
     }
-    assert_eq!(checked, 144);
+    assert_eq!(checked, 288);
 }
 
 proptest! {
@@ -115,6 +130,7 @@ proptest! {
 
     #[test]
     fn linear_gradient_matches_numeric((spec, data) in mlp_case(1..8, 1..=1, 1..2, 2..6, 1..34)) {
+        prop_assume!(!spec.loss.needs_probabilities());
         let mut model = LinearClassifier::<f64>::builder(spec.inputs, spec.classes)
             .loss(spec.loss)
             .l2(spec.l2)
@@ -204,6 +220,7 @@ proptest! {
 fn build_reading(spec: &MlpSpec, sparse: SparseInput, block_rows: usize) -> Mlp<f64> {
     let mut b = Mlp::<f64>::builder(spec.inputs)
         .classes(spec.classes)
+        .output(spec.output)
         .loss(spec.loss)
         .l2(spec.l2)
         .block_rows(block_rows)

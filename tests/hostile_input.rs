@@ -27,7 +27,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::{assert_kind, gzip, idx, idx_images, write_mnist, TempDir, SHIPPED};
+use common::{assert_kind, gzip, idx, write_mnist, TempDir, SHIPPED};
 use downhill::checkpoint::Checkpoint;
 use downhill::data::idx::{read_idx_from, read_idx_slice, IdxArray, IdxReader};
 use downhill::data::{Mnist, ReadLimit};
@@ -204,29 +204,715 @@ fn valid_inputs_are_read() {
 
 #[test]
 fn four_billion_images_in_100_bytes_fail_before_allocating() {
-    // 0xFFFF_FFFF images of 28 x 28, and 84 bytes of "pixels".
+    // 0xFFFF_FFFF images of 28 x 28, and 84 bytes of "pixels": over the default limit, so
+    // refused from the header alone, whatever follows it.
+    let claimed = u64::from(u32::MAX) * 784;
+    let too_large = |r: downhill::Result<IdxArray>, name: &str| {
+        assert_kind!(
+            r,
+            ErrorKind::TooLarge { path: Some(p), claimed: c, limit }
+                if p == Path::new(name) && *c == claimed && *limit == ReadLimit::DEFAULT_BYTES
+        );
+    };
     let mut bytes = idx(&[u32::MAX, 28, 28], &[0; 84]);
     assert_eq!(bytes.len(), 100);
     let (r, peak) = peak_bytes(|| read_idx_slice(&bytes, Path::new("liar")));
-    assert!(r.unwrap_err().to_string().contains("truncated"));
+    too_large(r, "liar");
     assert!(peak < 4 << 10, "a 100-byte file held {peak} bytes");
 
     let gzipped = gzip(&bytes);
     let (r, peak) = peak_bytes(|| read_idx_slice(&gzipped, Path::new("liar.gz")));
-    assert!(r.unwrap_err().to_string().contains("truncated"));
+    too_large(r, "liar.gz");
     assert!(peak < FIXED, "a gzipped liar held {peak} bytes");
     eprintln!("a gzipped 4-billion-image header: {peak} bytes at the peak");
 
     let (r, peak) = peak_bytes(|| read_idx_from(&bytes[..], Path::new("stream")));
-    assert!(r.is_err());
+    too_large(r, "stream");
     assert!(peak < FIXED, "a streamed liar held {peak} bytes");
 
     // The same lie one level down: a checkpoint header that claims a huge header.
     bytes = u64::MAX.to_le_bytes().to_vec();
     bytes.extend_from_slice(&[b' '; 92]);
     let (r, peak) = peak_bytes(|| Checkpoint::<f32>::from_bytes(&bytes, Path::new("c")));
-    assert!(r.is_err());
+    assert_kind!(r, ErrorKind::Format { path: Some(p), .. } if p == Path::new("c"));
     assert!(peak < 4 << 10, "a lying checkpoint held {peak} bytes");
+}
+
+/// `name` in a fresh directory holding `bytes`.
+fn file(dir: &str, name: &str, bytes: &[u8]) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(dir);
+    let path = dir.write(name, bytes);
+    (dir, path)
+}
+
+#[test]
+fn lying_header_with_four_billion_images_does_not_allocate() {
+    // On disk: 0xFFFF_FFFF images of 28 x 28 claimed, one image present. Over the limit:
+    // refused from the header.
+    let bytes = idx(&[u32::MAX, 28, 28], &[0; 784]);
+    let (_dir, path) = file("hostile-four-billion", "images", &bytes);
+    let (r, peak) = peak_bytes(|| downhill::data::idx::read_images(&path));
+    assert_kind!(
+        r,
+        ErrorKind::TooLarge { path: Some(p), claimed, limit }
+            if p == &path
+                && *claimed == u64::from(u32::MAX) * 784
+                && *limit == ReadLimit::DEFAULT_BYTES
+    );
+    assert!(
+        peak <= 4 * bytes.len(),
+        "reading {} bytes held {peak} bytes",
+        bytes.len()
+    );
+
+    // Within the limit, the same lie (a million images, 784 MB) is refused by the file's
+    // length, also before anything is allocated for the data.
+    let bytes = idx(&[1_000_000, 28, 28], &[0; 784]);
+    let (_dir, path) = file("hostile-million", "images", &bytes);
+    let (r, peak) = peak_bytes(|| downhill::data::idx::read_images(&path));
+    assert_kind!(
+        r,
+        ErrorKind::Format { path: Some(p), position: Some(Position::Byte(800)), .. } if p == &path
+    );
+    assert!(
+        peak <= 4 * bytes.len(),
+        "reading {} bytes held {peak} bytes",
+        bytes.len()
+    );
+    // And as a stream of unknown length, the buffer grows only with the data that arrives.
+    let (r, peak) = peak_bytes(|| read_idx_from(&bytes[..], &path));
+    assert_kind!(
+        r,
+        ErrorKind::Format {
+            position: Some(Position::Byte(800)),
+            ..
+        }
+    );
+    assert!(
+        peak <= 4 * bytes.len() + FIXED,
+        "streaming held {peak} bytes"
+    );
+}
+
+#[test]
+fn lying_header_inside_gzip_does_not_allocate() {
+    // Inside gzip the data's length is unknown until it is inflated: over the limit, the
+    // claim is refused from the header; within it, a claim over 64 MiB must agree with the
+    // gzip trailer, and anything else grows the buffer only with the data that arrives.
+    let bytes = gzip(&idx(&[u32::MAX, 28, 28], &[7; 784]));
+    let (_dir, path) = file("hostile-gzip-four-billion", "images.gz", &bytes);
+    let (r, peak) = peak_bytes(|| downhill::data::idx::read_images(&path));
+    assert_kind!(
+        r,
+        ErrorKind::TooLarge { path: Some(p), claimed, .. }
+            if p == &path && *claimed == u64::from(u32::MAX) * 784
+    );
+    assert!(peak <= 4 * bytes.len() + FIXED, "held {peak} bytes");
+
+    let bytes = gzip(&idx(&[1_000_000, 28, 28], &[7; 784]));
+    let (_dir, path) = file("hostile-gzip-million", "images.gz", &bytes);
+    let (r, peak) = peak_bytes(|| downhill::data::idx::read_images(&path));
+    // The trailer's check: no position, nothing inflated.
+    assert_kind!(
+        r,
+        ErrorKind::Format { path: Some(p), position: None, .. } if p == &path
+    );
+    assert!(peak <= 4 * bytes.len() + FIXED, "held {peak} bytes");
+    // A stream has no trailer to read first: inflated, and found short.
+    let (r, peak) = peak_bytes(|| read_idx_from(&bytes[..], &path));
+    assert_kind!(
+        r,
+        ErrorKind::Format {
+            position: Some(Position::Byte(800)),
+            ..
+        }
+    );
+    assert!(
+        peak <= 4 * bytes.len() + FIXED,
+        "streaming held {peak} bytes"
+    );
+}
+
+#[test]
+fn a_claim_over_the_readers_limit_is_refused_before_reading() {
+    // A truthful file: 1 MiB of data behind a header that says so, read with a limit of
+    // half that.
+    let bytes = idx(&[1024, 1024], &vec![7; 1 << 20]);
+    let gzipped = gzip(&bytes);
+    let dir = TempDir::new("hostile-limit");
+    let plain = dir.write("plain", &bytes);
+    let gz = dir.write("data.gz", &gzipped);
+    let half = ReadLimit::default().max_bytes(MIB / 2).unwrap();
+    let reader = IdxReader::new().limit(half);
+    let refused = |r: downhill::Result<IdxArray>, path: &Path| {
+        assert_kind!(
+            r,
+            ErrorKind::TooLarge { path: Some(p), claimed: MIB, limit }
+                if p == path && *limit == MIB / 2
+        )
+    };
+
+    let (r, peak) = peak_bytes(|| reader.read(&plain));
+    let err = refused(r, &plain);
+    assert!(peak < 4 << 10, "a refused plain file held {peak} bytes");
+    // The message of a refusal, once in full: the file, the claim, the limit, and how to
+    // raise it.
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: the header claims 1048576 bytes of data, more than the read limit of \
+             524288 bytes (raise it with ReadLimit::max_bytes, or the examples' --max-data-mib)",
+            plain.display()
+        )
+    );
+    let (r, peak) = peak_bytes(|| reader.read(&gz));
+    refused(r, &gz);
+    assert!(peak < FIXED, "a refused gzip file held {peak} bytes");
+    let (r, peak) = peak_bytes(|| reader.read_slice(&bytes, &plain));
+    refused(r, &plain);
+    assert!(peak < 4 << 10, "refused bytes held {peak} bytes");
+    let (r, peak) = peak_bytes(|| reader.read_from(&gzipped[..], &gz));
+    refused(r, &gz);
+    assert!(peak < FIXED, "a refused gzip stream held {peak} bytes");
+
+    // A claim of exactly the limit is read.
+    let exact = IdxReader::new().limit(ReadLimit::default().max_bytes(MIB).unwrap());
+    for path in [&plain, &gz] {
+        let array = exact.read(path).unwrap();
+        assert_eq!((array.dims, array.data.len()), (vec![1024, 1024], 1 << 20));
+    }
+}
+
+/// Writes a gzip file at `path`: `header`, then `zeros` zero bytes streamed through the
+/// encoder a MiB at a time (never held whole). Returns the file's size.
+fn gzip_zeros(path: &Path, header: &[u8], zeros: u64) -> u64 {
+    let file = BufWriter::new(File::create(path).unwrap());
+    let mut enc = GzEncoder::new(file, Compression::fast());
+    enc.write_all(header).unwrap();
+    let chunk = vec![0u8; MIB as usize];
+    let mut left = zeros;
+    while left > 0 {
+        let n = left.min(MIB);
+        enc.write_all(&chunk[..n as usize]).unwrap();
+        left -= n;
+    }
+    enc.finish().unwrap().into_inner().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// One line of the printed cost tables.
+fn cost(name: &str, started: Instant, peak: usize) {
+    eprintln!(
+        "{name:<44} {:>9.2} ms {:>10} bytes at the peak",
+        started.elapsed().as_secs_f64() * 1e3,
+        peak
+    );
+}
+
+#[test]
+fn a_gzip_bomb_is_refused_before_it_is_inflated() {
+    // The issue's bomb: a gzip file whose header claims 13,000,000 images of 28 x 28
+    // (10.2 GB). Its stream here inflates to 128 MiB of zeros (the real one, to 10 GiB).
+    let dir = TempDir::new("hostile-bomb");
+    let path = dir.join("train-images-idx3-ubyte.gz");
+    let claimed = 13_000_000 * 784;
+    let started = Instant::now();
+    let size = gzip_zeros(&path, &idx(&[13_000_000, 28, 28], &[]), 128 * MIB);
+    eprintln!(
+        "the bomb: {size} bytes of gzip inflating to 128 MiB, written in {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let bomb = |r: downhill::Result<IdxArray>| {
+        assert_kind!(
+            r,
+            ErrorKind::TooLarge { path: Some(p), claimed: c, limit }
+                if p == &path && *c == claimed && *limit == ReadLimit::DEFAULT_BYTES
+        );
+    };
+
+    let started = Instant::now();
+    let (r, peak) = peak_bytes(|| downhill::data::idx::read_idx(&path));
+    cost("bomb: read_idx", started, peak);
+    bomb(r);
+    assert!(peak < FIXED, "the bomb held {peak} bytes");
+
+    // As a stream: no trailer and no length to look at, only the header.
+    let compressed = std::fs::read(&path).unwrap();
+    let started = Instant::now();
+    let (r, peak) = peak_bytes(|| read_idx_from(&compressed[..], &path));
+    cost("bomb: read_idx_from (a stream)", started, peak);
+    bomb(r);
+    assert!(peak < FIXED, "the streamed bomb held {peak} bytes");
+
+    // In an MNIST directory.
+    dir.write("train-labels-idx1-ubyte", &idx(&[2], &[0, 1]));
+    let started = Instant::now();
+    let (r, peak) = peak_bytes(|| Mnist::<f32>::load(dir.path(), ReadLimit::default()));
+    cost("bomb: Mnist::load", started, peak);
+    assert_kind!(
+        r,
+        ErrorKind::TooLarge { path: Some(p), claimed: c, .. } if p == &path && *c == claimed
+    );
+    assert!(peak < FIXED, "loading the bomb held {peak} bytes");
+
+    // With a limit raised past the claim, the trailer (128 MiB + 16 inflated) contradicts
+    // the header: refused before inflating.
+    let raised = IdxReader::new().limit(ReadLimit::default().max_mib(16 << 10).unwrap());
+    let started = Instant::now();
+    let (r, peak) = peak_bytes(|| raised.read(&path));
+    cost("bomb: read with a 16 GiB limit", started, peak);
+    assert_kind!(
+        r,
+        ErrorKind::Format { path: Some(p), position: None, .. } if p == &path
+    );
+    assert!(
+        peak < FIXED,
+        "the bomb held {peak} bytes past a raised limit"
+    );
+}
+
+#[test]
+fn a_large_gzip_claim_its_trailer_contradicts_is_not_inflated() {
+    // Claims within the default limit and over the 64 MiB above which the trailer is
+    // checked; streams that inflate to much less, and to much more.
+    let dir = TempDir::new("hostile-trailer");
+    let cases = [
+        (
+            "900 MiB claimed, 128 MiB inflated",
+            [900, 1024, 1024],
+            128 * MIB,
+        ),
+        (
+            "900 MiB claimed, 1.5 GiB inflated",
+            [900, 1024, 1024],
+            1536 * MIB,
+        ),
+        (
+            "100 MiB claimed, 256 MiB inflated",
+            [100, 1024, 1024],
+            256 * MIB,
+        ),
+    ];
+    // Every case is read and printed before any is judged, so the table is whole.
+    let mut wrong = Vec::new();
+    for (i, (name, dims, zeros)) in cases.into_iter().enumerate() {
+        let path = dir.join(&format!("case-{i}.gz"));
+        let started = Instant::now();
+        let size = gzip_zeros(&path, &idx(&dims, &[]), zeros);
+        eprintln!(
+            "{name}: {size} bytes of gzip, written in {:.0} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        let started = Instant::now();
+        let (r, peak) = peak_bytes(|| downhill::data::idx::read_idx(&path));
+        cost(name, started, peak);
+        // The trailer's refusal: the file, no position (nothing was inflated to find one).
+        let refused = matches!(
+            r.as_ref().map_err(|e| e.kind()),
+            Err(ErrorKind::Format { path: Some(p), position: None, .. }) if p == &path
+        );
+        if !refused || peak >= FIXED {
+            let got = r.map(|a| a.dims).map_err(downhill::Error::into_kind);
+            wrong.push(format!("{name}: held {peak} bytes, got {got:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn the_shipped_digits_need_a_limit_above_their_pixels() {
+    // 8000 training images of 784 pixels: 6,272,000 bytes, over 1 MiB.
+    let pixels = 8000 * 784;
+    let images = Path::new(SHIPPED).join("train-images-idx3-ubyte.gz");
+    let one = ReadLimit::default().max_mib(1).unwrap();
+    let (r, peak) = peak_bytes(|| Mnist::<f32>::load(SHIPPED, one));
+    assert_kind!(
+        r,
+        ErrorKind::TooLarge { path: Some(p), claimed, limit }
+            if p == &images && *claimed == pixels && *limit == MIB
+    );
+    assert!(peak < FIXED, "a refused load held {peak} bytes");
+    let short = ReadLimit::default().max_bytes(pixels - 1).unwrap();
+    assert_kind!(
+        Mnist::<f32>::load(SHIPPED, short),
+        ErrorKind::TooLarge { claimed, .. } if *claimed == pixels
+    );
+
+    for limit in [
+        ReadLimit::default().max_bytes(pixels).unwrap(),
+        ReadLimit::default().max_mib(64).unwrap(),
+    ] {
+        let mnist = Mnist::<f32>::load(SHIPPED, limit).unwrap();
+        assert_eq!((mnist.train.len(), mnist.test.len()), (8000, 2000));
+    }
+}
+
+#[test]
+fn the_checkpoint_loader_refuses_a_file_over_its_limit() {
+    let bytes = checkpoint_bytes();
+    let len = bytes.len() as u64;
+    let (_dir, path) = file("hostile-checkpoint-limit", "run.safetensors", &bytes);
+    let short = ReadLimit::default().max_bytes(len - 1).unwrap();
+    let (r, peak) = peak_bytes(|| Checkpoint::<f32>::load_with(&path, short));
+    assert_kind!(
+        r,
+        ErrorKind::TooLarge { path: Some(p), claimed, limit }
+            if p == &path && *claimed == len && *limit == len - 1
+    );
+    // Refused from the file's size: not read.
+    assert!(peak < bytes.len(), "a refused checkpoint held {peak} bytes");
+
+    let exact = ReadLimit::default().max_bytes(len).unwrap();
+    let loaded = Checkpoint::<f32>::load_with(&path, exact).unwrap();
+    assert_eq!(
+        loaded.params(),
+        Checkpoint::<f32>::from_bytes(&bytes, &path)
+            .unwrap()
+            .params()
+    );
+}
+
+/// A broken MNIST directory: how it is broken, which file the error must name, and the
+/// kind it must be.
+struct Broken {
+    name: &'static str,
+    /// Breaks a valid directory (50 training and 20 test images of 28 x 28, plain files).
+    breaks: fn(&TempDir),
+    file: &'static str,
+    kind: fn(&ErrorKind) -> bool,
+}
+
+/// The file an error names, for the kinds that name one.
+fn path_of(kind: &ErrorKind) -> Option<&Path> {
+    match kind {
+        ErrorKind::Io { path, .. }
+        | ErrorKind::Format { path, .. }
+        | ErrorKind::TooLarge { path, .. }
+        | ErrorKind::Label { path, .. } => path.as_deref(),
+        _ => None,
+    }
+}
+
+const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+
+/// Replaces the plain `name` in `dir` with `name.gz` holding `bytes` gzipped.
+fn gzip_in_place(dir: &TempDir, name: &str) -> (Vec<u8>, PathBuf) {
+    let plain = dir.join(name);
+    let bytes = gzip(&std::fs::read(&plain).unwrap());
+    std::fs::remove_file(&plain).unwrap();
+    let gz = dir.write(&format!("{name}.gz"), &bytes);
+    (bytes, gz)
+}
+
+/// Applies `f` to the bytes of `name` in `dir`.
+fn edit(dir: &TempDir, name: &str, f: impl FnOnce(&mut Vec<u8>)) {
+    let path = dir.join(name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    f(&mut bytes);
+    std::fs::write(&path, bytes).unwrap();
+}
+
+fn format_at_byte(k: &ErrorKind) -> bool {
+    matches!(
+        k,
+        ErrorKind::Format {
+            position: Some(Position::Byte(_)),
+            ..
+        }
+    )
+}
+
+fn format_without_position(k: &ErrorKind) -> bool {
+    matches!(k, ErrorKind::Format { position: None, .. })
+}
+
+fn not_found(k: &ErrorKind) -> bool {
+    matches!(k, ErrorKind::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+}
+
+fn too_large(k: &ErrorKind) -> bool {
+    matches!(k, ErrorKind::TooLarge { limit, .. } if *limit == ReadLimit::DEFAULT_BYTES)
+}
+
+fn broken_mnist_directories() -> Vec<Broken> {
+    vec![
+        Broken {
+            name: "missing directory",
+            breaks: |d| std::fs::remove_dir_all(d.path()).unwrap(),
+            file: TRAIN_IMAGES,
+            kind: not_found,
+        },
+        Broken {
+            name: "missing training labels",
+            breaks: |d| std::fs::remove_file(d.join(TRAIN_LABELS)).unwrap(),
+            file: TRAIN_LABELS,
+            kind: not_found,
+        },
+        Broken {
+            name: "missing test images",
+            breaks: |d| std::fs::remove_file(d.join(TEST_IMAGES)).unwrap(),
+            file: TEST_IMAGES,
+            kind: not_found,
+        },
+        Broken {
+            name: "empty images file",
+            breaks: |d| edit(d, TRAIN_IMAGES, Vec::clear),
+            file: TRAIN_IMAGES,
+            kind: format_without_position,
+        },
+        Broken {
+            name: "header cut in the dimensions",
+            breaks: |d| edit(d, TRAIN_IMAGES, |b| b.truncate(9)),
+            file: TRAIN_IMAGES,
+            kind: |k| {
+                matches!(
+                    k,
+                    ErrorKind::Format {
+                        position: Some(Position::Byte(9)),
+                        ..
+                    }
+                )
+            },
+        },
+        Broken {
+            name: "truncated images",
+            breaks: |d| edit(d, TRAIN_IMAGES, |b| b.truncate(b.len() - 100)),
+            file: TRAIN_IMAGES,
+            kind: format_at_byte,
+        },
+        Broken {
+            name: "trailing data after the labels",
+            breaks: |d| edit(d, TRAIN_LABELS, |b| b.push(0)),
+            file: TRAIN_LABELS,
+            kind: format_at_byte,
+        },
+        Broken {
+            name: "bad magic in the labels",
+            breaks: |d| edit(d, TRAIN_LABELS, |b| b[0] = 0x42),
+            file: TRAIN_LABELS,
+            kind: |k| {
+                matches!(
+                    k,
+                    ErrorKind::Format {
+                        position: Some(Position::Byte(0)),
+                        ..
+                    }
+                )
+            },
+        },
+        Broken {
+            name: "images of f32 elements",
+            breaks: |d| edit(d, TRAIN_IMAGES, |b| b[2] = 0x0D),
+            file: TRAIN_IMAGES,
+            kind: |k| {
+                matches!(
+                    k,
+                    ErrorKind::Format {
+                        position: Some(Position::Byte(2)),
+                        ..
+                    }
+                )
+            },
+        },
+        Broken {
+            name: "images with two dimensions",
+            breaks: |d| {
+                d.write(TRAIN_IMAGES, &idx(&[50, 784], &vec![0; 50 * 784]));
+            },
+            file: TRAIN_IMAGES,
+            kind: |k| {
+                matches!(
+                    k,
+                    ErrorKind::Format {
+                        position: Some(Position::Byte(3)),
+                        ..
+                    }
+                )
+            },
+        },
+        Broken {
+            name: "labels with two dimensions",
+            breaks: |d| {
+                d.write(TRAIN_LABELS, &idx(&[25, 2], &[0; 50]));
+            },
+            file: TRAIN_LABELS,
+            kind: |k| {
+                matches!(
+                    k,
+                    ErrorKind::Format {
+                        position: Some(Position::Byte(3)),
+                        ..
+                    }
+                )
+            },
+        },
+        Broken {
+            name: "dimensions whose product overflows",
+            breaks: |d| {
+                d.write(TRAIN_IMAGES, &idx(&[u32::MAX; 3], &[0; 64]));
+            },
+            file: TRAIN_IMAGES,
+            kind: |k| {
+                matches!(
+                    k,
+                    ErrorKind::Format {
+                        position: Some(Position::Byte(4)),
+                        ..
+                    }
+                )
+            },
+        },
+        Broken {
+            name: "49 labels for 50 images",
+            breaks: |d| {
+                d.write(TRAIN_LABELS, &idx(&[49], &[3; 49]));
+            },
+            file: TRAIN_LABELS,
+            kind: format_without_position,
+        },
+        Broken {
+            name: "label 10 of 10 classes",
+            breaks: |d| edit(d, TRAIN_LABELS, |b| b[8 + 17] = 10),
+            file: TRAIN_LABELS,
+            kind: |k| {
+                matches!(
+                    k,
+                    ErrorKind::Label {
+                        row: 17,
+                        label: 10,
+                        classes: 10,
+                        ..
+                    }
+                )
+            },
+        },
+        Broken {
+            name: "label 255 in the test split",
+            breaks: |d| edit(d, TEST_LABELS, |b| b[8 + 19] = 255),
+            file: TEST_LABELS,
+            kind: |k| {
+                matches!(
+                    k,
+                    ErrorKind::Label {
+                        row: 19,
+                        label: 255,
+                        ..
+                    }
+                )
+            },
+        },
+        Broken {
+            name: "truncated gzip images",
+            breaks: |d| {
+                let (bytes, gz) = gzip_in_place(d, TRAIN_IMAGES);
+                std::fs::write(gz, &bytes[..bytes.len() / 2]).unwrap();
+            },
+            file: "train-images-idx3-ubyte.gz",
+            kind: format_without_position,
+        },
+        Broken {
+            name: "gzip images with a bad CRC",
+            breaks: |d| {
+                let (mut bytes, gz) = gzip_in_place(d, TRAIN_IMAGES);
+                let crc = bytes.len() - 8;
+                bytes[crc] ^= 0xFF;
+                std::fs::write(gz, bytes).unwrap();
+            },
+            file: "train-images-idx3-ubyte.gz",
+            kind: format_without_position,
+        },
+        Broken {
+            name: "gzip labels cut inside the header",
+            breaks: |d| {
+                let (bytes, gz) = gzip_in_place(d, TRAIN_LABELS);
+                std::fs::write(gz, &bytes[..12]).unwrap();
+            },
+            file: "train-labels-idx1-ubyte.gz",
+            kind: format_without_position,
+        },
+        Broken {
+            name: "4 billion images claimed (plain)",
+            breaks: |d| edit(d, TRAIN_IMAGES, |b| b[4..8].copy_from_slice(&[0xFF; 4])),
+            file: TRAIN_IMAGES,
+            kind: too_large,
+        },
+        Broken {
+            name: "4 billion images claimed (gzip)",
+            breaks: |d| {
+                edit(d, TRAIN_IMAGES, |b| b[4..8].copy_from_slice(&[0xFF; 4]));
+                gzip_in_place(d, TRAIN_IMAGES);
+            },
+            file: "train-images-idx3-ubyte.gz",
+            kind: too_large,
+        },
+        Broken {
+            name: "1M images claimed (plain, 784 MB)",
+            breaks: |d| {
+                edit(d, TRAIN_IMAGES, |b| {
+                    b[4..8].copy_from_slice(&1_000_000u32.to_be_bytes())
+                })
+            },
+            file: TRAIN_IMAGES,
+            kind: format_at_byte,
+        },
+        Broken {
+            name: "1M images claimed (gzip, 784 MB)",
+            breaks: |d| {
+                edit(d, TRAIN_IMAGES, |b| {
+                    b[4..8].copy_from_slice(&1_000_000u32.to_be_bytes())
+                });
+                gzip_in_place(d, TRAIN_IMAGES);
+            },
+            file: "train-images-idx3-ubyte.gz",
+            kind: format_without_position,
+        },
+        Broken {
+            name: "gzip bomb: 13M images, 16 MiB inflated",
+            breaks: |d| {
+                std::fs::remove_file(d.join(TRAIN_IMAGES)).unwrap();
+                let path = d.join("train-images-idx3-ubyte.gz");
+                gzip_zeros(&path, &idx(&[13_000_000, 28, 28], &[]), 16 * MIB);
+            },
+            file: "train-images-idx3-ubyte.gz",
+            kind: too_large,
+        },
+    ]
+}
+
+#[test]
+fn every_broken_mnist_directory_names_its_file() {
+    let train: Vec<u8> = (0..50).map(|i| (i * 7 % 10) as u8).collect();
+    let test: Vec<u8> = (0..20).map(|i| (i * 3 % 10) as u8).collect();
+    eprintln!(
+        "{:<44} {:>12} {:>10}",
+        "broken MNIST directory", "time", "peak"
+    );
+    // Every case is loaded and printed before any is judged, so the table is whole.
+    let mut wrong = Vec::new();
+    for (i, case) in broken_mnist_directories().into_iter().enumerate() {
+        let dir = TempDir::new(&format!("hostile-mnist-{i}"));
+        write_mnist(&dir, 28, 28, &train, &test);
+        (case.breaks)(&dir);
+        let started = Instant::now();
+        let (r, peak) = peak_bytes(|| Mnist::<f32>::load(dir.path(), ReadLimit::default()));
+        cost(case.name, started, peak);
+        let file = dir.join(case.file);
+        match r.map(|_| ()).map_err(downhill::Error::into_kind) {
+            Err(kind) if (case.kind)(&kind) && path_of(&kind) == Some(file.as_path()) => {}
+            other => wrong.push(format!(
+                "{}: expected an error naming {}, got {other:?}",
+                case.name,
+                file.display()
+            )),
+        }
+        if peak >= 64 << 20 {
+            wrong.push(format!("{}: held {peak} bytes", case.name));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 /// The fuzz targets' checks on one kept input (see `fuzz/fuzz_targets/`).

@@ -34,7 +34,11 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 
 /// Asserts `result` is a format error in `file` at `at`; returns it.
 #[track_caller]
-fn assert_format<T: std::fmt::Debug>(result: Result<T>, file: &Path, at: Option<Position>) -> Error {
+fn assert_format<T: std::fmt::Debug>(
+    result: Result<T>,
+    file: &Path,
+    at: Option<Position>,
+) -> Error {
     assert_kind!(
         result,
         ErrorKind::Format { path: Some(p), position, .. } if p == file && *position == at
@@ -92,10 +96,6 @@ fn dimensions_whose_product_overflows() {
     let (_dir, path) = file("huge_dims", &bytes);
     assert_format(read_idx(&path), &path, Some(Position::Byte(4)));
 }
-
-
-
-
 
 #[test]
 fn truncated_gzip() {
@@ -209,6 +209,7 @@ fn reads_shipped_mnist_gzipped_and_plain() {
         (test_count, test_size, test_pixels.len()),
         (2000, 784, 2000 * 784)
     );
-    let test_labels = read_labels(Path::new(SHIPPED).join("t10k-labels-idx1-ubyte.gz"), 10).unwrap();
+    let test_labels =
+        read_labels(Path::new(SHIPPED).join("t10k-labels-idx1-ubyte.gz"), 10).unwrap();
     assert_eq!(test_labels.len(), 2000);
 }

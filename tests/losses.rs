@@ -23,7 +23,7 @@ fn close(a: f64, b: f64, tol: f64) {
 /// entry the loss forgot to write shows).
 fn loss_and_grad<T: Scalar>(loss: Loss, s: &[T], y: usize, scale: T) -> (T, Vec<T>) {
     let mut g = vec![T::nan(); s.len()];
-    let l = loss.row_loss_and_grad(s, y, scale, &mut g);
+    let l = loss.row_loss_and_grad(s, y, scale, &mut g).unwrap();
     (l, g)
 }
 
@@ -42,7 +42,7 @@ fn softmax_is_stable_for_huge_scores() {
         (&[-1e4, 0.0, -1e4], 0, 1e4),
     ];
     for (s, y, want) in cases {
-        let l = CE.row_loss(s, y);
+        let l = CE.row_loss(s, y).unwrap();
         let (lg, g) = loss_and_grad(CE, s, y, 1.0);
         for (name, v) in [("row_loss", l), ("row_loss_and_grad", lg)] {
             assert!(v.is_finite(), "{name}({s:?}, {y}) = {v}");
@@ -72,8 +72,8 @@ fn softmax_is_stable_for_huge_scores() {
 fn softmax_is_stable_in_f32() {
     // e^100 already overflows f32; the shifted computation never forms it.
     let s = [100.0f32, -100.0, 0.0];
-    assert_eq!(CE.row_loss(&s, 0), 0.0);
-    assert_eq!(CE.row_loss(&s, 1), 200.0);
+    assert_eq!(CE.row_loss(&s, 0).unwrap(), 0.0);
+    assert_eq!(CE.row_loss(&s, 1).unwrap(), 200.0);
     let (l, g) = loss_and_grad(CE, &[1e4f32, 1e4], 1, 1.0);
     assert!((l - 2f32.ln()).abs() < 1e-6, "{l}");
     assert_eq!(g, [0.5, -0.5]);
@@ -98,7 +98,7 @@ fn softmax_of_equal_scores_is_ln_c() {
     for c in 1..=12 {
         let s = vec![0.0f64; c];
         for y in [0, c - 1] {
-            close(CE.row_loss(&s, y), (c as f64).ln(), 1e-15);
+            close(CE.row_loss(&s, y).unwrap(), (c as f64).ln(), 1e-15);
             let scale = 0.25;
             let (l, g) = loss_and_grad(CE, &s, y, scale);
             close(l, (c as f64).ln(), 1e-15);
@@ -115,7 +115,7 @@ fn softmax_of_equal_scores_is_ln_c() {
 fn hinge_matches_the_cs231n_example() {
     // max(0, 5.1 − 3.2 + 1) + max(0, −1.7 − 3.2 + 1) = 2.9 + 0
     let s = [3.2, 5.1, -1.7];
-    close(Loss::Hinge.row_loss(&s, 0), 2.9, 1e-12);
+    close(Loss::Hinge.row_loss(&s, 0).unwrap(), 2.9, 1e-12);
     let (l, g) = loss_and_grad(Loss::Hinge, &s, 0, 0.5);
     close(l, 2.9, 1e-12);
     // One violator (class 1): +scale there, −1·scale on the true class, 0 elsewhere.
@@ -123,8 +123,12 @@ fn hinge_matches_the_cs231n_example() {
 
     // The lecture's other two columns: a car scored 4.9 with the cat at 1.3 and frog 2.0
     // has zero loss; the frog column gives 12.9.
-    close(Loss::Hinge.row_loss(&[1.3, 4.9, 2.0], 1), 0.0, 0.0);
-    close(Loss::Hinge.row_loss(&[2.2, 2.5, -3.1], 2), 12.9, 1e-12);
+    close(Loss::Hinge.row_loss(&[1.3, 4.9, 2.0], 1).unwrap(), 0.0, 0.0);
+    close(
+        Loss::Hinge.row_loss(&[2.2, 2.5, -3.1], 2).unwrap(),
+        12.9,
+        1e-12,
+    );
     let (l, g) = loss_and_grad(Loss::Hinge, &[2.2, 2.5, -3.1], 2, 1.0);
     close(l, 12.9, 1e-12);
     assert_eq!(g, [1.0, 1.0, -2.0], "two violators");
@@ -149,7 +153,7 @@ fn row_loss_agrees_with_row_loss_and_grad() {
             let c = 2 + (case % 9) as usize;
             let s = Mix(case).uniforms(c, 5.0);
             let y = (case as usize * 7) % c;
-            let a = loss.row_loss(&s, y);
+            let a = loss.row_loss(&s, y).unwrap();
             let (b, g) = loss_and_grad(loss, &s, y, 1.0);
             assert!(a.is_finite() && a >= 0.0);
             close(a, b, 1e-13);
@@ -174,7 +178,8 @@ fn row_gradient_matches_central_differences() {
                 let (mut p, mut m) = (s.clone(), s.clone());
                 p[j] += h;
                 m[j] -= h;
-                let numeric = (loss.row_loss(&p, y) - loss.row_loss(&m, y)) / (2.0 * h);
+                let numeric =
+                    (loss.row_loss(&p, y).unwrap() - loss.row_loss(&m, y).unwrap()) / (2.0 * h);
                 assert!(
                     (numeric - g[j]).abs() < 1e-6,
                     "{loss} scores {s:?} y {y}: d/ds{j} analytic {} numeric {numeric}",
@@ -206,11 +211,19 @@ fn loss_names_parse_and_print() {
         Loss::SoftmaxCrossEntropy
     );
     assert_eq!("hinge".parse::<Loss>().unwrap(), Loss::Hinge);
-    for loss in [Loss::SoftmaxCrossEntropy, Loss::Hinge] {
+    let all = [
+        Loss::SoftmaxCrossEntropy,
+        Loss::Hinge,
+        Loss::MeanSquared,
+        Loss::BinaryCrossEntropy,
+    ];
+    for loss in all {
         assert_eq!(loss.to_string().parse::<Loss>().unwrap(), loss);
     }
+    assert_eq!("mse".parse::<Loss>().unwrap(), Loss::MeanSquared);
+    assert_eq!("bce".parse::<Loss>().unwrap(), Loss::BinaryCrossEntropy);
     assert_eq!(Loss::default(), Loss::SoftmaxCrossEntropy);
-    for bad in ["mse", "", "Softmax", "svm "] {
+    for bad in ["l1", "", "Softmax", "svm "] {
         let err = bad.parse::<Loss>().unwrap_err();
         match err.kind() {
             ErrorKind::InvalidParameter {
@@ -287,4 +300,100 @@ fn mlp_l2_adds_half_lambda_w_squared() {
     let penalty = 0.5 * 0.3 * weights.iter().map(|w| w * w).sum::<f64>();
     let diff = reg.loss(&all).unwrap() - plain.loss(&all).unwrap();
     close(diff, penalty, 1e-12);
+}
+
+#[test]
+fn mean_squared_error_and_binary_cross_entropy_on_known_values() {
+    let p = [0.2, 0.7, 0.1];
+    // MSE against onehot(1) = [0, 1, 0]: (0.04 + 0.09 + 0.01)/3.
+    close(
+        Loss::MeanSquared.row_loss(&p, 1).unwrap(),
+        0.14 / 3.0,
+        1e-15,
+    );
+    let (_, g) = loss_and_grad(Loss::MeanSquared, &p, 1, 1.0);
+    for (g, want) in g.iter().zip([0.4 / 3.0, -0.6 / 3.0, 0.2 / 3.0]) {
+        close(*g, want, 1e-15);
+    }
+    // BCE: −(ln 0.8 + ln 0.7 + ln 0.9)/3; gradient (p − t)/(3·p(1 − p)).
+    let want = -(0.8f64.ln() + 0.7f64.ln() + 0.9f64.ln()) / 3.0;
+    close(
+        Loss::BinaryCrossEntropy.row_loss(&p, 1).unwrap(),
+        want,
+        1e-15,
+    );
+    let (_, g) = loss_and_grad(Loss::BinaryCrossEntropy, &p, 1, 1.0);
+    for (j, g) in g.iter().enumerate() {
+        let t = if j == 1 { 1.0 } else { 0.0 };
+        close(*g, (p[j] - t) / (3.0 * p[j] * (1.0 - p[j])), 1e-14);
+    }
+    // A saturated output costs 100 per wrong class (PyTorch's clamp), not infinity, and its
+    // gradient stays finite.
+    let l = Loss::BinaryCrossEntropy.row_loss(&[1.0, 0.0], 1).unwrap();
+    close(l, 100.0, 1e-15);
+    let (_, g) = loss_and_grad(Loss::BinaryCrossEntropy, &[1.0f64, 0.0], 1, 1.0);
+    assert!(g.iter().all(|g| g.is_finite()), "{g:?}");
+}
+
+#[test]
+fn the_probability_losses_match_central_differences() {
+    for loss in [Loss::MeanSquared, Loss::BinaryCrossEntropy] {
+        for case in 0..50u64 {
+            let c = 2 + (case % 5) as usize;
+            // Outputs of a sigmoid, away from 0 and 1.
+            let p: Vec<f64> = Mix(2000 + case)
+                .uniforms(c, 0.45)
+                .into_iter()
+                .map(|u| 0.5 + u)
+                .collect();
+            let y = case as usize % c;
+            let (_, g) = loss_and_grad(loss, &p, y, 1.0);
+            let h = 1e-6;
+            for j in 0..c {
+                let (mut up, mut down) = (p.clone(), p.clone());
+                up[j] += h;
+                down[j] -= h;
+                let numeric =
+                    (loss.row_loss(&up, y).unwrap() - loss.row_loss(&down, y).unwrap()) / (2.0 * h);
+                assert!(
+                    (numeric - g[j]).abs() < 1e-6 * g[j].abs().max(1.0),
+                    "{loss} outputs {p:?} y {y}: d/dp{j} analytic {} numeric {numeric}",
+                    g[j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_label_outside_the_scores_or_a_short_buffer_is_an_error_not_a_panic() {
+    for loss in [CE, Loss::Hinge, Loss::MeanSquared, Loss::BinaryCrossEntropy] {
+        let s = [0.1, 0.2, 0.3];
+        let err = loss.row_loss(&s, 3).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::Label {
+                    label: 3,
+                    classes: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let mut short = [0.0; 2];
+        let err = loss.row_loss_and_grad(&s, 0, 1.0, &mut short).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::Shape {
+                    expected: 3,
+                    found: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(loss.row_loss_and_grad(&s, 3, 1.0, &mut [0.0; 3]).is_err());
+    }
 }

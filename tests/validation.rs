@@ -82,6 +82,7 @@ fn mlp_builder_rejects_impossible_networks() {
     let arch = MlpArchitecture {
         widths: vec![4, 3, 2],
         activations: vec![],
+        output: None,
         loss: Loss::Hinge,
         l2: 0.0,
     };

@@ -17,7 +17,7 @@
 //! | `dtype`                        | `F32` or `F64`, the element type of every tensor      |
 //! | `param_groups`                 | the parameter tensors' names, in parameter order, comma-separated |
 //! | `transposed`                   | the groups the model holds transposed (`in × out` for a layer's weight) |
-//! | `model`, `mlp.*`               | for an MLP: `mlp`, and widths, activations, loss, l2  |
+//! | `model`, `mlp.*`               | for an MLP: `mlp`, and widths, activations, output activation, loss, l2 |
 //! | `optimizer`, `optimizer.steps` | the optimizer's name and step count                   |
 //! | `optimizer.buffers`, `optimizer.scalars`, `optimizer.scalar.NAME` | its state's names and scalar values |
 //! | `observers`, `observer.OBS.*`  | the same for each observer's state                    |
@@ -210,6 +210,10 @@ pub(crate) fn to_bytes<T: Scalar>(ckpt: &Checkpoint<T>, path: Option<&Path>) -> 
         meta.insert(
             "mlp.activations".into(),
             list(arch.activations.iter().map(Activation::to_string)),
+        );
+        meta.insert(
+            "mlp.output".into(),
+            arch.output.map_or("none".to_string(), |a| a.to_string()),
         );
         meta.insert("mlp.loss".into(), arch.loss.to_string());
         meta.insert("mlp.l2".into(), arch.l2.to_string());
@@ -452,6 +456,11 @@ pub(crate) fn from_bytes<T: Scalar>(bytes: &[u8], path: &Path) -> Result<Checkpo
         let arch = MlpArchitecture {
             widths: r.parsed_list("mlp.widths")?,
             activations: r.parsed_list::<Activation>("mlp.activations")?,
+            // 0.1 files have no output activation.
+            output: match r.meta.get("mlp.output").map(String::as_str) {
+                None | Some("none") => None,
+                Some(_) => Some(r.parse::<Activation>("mlp.output")?),
+            },
             loss: r.parse::<Loss>("mlp.loss")?,
             l2: r.parse("mlp.l2")?,
         };

@@ -502,9 +502,9 @@ mod tests {
                 got.as_mut(),
             )
             .unwrap();
-            for r in 0..rows {
+            for (r, &ur) in u.iter().enumerate() {
                 for c in 0..cols {
-                    let w = want.as_slice()[r * cols + c] + bias[c] + u[r] * v[c];
+                    let w = want.as_slice()[r * cols + c] + bias[c] + ur * v[c];
                     let g = got.as_slice()[r * cols + c];
                     assert!((w - g).abs() < 1e-12, "{rows}×{inner}×{cols} at ({r}, {c})");
                 }

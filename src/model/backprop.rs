@@ -10,8 +10,12 @@
 //! |---|---|---|
 //! | linear | `Z = X·W + b` | `dX = dZ·Wᵀ`, `dW = Xᵀ·dZ`, `db = Σ_rows dZ` |
 //! | activation | `A = f(Z)` | `dZ = dA ⊙ f'(Z)` (written through `A`: σ' = A(1−A), tanh' = 1−A², ReLU' = [A > 0]) |
-//! | loss | `L = mean_i ℓ(s_i, y_i)` | `dS_i = ∂ℓ/∂s_i / n` (softmax: `(p_i − onehot(y_i))/n`) |
+//! | loss | `L = mean_i ℓ(f(z_i), y_i)` | `dZ_i = ∂ℓ/∂z_i / n` (softmax, no `f`: `(p_i − onehot(y_i))/n`) |
 //! | L2 | `L += ½λ‖W‖²` | `dW += λ·W` |
+//!
+//! The loss reads the output layer's `z` and applies the output activation `f` itself (the
+//! lecture's outer σ, if the network has one): through `f`, `∂ℓ/∂z = ∂ℓ/∂p ⊙ f'(z)`, and
+//! binary cross-entropy through a sigmoid is the stable `(σ(z) − t)/C`.
 //!
 //! This file is the reference: [`loss_and_grad`] computes exactly these formulas, allocating
 //! fresh matrices as it goes. What training runs is `blocked.rs` — the same maths walked in
@@ -92,42 +96,48 @@ fn activation_backward<T: Scalar>(act: Activation, a: &Matrix<T>, mut da: Matrix
     da
 }
 
-// ---- loss: L = mean ℓ(s_i, y_i) ---------------------------------------------------------
+// ---- loss: L = mean ℓ(f(z_i), y_i) ------------------------------------------------------
 
-/// `L = mean_i ℓ(s_i, y_i)` and its gradient `dS = ∂L/∂S`, row by row (the row losses
-/// summed in `f64`, compensated, as the fast path sums them).
+/// `L = mean_i ℓ(f(z_i), y_i)` and its gradient `dZ = ∂L/∂Z`, row by row, `f` the output
+/// activation (the row losses summed in `f64`, compensated, as the fast path sums them).
 fn loss_forward_backward<T: Scalar>(
     loss: Loss,
-    scores: &Matrix<T>,
+    output: Option<Activation>,
+    z: &Matrix<T>,
     labels: &[usize],
 ) -> Result<(T, Matrix<T>)> {
     let n = labels.len();
-    let classes = scores.cols();
+    let classes = z.cols();
     let scale = T::one() / T::from_f64(n as f64);
-    let mut ds = Matrix::zeros(n, classes)?;
+    let mut dz = Matrix::zeros(n, classes)?;
     let mut total = CompensatedSum::default();
-    for ((s, &y), g) in scores
+    for ((z, &y), g) in z
         .as_slice()
         .chunks_exact(classes)
         .zip(labels)
-        .zip(ds.as_mut_slice().chunks_exact_mut(classes))
+        .zip(dz.as_mut_slice().chunks_exact_mut(classes))
     {
-        total.add(loss.row_loss_and_grad(s, y, scale, g).to_f64_lossless());
+        total.add(
+            loss.head_loss_and_grad(output, z, y, scale, g)
+                .to_f64_lossless(),
+        );
     }
-    Ok((T::from_f64(total.value() / n as f64), ds))
+    Ok((T::from_f64(total.value() / n as f64), dz))
 }
 
 // ---- the network ------------------------------------------------------------------------
 
-/// The forward pass: every layer's output, the last one the class scores.
+/// The forward pass: every hidden layer's output, and the output layer's `z` (the loss
+/// applies the output activation).
 fn forward<T: Scalar>(mlp: &Mlp<T>, x: Matrix<T>) -> Result<Vec<Matrix<T>>> {
     let mut outputs: Vec<Matrix<T>> = Vec::with_capacity(mlp.layers.len());
-    for layer in &mlp.layers {
+    let last = mlp.layers.len() - 1;
+    for (l, layer) in mlp.layers.iter().enumerate() {
         let input = outputs.last().unwrap_or(&x);
         let z = linear_forward(input, layer.weights(&mlp.params)?, layer.bias(&mlp.params))?;
         outputs.push(match layer.act {
-            Some(act) => activation_forward(act, z),
-            None => z,
+            Some(act) if l < last => activation_forward(act, z),
+            _ => z,
         });
     }
     Ok(outputs)
@@ -135,10 +145,13 @@ fn forward<T: Scalar>(mlp: &Mlp<T>, x: Matrix<T>) -> Result<Vec<Matrix<T>>> {
 
 /// The class scores of every row of `x`, by the plain forward pass.
 pub fn scores<T: Scalar>(mlp: &Mlp<T>, x: &Matrix<T>) -> Result<Matrix<T>> {
-    let mut outputs = forward(mlp, x.clone())?;
-    outputs
+    let z = forward(mlp, x.clone())?
         .pop()
-        .ok_or_else(|| Error::param("network", "no layers", "an Mlp has at least one layer"))
+        .ok_or_else(|| Error::param("network", "no layers", "an Mlp has at least one layer"))?;
+    Ok(match mlp.layers.last().and_then(|l| l.act) {
+        Some(act) => activation_forward(act, z),
+        None => z,
+    })
 }
 
 /// The loss of `mlp` on `batch` and its gradient, written into `grad`: forward through every
@@ -154,10 +167,11 @@ pub fn loss_and_grad<T: Scalar>(mlp: &Mlp<T>, batch: &Batch<'_, T>, grad: &mut [
     }
     let (x, labels) = batch.to_matrix()?;
     let outputs = forward(mlp, x.clone())?;
-    let scores = outputs
+    let z = outputs
         .last()
         .ok_or_else(|| Error::param("network", "no layers", "an Mlp has at least one layer"))?;
-    let (mut loss, mut dz) = loss_forward_backward(mlp.loss, scores, &labels)?;
+    let output = mlp.layers.last().and_then(|l| l.act);
+    let (mut loss, mut dz) = loss_forward_backward(mlp.loss, output, z, &labels)?;
 
     // Backward, from the last layer to the first: dz is ∂L/∂Z of layer l.
     for l in (0..mlp.layers.len()).rev() {

@@ -270,7 +270,8 @@ struct Inputs<'a, T> {
 
 /// Forward through layers `from..` for `n` rows: `acts[l]` receives layer `l`'s output, the
 /// last one the class scores; layer 0 reads `x`, the others the layer before. Shared by
-/// training (one thread's rows) and `Mlp::scores`.
+/// training (one thread's rows) and `Mlp::scores`. Training keeps the last layer's
+/// pre-activation `z` (`Head::Logits`): the loss reads its output activation from there.
 fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
     layers: &[LayerSpec],
     params: &[T],
@@ -278,7 +279,9 @@ fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
     acts: &mut [A],
     n: usize,
     from: usize,
+    head: Head,
 ) -> Result<()> {
+    let last = layers.len() - 1;
     for (l, layer) in layers.iter().enumerate().skip(from) {
         let (before, rest) = acts.split_at_mut(l);
         let input = match before.last() {
@@ -286,15 +289,23 @@ fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
             None => MatRef::new(x, n, layer.fan_in)?,
         };
         let out = MatMut::new(rest[0].as_mut(), n, layer.fan_out)?;
-        dense_forward(
-            input,
-            layer.weights(params)?,
-            layer.bias(params),
-            layer.act,
-            out,
-        )?;
+        let act = if l == last && head == Head::Logits {
+            None
+        } else {
+            layer.act
+        };
+        dense_forward(input, layer.weights(params)?, layer.bias(params), act, out)?;
     }
     Ok(())
+}
+
+/// What the last layer's buffer holds after a forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Head {
+    /// `z`, before the output activation (training: the loss applies it).
+    Logits,
+    /// The scores, after it.
+    Scores,
 }
 
 /// Phase A for one thread's rows: gather, forward, loss, and dZ for every layer.
@@ -318,7 +329,7 @@ fn phase_a<T: Scalar>(
     match first {
         FirstLayer::Dense => {
             batch.gather(rows, s.x, s.labels)?;
-            forward_layers(layers, params, s.x, &mut s.acts, n, 0)?;
+            forward_layers(layers, params, s.x, &mut s.acts, n, 0, Head::Logits)?;
         }
         FirstLayer::Sparse { bias, .. } => {
             // Z₁ = (x·s)·W₁ + (b₁ + oᵀ·W₁), then the activation, row by row.
@@ -332,27 +343,30 @@ fn phase_a<T: Scalar>(
                 None,
                 MatMut::new(out, n, l0.fan_out)?,
             )?;
-            if let Some(act) = l0.act {
+            // (Unless it is also the output layer, whose activation the loss applies.)
+            if let (Some(act), true) = (l0.act, layers.len() > 1) {
                 activate(act, out);
             }
-            forward_layers(layers, params, s.x, &mut s.acts, n, 1)?;
+            forward_layers(layers, params, s.x, &mut s.acts, n, 1, Head::Logits)?;
         }
     }
     let last = layers.len() - 1;
-    let classes = layers[last].fan_out;
-    let scores = s.acts[last].chunks_exact(classes);
-    let dscores = s.deltas[last].chunks_exact_mut(classes);
-    for (((&y, out), row), drow) in s
+    let (classes, output) = (layers[last].fan_out, layers[last].act);
+    // The loss of each row from the output layer's z, and dZ of the output layer (through
+    // its activation, if it has one).
+    let logits = s.acts[last].chunks_exact(classes);
+    let dlogits = s.deltas[last].chunks_exact_mut(classes);
+    for (((&y, out), z), dz) in s
         .labels
         .iter()
         .zip(s.losses.iter_mut())
-        .zip(scores)
-        .zip(dscores)
+        .zip(logits)
+        .zip(dlogits)
     {
         let l = if want_grad {
-            loss.row_loss_and_grad(row, y, scale, drow)
+            loss.head_loss_and_grad(output, z, y, scale, dz)
         } else {
-            loss.row_loss(row, y)
+            loss.head_loss(output, z, y, dz)
         };
         *out = l.to_f64_lossless();
     }
@@ -448,7 +462,7 @@ pub(super) fn forward_rows<T: Scalar>(
     for (r, dst) in ws.x.chunks_exact_mut(inputs).take(rows).enumerate() {
         x.copy_row(start + r, dst)?;
     }
-    forward_layers(layers, params, &ws.x, &mut ws.acts, rows, 0)?;
+    forward_layers(layers, params, &ws.x, &mut ws.acts, rows, 0, Head::Scores)?;
     let last = layers.len() - 1;
     let classes = layers[last].fan_out;
     for r in 0..rows {

@@ -1,7 +1,8 @@
 //! The multi-layer perceptron: `y' = σ(W2·σ(W1·x + b1) + b2)`, and deeper.
 //!
 //! Layer `l` maps `A_{l−1}` (rows = examples) to `A_l = act_l(A_{l−1}·W_l + b_l)`; the last
-//! layer has no activation and its outputs are the class scores the [`Loss`] reads. `W_l` is
+//! layer's outputs are the class scores the [`Loss`] reads — affine by default, or through
+//! an output activation, as the lecture's σ on the outside ([`MlpBuilder::output`]). `W_l` is
 //! stored `fan_in × fan_out` row-major, so the forward pass is a plain product and both
 //! backward products are the same call with swapped strides. (PyTorch's `nn.Linear` keeps
 //! the transpose, `[out, in]`; [`param_groups`](Params::param_groups) says so, and
@@ -116,6 +117,7 @@ pub struct MlpBuilder<T> {
     inputs: usize,
     hidden: Vec<(usize, Activation)>,
     classes: usize,
+    output: Option<Activation>,
     loss: Loss,
     l2: f64,
     init: Option<Init>,
@@ -134,6 +136,13 @@ impl<T: Scalar> MlpBuilder<T> {
     /// Number of output classes (default 10).
     pub fn classes(mut self, classes: usize) -> Self {
         self.classes = classes;
+        self
+    }
+    /// The output layer's activation (default none: affine scores). The lecture's network
+    /// `y' = σ(W2·σ(W1·x + b1) + b2)` has a sigmoid here, read by
+    /// [`Loss::MeanSquared`] or [`Loss::BinaryCrossEntropy`].
+    pub fn output(mut self, act: Option<Activation>) -> Self {
+        self.output = act;
         self
     }
     /// The data loss (default softmax cross-entropy).
@@ -186,6 +195,13 @@ impl<T: Scalar> MlpBuilder<T> {
             ));
         }
         let l2 = non_negative("l2", self.l2)?;
+        if self.loss.needs_probabilities() && self.output != Some(Activation::Sigmoid) {
+            return Err(Error::param(
+                "loss",
+                self.loss,
+                "reads outputs in (0, 1): give the network a sigmoid output",
+            ));
+        }
         if let Some(Init::Normal(std)) = self.init {
             non_negative("init std", std)?;
         }
@@ -218,7 +234,10 @@ impl<T: Scalar> MlpBuilder<T> {
                 fan_out,
                 w,
                 b,
-                act: self.hidden.get(l).map(|h| h.1),
+                act: match self.hidden.get(l) {
+                    Some(&(_, act)) => Some(act),
+                    None => self.output,
+                },
             });
         }
         // Refuse absurd sizes before allocating: the parameters and one block's activations
@@ -284,6 +303,8 @@ pub struct MlpArchitecture {
     pub widths: Vec<usize>,
     /// The activation of each hidden layer (one fewer than the layers).
     pub activations: Vec<Activation>,
+    /// The output layer's activation, if any.
+    pub output: Option<Activation>,
     /// The data loss.
     pub loss: Loss,
     /// L2 regularisation strength λ.
@@ -312,6 +333,7 @@ impl MlpArchitecture {
         }
         let mut builder = Mlp::builder(inputs)
             .classes(classes)
+            .output(self.output)
             .loss(self.loss)
             .l2(self.l2);
         for (&width, &act) in hidden.iter().zip(&self.activations) {
@@ -328,6 +350,7 @@ impl<T: Scalar> Mlp<T> {
             inputs,
             hidden: Vec::new(),
             classes: 10,
+            output: None,
             loss: Loss::SoftmaxCrossEntropy,
             l2: 0.0,
             init: None,
@@ -340,9 +363,11 @@ impl<T: Scalar> Mlp<T> {
 
     /// The architecture of this network, to record or to build another like it.
     pub fn architecture(&self) -> MlpArchitecture {
+        let (hidden, output) = self.layers.split_at(self.layers.len() - 1);
         MlpArchitecture {
             widths: self.widths(),
-            activations: self.layers.iter().filter_map(|l| l.act).collect(),
+            activations: hidden.iter().filter_map(|l| l.act).collect(),
+            output: output.first().and_then(|l| l.act),
             loss: self.loss,
             l2: self.l2.to_f64_lossless(),
         }

@@ -201,7 +201,7 @@ pub fn evaluate_classifier<T: Scalar>(
         correct += pred.iter().zip(&labels).filter(|(p, l)| p == l).count();
         if let Some(loss) = loss {
             for (row, &y) in s.as_slice().chunks_exact(classes).zip(&labels[..n]) {
-                loss_sum += loss.row_loss(row, y).to_f64_lossless();
+                loss_sum += loss.loss_of(row, y).to_f64_lossless();
             }
         }
     }

@@ -63,13 +63,13 @@ pub enum ErrorKind {
         /// What is wrong, in words.
         problem: String,
     },
-    /// A file's header claims more decoded data than the reader's limit allows; refused
-    /// before anything that size is read or allocated (see
-    /// [`ReadLimit`](crate::data::ReadLimit)).
+    /// A file would take more memory to read than the reader's limit allows — its header
+    /// claims that much decoded data, or the file itself is that long; refused before
+    /// anything that size is read or allocated (see [`ReadLimit`](crate::data::ReadLimit)).
     TooLarge {
         /// The file.
         path: Option<PathBuf>,
-        /// The size the header claims, in bytes.
+        /// The bytes it would take, as its header claims or its length says.
         claimed: u64,
         /// The limit it exceeds, in bytes.
         limit: u64,
@@ -88,7 +88,8 @@ pub enum ErrorKind {
     /// A hyper-parameter or setting is outside its valid range (a zero, negative or NaN
     /// learning rate, a zero batch size, ...), rejected when it is set.
     InvalidParameter {
-        /// The parameter's name, as in the method that sets it.
+        /// The parameter's name: the method that sets it, or what it is (`"training set"`,
+        /// `"resume epoch"`).
         name: &'static str,
         /// The rejected value, formatted.
         value: String,
@@ -382,7 +383,7 @@ impl fmt::Display for Error {
                 limit,
             } => write!(
                 f,
-                "{}the header claims {} of data, more than the read limit of {} \
+                "{}reading it takes {}, more than the read limit of {} \
                  (raise it with ReadLimit::max_bytes, or the examples' --max-data-mib)",
                 In(path),
                 bytes(*claimed),

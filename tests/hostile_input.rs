@@ -360,7 +360,7 @@ fn a_claim_over_the_readers_limit_is_refused_before_reading() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: the header claims 1048576 bytes of data, more than the read limit of \
+            "{}: reading it takes 1048576 bytes, more than the read limit of \
              524288 bytes (raise it with ReadLimit::max_bytes, or the examples' --max-data-mib)",
             plain.display()
         )
@@ -444,8 +444,13 @@ fn a_gzip_bomb_is_refused_before_it_is_inflated() {
     bomb(r);
     assert!(peak < FIXED, "the streamed bomb held {peak} bytes");
 
-    // In an MNIST directory.
+    // In an MNIST directory (whose other three files are fine).
     dir.write("train-labels-idx1-ubyte", &idx(&[2], &[0, 1]));
+    dir.write(
+        "t10k-images-idx3-ubyte",
+        &idx(&[2, 28, 28], &[0; 2 * 28 * 28]),
+    );
+    dir.write("t10k-labels-idx1-ubyte", &idx(&[2], &[0, 1]));
     let started = Instant::now();
     let (r, peak) = peak_bytes(|| Mnist::<f32>::load(dir.path(), ReadLimit::default()));
     cost("bomb: Mnist::load", started, peak);
@@ -969,19 +974,28 @@ fn inputs_the_fuzzers_kept_are_handled() {
     eprintln!("replayed {replayed} kept fuzz inputs");
 }
 
-/// Writes the seed inputs of the checkpoint fuzzer (run by hand:
-/// `DOWNHILL_SEEDS=fuzz/corpus/checkpoint cargo test --test hostile_input -- --ignored`).
+/// The seed inputs of the checkpoint fuzzer load and round-trip; with `DOWNHILL_SEEDS` set
+/// they are also written there
+/// (`DOWNHILL_SEEDS=fuzz/corpus/checkpoint cargo test --all-features --test hostile_input seeds`).
 #[test]
-#[ignore = "writes fuzzing seeds; run by hand"]
-fn write_checkpoint_seeds() {
-    let Some(dir) = std::env::var_os("DOWNHILL_SEEDS") else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("mlp_sgd"), checkpoint_bytes()).unwrap();
+fn the_checkpoint_fuzzers_seeds_load_and_round_trip() {
     let model = LinearClassifier::<f32>::builder(2, 2).build().unwrap();
     let gd = GradientDescent::new(0.1).unwrap();
     let plain = Checkpoint::capture(&model, &gd, TrainState::default());
-    std::fs::write(dir.join("linear_gd"), plain.to_bytes().unwrap()).unwrap();
+    let seeds = [
+        ("mlp_sgd", checkpoint_bytes()),
+        ("linear_gd", plain.to_bytes().unwrap()),
+    ];
+    for (name, bytes) in &seeds {
+        let ckpt = Checkpoint::<f32>::from_bytes(bytes, Path::new(name)).unwrap();
+        let again = Checkpoint::<f32>::from_bytes(&ckpt.to_bytes().unwrap(), Path::new(name));
+        assert_eq!(again.unwrap(), ckpt, "{name}");
+    }
+    if let Some(dir) = std::env::var_os("DOWNHILL_SEEDS") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in &seeds {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
 }

@@ -238,13 +238,13 @@ fn datasets_reject_bad_labels_shapes_and_values() {
         invalid(Dataset::from_matrix(x(), vec![0, 0], 0), "num_classes"),
         "0"
     );
-    // One label for two rows of two features: 2 values expected, 4 found.
+    // One label for two rows: one label per row expected.
     assert_kind!(
         Dataset::from_matrix(x(), vec![0], 2),
         ErrorKind::Shape {
-            context: "Dataset::new",
+            context: "Dataset::from_matrix",
             expected: 2,
-            found: 4,
+            found: 1,
             ..
         }
     );

@@ -88,21 +88,7 @@ impl<'a, T, D: Examples + ?Sized> Batch<'a, T, D> {
     }
     /// Examples `range` of `data`.
     pub fn range(data: &'a D, range: Range<usize>) -> Result<Self> {
-        if range.start > range.end {
-            return Err(Error::param(
-                "batch range",
-                format!("{range:?}"),
-                "must not end before it starts",
-            ));
-        }
-        if range.end > data.len() {
-            return Err(Error::shape(
-                "Batch::range",
-                "end of the range (at most the number of examples)",
-                data.len(),
-                range.end,
-            ));
-        }
+        check_rows("Batch::range", &range, data.len())?;
         Ok(Batch {
             data,
             rows: Rows::Range(range.start, range.end),
@@ -184,14 +170,7 @@ impl<'a, T: Scalar> Batch<'a, T> {
     /// their labels into `labels`.
     pub fn gather(&self, rows: Range<usize>, x: &mut [T], labels: &mut [usize]) -> Result<()> {
         let f = self.num_features();
-        if rows.start > rows.end || rows.end > self.len() {
-            return Err(Error::shape(
-                "Batch::gather",
-                "end of the rows (at most the batch size)",
-                self.len(),
-                rows.end.max(rows.start),
-            ));
-        }
+        check_rows("Batch::gather", &rows, self.len())?;
         let n = rows.end - rows.start;
         if x.len() < n * f {
             return Err(Error::shape(
@@ -230,14 +209,7 @@ impl<'a, T: Scalar> Batch<'a, T> {
         out: &mut Csr<T>,
         labels: &mut [usize],
     ) -> Result<()> {
-        if rows.start > rows.end || rows.end > self.len() {
-            return Err(Error::shape(
-                "Batch::gather_sparse",
-                "end of the rows (at most the batch size)",
-                self.len(),
-                rows.end.max(rows.start),
-            ));
-        }
+        check_rows("Batch::gather_sparse", &rows, self.len())?;
         if labels.len() < rows.len() {
             return Err(Error::shape(
                 "Batch::gather_sparse",
@@ -271,6 +243,26 @@ impl<'a, T: Scalar> Batch<'a, T> {
         self.gather(0..self.len(), x.as_mut_slice(), &mut labels)?;
         Ok((x, labels))
     }
+}
+
+/// Rows `rows` of a batch of `len`: in order and in range.
+fn check_rows(context: &'static str, rows: &Range<usize>, len: usize) -> Result<()> {
+    if rows.start > rows.end {
+        return Err(Error::param(
+            "batch rows",
+            format!("{rows:?}"),
+            "must not end before they start",
+        ));
+    }
+    if rows.end > len {
+        return Err(Error::shape(
+            context,
+            "end of the rows (at most the batch size)",
+            len,
+            rows.end,
+        ));
+    }
+    Ok(())
 }
 
 /// The order in which one epoch of minibatch SGD visits the examples: a permutation of

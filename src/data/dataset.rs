@@ -92,6 +92,14 @@ impl<T: Scalar> Dataset<T> {
     /// A dataset of float features: one row of `x` per label. NaN or infinite features are
     /// rejected, naming the first one's row and column.
     pub fn from_matrix(x: Matrix<T>, labels: Vec<usize>, num_classes: usize) -> Result<Self> {
+        if labels.len() != x.rows() {
+            return Err(Error::shape(
+                "Dataset::from_matrix",
+                "labels (one per row)",
+                x.rows(),
+                labels.len(),
+            ));
+        }
         let num_features = x.cols();
         Self::new(
             Features::Floats(x.into_vec()),

@@ -38,26 +38,38 @@ fn find_or_fail(dir: &Path, name: &str) -> Result<PathBuf> {
     })
 }
 
-fn load_split<T: Scalar>(dir: &Path, prefix: &str, reader: &IdxReader) -> Result<Dataset<T>> {
-    let images_path = find_or_fail(dir, &format!("{prefix}-images-idx3-ubyte"))?;
-    let labels_path = find_or_fail(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
-    let (pixels, count, features) = reader.read_images(&images_path)?;
-    let labels = reader.read_labels(&labels_path, 10)?;
-    if labels.len() != count {
-        return Err(Error::format(
-            &labels_path,
-            format!(
-                "{} labels, but {} has {count} images",
-                labels.len(),
-                images_path.display()
-            ),
-        ));
+/// The images and labels files of one split.
+struct Split {
+    images: PathBuf,
+    labels: PathBuf,
+}
+
+impl Split {
+    /// Finds both files of split `prefix` (`train` or `t10k`) in `dir`.
+    fn find(dir: &Path, prefix: &str) -> Result<Self> {
+        Ok(Split {
+            images: find_or_fail(dir, &format!("{prefix}-images-idx3-ubyte"))?,
+            labels: find_or_fail(dir, &format!("{prefix}-labels-idx1-ubyte"))?,
+        })
     }
-    Dataset::from_bytes(pixels, features, labels, 10)?.with_transform(FeatureTransform::uniform(
-        features,
-        T::from_f64(1.0 / 255.0),
-        T::zero(),
-    ))
+
+    fn load<T: Scalar>(&self, reader: &IdxReader) -> Result<Dataset<T>> {
+        let (pixels, count, features) = reader.read_images(&self.images)?;
+        let labels = reader.read_labels(&self.labels, 10)?;
+        if labels.len() != count {
+            return Err(Error::format(
+                &self.labels,
+                format!(
+                    "{} labels, but {} has {count} images",
+                    labels.len(),
+                    self.images.display()
+                ),
+            ));
+        }
+        Dataset::from_bytes(pixels, features, labels, 10)?.with_transform(
+            FeatureTransform::uniform(features, T::from_f64(1.0 / 255.0), T::zero()),
+        )
+    }
 }
 
 impl<T: Scalar> Mnist<T> {
@@ -67,9 +79,24 @@ impl<T: Scalar> Mnist<T> {
     pub fn load(dir: impl AsRef<Path>, limit: ReadLimit) -> Result<Self> {
         let dir = dir.as_ref();
         let reader = IdxReader::new().limit(limit);
+        // All four files are found before any is read: a missing test file fails at once.
+        let (train, test) = (Split::find(dir, "train")?, Split::find(dir, "t10k")?);
+        let train_set = train.load::<T>(&reader)?;
+        let test_set = test.load::<T>(&reader)?;
+        if test_set.num_features() != train_set.num_features() {
+            return Err(Error::format(
+                &test.images,
+                format!(
+                    "images of {} pixels, but the training images ({}) have {}",
+                    test_set.num_features(),
+                    train.images.display(),
+                    train_set.num_features()
+                ),
+            ));
+        }
         Ok(Mnist {
-            train: load_split(dir, "train", &reader)?,
-            test: load_split(dir, "t10k", &reader)?,
+            train: train_set,
+            test: test_set,
         })
     }
 }

@@ -246,7 +246,7 @@ impl<T: Scalar> MlpBuilder<T> {
             return Err(Error::param(
                 "layer sizes",
                 offset,
-                "more than 2^31 parameters",
+                "must total at most 2^31 parameters",
             ));
         }
 

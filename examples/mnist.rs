@@ -526,7 +526,7 @@ fn descent<B: BatchPolicy + 'static>(
 struct Report {
     example: &'static str,
     data: String,
-    optimizer: &'static str,
+    optimizer: String,
     schedule: String,
     lr: f32,
     test_accuracy: f64,
@@ -717,7 +717,8 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         epochs_done = ckpt.train.epoch;
     }
     let widths = model.widths();
-    let optimizer_name = optimizer.name();
+    // The --optimizer flag's name (adam is SGD with Adam's rule: `optimizer.name()` is sgd).
+    let optimizer_name = flag_name(s.optimizer);
     if !json {
         println!(
             "MLP {widths:?} ({}), {} parameters, {} loss, {optimizer_name}, {threads} threads; {} train / {} test images",
@@ -798,7 +799,7 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         cli::print_json(&Report {
             example: "mnist",
             data: cli.data.dir(),
-            optimizer: optimizer_name,
+            optimizer: optimizer_name.clone(),
             schedule: flag_name(s.schedule.arg()),
             lr: s.lr,
             test_accuracy,

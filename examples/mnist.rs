@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use common::activation::ActivationArg;
 use common::cli::{self, Failure};
 use common::data::DataArgs;
@@ -53,8 +53,6 @@ use serde::Serialize;
 struct Cli {
     #[command(flatten)]
     data: DataArgs,
-    #[command(flatten)]
-    run: RunFlags,
     /// Epochs to train in all (a resumed run counts the checkpoint's)
     #[arg(long, default_value_t = 20)]
     epochs: usize,
@@ -76,6 +74,9 @@ struct Cli {
     /// Print one JSON object as the last line
     #[arg(long)]
     json: bool,
+    // Last, under a heading of their own.
+    #[command(flatten)]
+    run: RunFlags,
 }
 
 // Defaults that depend on other flags, each written once: used by `Settings::resolve` and
@@ -94,8 +95,9 @@ const PLATEAU_GAMMA: f64 = 0.5;
 const VALID: usize = 1000;
 
 /// The flags that determine a run, which every checkpoint records. On `--resume`, the ones
-/// left out are taken from the checkpoint ([`with_checkpoint_flags`]); the `Option`s among
-/// them have defaults that depend on other flags, applied in [`Settings::resolve`].
+/// left out are taken from the checkpoint ([`checkpoint_flags`]). The `Option`s among them
+/// have defaults that depend on other flags, applied in [`Settings::resolve`]; their help
+/// text is built from the same constants.
 #[derive(clap::Args, Debug)]
 #[command(next_help_heading = "Run (recorded in checkpoints, checked on --resume)")]
 struct RunFlags {
@@ -119,7 +121,6 @@ struct RunFlags {
     /// The optimizer
     #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
     optimizer: OptimizerArg,
-    /// Learning rate (random and local: the step scale)
     #[arg(long, help = format!(
         "Learning rate (random and local: the step scale) [default: {LR}; {ADAPTIVE_LR} for \
          rmsprop, adam and adamw]"
@@ -128,7 +129,6 @@ struct RunFlags {
     /// Momentum μ of sgd, momentum and nesterov (0: plain SGD)
     #[arg(long, default_value_t = 0.9)]
     momentum: f64,
-    /// Weight decay: L2, added to the gradient (adamw: decoupled)
     #[arg(long, help = format!(
         "Weight decay: L2, added to the gradient (adamw: decoupled) [default: 0; {ADAMW_DECAY} \
          for adamw]"
@@ -143,7 +143,6 @@ struct RunFlags {
     /// Learning-rate schedule, per epoch
     #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
     schedule: ScheduleArg,
-    /// γ of the step, exp and plateau schedules
     #[arg(long, help = format!(
         "γ of the step, exp and plateau schedules [default: {STEP_GAMMA}, {EXP_GAMMA} and \
          {PLATEAU_GAMMA}]"
@@ -168,7 +167,6 @@ struct RunFlags {
     /// What early stopping and plateau watch
     #[arg(long, value_enum, default_value_t = MonitorArg::ValidLoss)]
     monitor: MonitorArg,
-    /// Training images held out to validate on; 0 reports the test set per epoch
     #[arg(long, value_name = "N", help = format!(
         "Training images held out to validate on; 0 reports the test set per epoch [default: \
          {VALID} with --early-stop or --schedule plateau, else 0]"
@@ -560,7 +558,8 @@ fn parse(args: &[OsString]) -> Result<(Cli, ArgMatches), Failure> {
     let matches = Cli::command()
         .try_get_matches_from(args)
         .map_err(|e| Failure::Input(first_line(&e.to_string())))?;
-    let cli = Cli::from_arg_matches(&matches).map_err(|e| Failure::Input(e.to_string()))?;
+    let cli =
+        Cli::from_arg_matches(&matches).map_err(|e| Failure::Input(first_line(&e.to_string())))?;
     Ok((cli, matches))
 }
 
@@ -577,15 +576,16 @@ fn checkpoint_flags(
     hyper: &BTreeMap<String, String>,
     path: &Path,
 ) -> Result<Vec<OsString>, Failure> {
-    let command = Cli::command();
+    // Only the run's flags: a checkpoint cannot say where to read or write.
+    let recorded = RunFlags::augment_args(clap::Command::new("mnist"));
     let mut args = Vec::new();
     for (flag, value) in hyper {
-        let arg = command
+        let arg = recorded
             .get_arguments()
             .find(|a| a.get_long() == Some(flag.as_str()))
             .ok_or_else(|| {
                 Failure::Input(format!(
-                    "{}: records {flag} = {value}, which is not a flag of this example",
+                    "{}: records {flag} = {value}, which is not a flag mnist records",
                     path.display()
                 ))
             })?;
@@ -659,7 +659,8 @@ fn was_given(given: &ArgMatches, long: &str) -> bool {
 }
 
 fn run(matches: &ArgMatches) -> Result<(), Failure> {
-    let cli = Cli::from_arg_matches(matches).map_err(|e| Failure::Input(e.to_string()))?;
+    let cli =
+        Cli::from_arg_matches(matches).map_err(|e| Failure::Input(first_line(&e.to_string())))?;
     let resume = match &cli.resume {
         Some(path) => Some((Checkpoint::<f32>::load(path)?, path.clone())),
         None => None,
@@ -704,7 +705,7 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         .map(|patience| EarlyStopping::<f32>::new(monitor, patience))
         .transpose()?;
     let mut epochs_done = 0;
-    if let Some((ckpt, _)) = &resume {
+    if let Some((ckpt, path)) = &resume {
         ckpt.restore_model(&mut model)?;
         ckpt.restore_optimizer(optimizer.as_mut())?;
         // Early stopping's best-so-far, or an error if the checkpoint holds a state this run
@@ -712,6 +713,13 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         match stopper.as_mut() {
             Some(stop) => ckpt.restore_observer(stop)?,
             None => ckpt.restore_observer(&mut Observers(Vec::new()))?,
+        }
+        if ckpt.train.epoch > epochs {
+            return Err(Failure::Input(format!(
+                "{}: the checkpoint is after epoch {}, beyond --epochs {epochs} (the total to reach)",
+                path.display(),
+                ckpt.train.epoch
+            )));
         }
         trainer = trainer.resume(&ckpt.train)?;
         epochs_done = ckpt.train.epoch;

@@ -1,4 +1,4 @@
-//! The whole road downhill in one race: random search, random local search, gradient
+//! All of the lecture in one race: random search, random local search, gradient
 //! descent, minibatch SGD, SGD with momentum and Adam each train the same MLP on the real
 //! digits for the same number of seconds, and we watch test accuracy against the clock.
 //!
@@ -13,44 +13,85 @@
 //! `--plot DIR` writes `compare_optimizers.svg`. Time is training time: the accuracy checks
 //! along the way are not counted.
 
-mod common;
+mod common {
+    pub mod budget;
+    pub mod cli;
+    pub mod data;
+    pub mod plot;
+    pub mod threads;
+}
 
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
+use common::cli::{self, Failure};
+use common::data::DataArgs;
 use common::plot::{self, Legend, Panel};
-use common::{fail, Args, Json};
+use common::threads::ThreadsArg;
+use downhill::model::Params;
 use downhill::optim::UpdateRule;
 use downhill::prelude::*;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
-const USAGE: &str = "usage: compare_optimizers [--data DIR] [--seconds 10] [--hidden 64] [--seed 0]
-                          [--random-scale 0.05] [--local-step 0.01]
-                          [--threads N] [--plot DIR] [--json]";
+/// Six optimizers train the same MLP for the same seconds: test accuracy against time.
+#[derive(Parser, Debug)]
+#[command(version, allow_negative_numbers = true)]
+struct Cli {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Seconds of training each optimizer gets
+    #[arg(long, value_name = "S", default_value = "10", value_parser = common::budget::seconds)]
+    seconds: f64,
+    /// Width of the MLP's hidden layer
+    #[arg(long, default_value_t = 64)]
+    hidden: usize,
+    /// Seed of the weights, the searches and the minibatch order
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Random search's scale: weights drawn as randn · scale (the network's initial scale)
+    #[arg(long, default_value_t = 0.05)]
+    random_scale: f32,
+    /// Local search's step: tries W + randn · step
+    #[arg(long, default_value_t = 0.01)]
+    local_step: f32,
+    #[command(flatten)]
+    threads: ThreadsArg,
+    /// Write compare_optimizers.svg into this directory
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// Print one JSON object as the last line
+    #[arg(long)]
+    json: bool,
+}
+
+/// The `--json` line: `<optimizer>_test_accuracy`, `_train_loss` and `_steps` for each.
+#[derive(Serialize)]
+struct Report {
+    example: &'static str,
+    data: String,
+    seconds: f64,
+    random_scale: f32,
+    local_step: f32,
+    #[serde(flatten)]
+    results: Map<String, Value>,
+}
 
 /// Accuracy checks per run (evenly spaced in training time).
 const CHECKS: f64 = 40.0;
 
-fn main() {
-    let args = Args::parse(
-        USAGE,
-        &[
-            "data",
-            "seconds",
-            "hidden",
-            "seed",
-            "threads",
-            "plot",
-            "random-scale",
-            "local-step",
-        ],
-        &["json"],
-    );
-    if let Err(e) = run(&args) {
-        fail(e);
-    }
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }
 
 /// Measures test accuracy every `every` seconds of training time, and once more at the end.
+///
+/// An observer sees the parameters, not the network, so the clock scores a network of its
+/// own (a copy of the one being trained) with the parameters it is shown.
 struct AccuracyClock<'a> {
+    scorer: Mlp<f32>,
     test: &'a Dataset<f32>,
     every: f64,
     clock: f64,
@@ -59,9 +100,11 @@ struct AccuracyClock<'a> {
 }
 
 impl AccuracyClock<'_> {
-    fn check(&mut self, model: &mut dyn Model<f32>) -> Result<()> {
+    fn check(&mut self, params: &dyn Params<f32>) -> downhill::Result<()> {
         if self.points.last().map(|p| p.0) != Some(self.clock) {
-            self.points.push((self.clock, accuracy(model, self.test)?));
+            self.scorer.params_mut().copy_from_slice(params.params());
+            self.points
+                .push((self.clock, accuracy(&mut self.scorer, self.test)?));
         }
         Ok(())
     }
@@ -71,20 +114,24 @@ impl Observer<f32> for AccuracyClock<'_> {
     fn on_epoch(
         &mut self,
         record: &EpochRecord,
-        model: &mut dyn Model<f32>,
+        params: &mut dyn Params<f32>,
         _optimizer: &mut dyn Optimizer<f32>,
-    ) -> Result<Control> {
+    ) -> downhill::Result<Control> {
         self.clock += record.train_seconds;
         if self.clock >= self.next {
-            self.check(model)?;
+            self.check(params)?;
             while self.next <= self.clock {
                 self.next += self.every;
             }
         }
         Ok(Control::Continue)
     }
-    fn on_end(&mut self, _report: &TrainReport, model: &mut dyn Model<f32>) -> Result<()> {
-        self.check(model)
+    fn on_end(
+        &mut self,
+        _report: &TrainReport,
+        params: &mut dyn Params<f32>,
+    ) -> downhill::Result<()> {
+        self.check(params)
     }
 }
 
@@ -99,27 +146,18 @@ struct Entry {
     curve: Vec<(f64, f64)>,
 }
 
-fn run(args: &Args) -> Result<()> {
-    let mnist = common::load_data::<f32>(args);
+fn run(cli: Cli) -> Result<(), Failure> {
+    let mnist = cli.data.load::<f32>()?;
     let (train, test) = (&mnist.train, &mnist.test);
-    let seconds: f64 = args.get("seconds", 10.0);
-    if !(seconds > 0.0 && seconds.is_finite()) {
-        fail(format!("--seconds {seconds}: must be a positive number"));
-    }
-    let seed: u64 = args.get("seed", 0);
-    let threads: usize = args.get(
-        "threads",
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-    );
+    let (seconds, seed) = (cli.seconds, cli.seed);
     let model = Mlp::<f32>::builder(train.num_features())
-        .hidden(args.get("hidden", 64), Activation::Relu)
+        .hidden(cli.hidden, Activation::Relu)
         .classes(train.num_classes())
         .seed(seed)
         .build()?;
     // Each method with a step size that suits it on this network. The searches draw at the
     // scale of the network's initial weights (He: √(2/784) ≈ 0.05) and step a fraction of it.
-    let scale: f32 = args.get("random-scale", 0.05);
-    let step: f32 = args.get("local-step", 0.01);
+    let (scale, step) = (cli.random_scale, cli.local_step);
     let (random_label, local_label) = (
         format!("random search (randn·{scale})"),
         format!("local search (step {step})"),
@@ -162,13 +200,14 @@ fn run(args: &Args) -> Result<()> {
     ];
     let trainer = Trainer::new(1_000_000)?
         .seed(seed)
-        .threads(threads)?
+        .threads(cli.threads.threads)?
         .time_limit(Duration::from_secs_f64(seconds));
     println!("each optimizer trains the same MLP for {seconds} s of training time:");
     let mut entries = Vec::new();
     for (key, label, mut opt) in contestants {
         let mut m = model.clone();
         let mut clock = AccuracyClock {
+            scorer: model.clone(),
             test,
             every: seconds / CHECKS,
             clock: 0.0,
@@ -209,7 +248,7 @@ fn run(args: &Args) -> Result<()> {
         );
     }
 
-    if let Some(dir) = args.string("plot") {
+    if let Some(dir) = &cli.plot {
         let mut panel = Panel::new(
             &format!("Six optimizers, one MLP, {seconds} s of training each"),
             "training seconds (accuracy checks not counted)",
@@ -221,21 +260,25 @@ fn run(args: &Args) -> Result<()> {
         for e in &entries {
             panel = panel.path(&e.label, e.curve.clone());
         }
-        let path = plot::file_in(dir, "compare_optimizers.svg").unwrap_or_else(|e| fail(e));
-        plot::lines(&path, &[panel], 1).unwrap_or_else(|e| fail(e));
+        let path = plot::file_in(dir, "compare_optimizers.svg").map_err(Failure::Input)?;
+        plot::lines(&path, &[panel], 1).map_err(Failure::Input)?;
         println!("wrote {}", path.display());
     }
-    if args.switch("json") {
-        let mut json = Json::default()
-            .str("example", "compare_optimizers")
-            .num("seconds", seconds);
+    if cli.json {
+        let mut results = Map::new();
         for e in &entries {
-            json = json
-                .num(&format!("{}_test_accuracy", e.key), e.test_accuracy)
-                .num(&format!("{}_train_loss", e.key), e.train_loss)
-                .num(&format!("{}_steps", e.key), e.steps as f64);
+            results.insert(format!("{}_test_accuracy", e.key), e.test_accuracy.into());
+            results.insert(format!("{}_train_loss", e.key), e.train_loss.into());
+            results.insert(format!("{}_steps", e.key), e.steps.into());
         }
-        json.print();
+        cli::print_json(&Report {
+            example: "compare_optimizers",
+            data: cli.data.dir(),
+            seconds,
+            random_scale: scale,
+            local_step: step,
+            results,
+        })?;
     }
     Ok(())
 }

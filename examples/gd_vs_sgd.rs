@@ -1,128 +1,196 @@
-//! Gradient descent against minibatch SGD, for the same wall-clock budget.
-//!
-//! Full-batch gradient descent computes the exact gradient of the training loss — one step
-//! per pass over the data. SGD takes a step per minibatch of 128: a noisy gradient, right on
-//! average, at a fraction of the cost. Given the same seconds, SGD takes ~60× more steps and
-//! ends much lower.
+//! Lecture steps 4–5, gradient descent against minibatch SGD for the same wall-clock
+//! budget. Full-batch gradient descent computes the exact gradient of the training loss —
+//! one step per pass over the data. SGD takes a step per minibatch of 128: a noisy gradient,
+//! right on average, at a fraction of the cost. Given the same seconds, SGD takes ~60× more
+//! steps and ends much lower.
 //!
 //! ```text
 //! cargo run --release --example gd_vs_sgd -- --seconds 5
 //! cargo run --release --example gd_vs_sgd -- --seconds 5 --plot docs/figures
+//! cargo run --release --example gd_vs_sgd -- --help
 //! ```
 //! `--plot DIR` writes `gd_vs_sgd.svg`: the training loss of both against epochs and against
 //! wall-clock seconds.
 
-mod common;
-
-use std::time::Duration;
-
-use common::plot::{self, Panel};
-use common::{fail, Args, Json};
-use downhill::prelude::*;
-
-const USAGE: &str = "usage: gd_vs_sgd [--data DIR] [--seconds 5] [--hidden 64] [--gd-lr 0.5] [--sgd-lr 0.1] [--batch 128] [--seed 0] [--plot DIR] [--json]";
-
-fn main() {
-    let args = Args::parse(
-        USAGE,
-        &[
-            "data", "seconds", "hidden", "gd-lr", "sgd-lr", "batch", "seed", "plot",
-        ],
-        &["json"],
-    );
-    if let Err(e) = run(&args) {
-        fail(e);
-    }
+mod common {
+    pub mod budget;
+    pub mod cli;
+    pub mod data;
+    pub mod plot;
 }
 
-fn run(args: &Args) -> Result<()> {
-    let mnist = common::load_data::<f32>(args);
-    let seconds: f64 = args.get("seconds", 5.0);
-    if !(seconds > 0.0 && seconds.is_finite()) {
-        fail(format!("--seconds {seconds}: must be a positive number"));
-    }
-    let seed: u64 = args.get("seed", 0);
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use common::cli::{self, Failure};
+use common::data::DataArgs;
+use common::plot::{self, Panel};
+use downhill::data::Mnist;
+use downhill::prelude::*;
+use serde::Serialize;
+
+/// Full-batch gradient descent and minibatch SGD, the same seconds each.
+#[derive(Parser, Debug)]
+#[command(version, allow_negative_numbers = true)]
+struct Cli {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Seconds of training each optimizer gets
+    #[arg(long, value_name = "S", default_value = "5", value_parser = common::budget::seconds)]
+    seconds: f64,
+    /// Width of the MLP's hidden layer
+    #[arg(long, default_value_t = 64)]
+    hidden: usize,
+    /// Gradient descent's learning rate
+    #[arg(long, default_value_t = 0.5)]
+    gd_lr: f32,
+    /// SGD's learning rate
+    #[arg(long, default_value_t = 0.1)]
+    sgd_lr: f32,
+    /// SGD's minibatch size
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Seed of the weights and of the minibatch order
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write gd_vs_sgd.svg into this directory
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// Print one JSON object as the last line
+    #[arg(long)]
+    json: bool,
+}
+
+/// The `--json` line.
+#[derive(Serialize)]
+struct Report {
+    example: &'static str,
+    data: String,
+    seconds: f64,
+    gd_lr: f32,
+    sgd_lr: f32,
+    /// Gradient descent's batch: the whole training set.
+    gd_batch: usize,
+    sgd_batch: usize,
+    gd_final_loss: f64,
+    sgd_final_loss: f64,
+    gd_test_accuracy: f64,
+    sgd_test_accuracy: f64,
+    gd_epochs: usize,
+    sgd_epochs: usize,
+}
+
+/// How one optimizer did.
+struct Outcome {
+    name: &'static str,
+    final_loss: f64,
+    test_accuracy: f64,
+    epochs: usize,
+    /// (epoch, loss) and (seconds so far, loss), for --plot.
+    by_epoch: Vec<(f64, f64)>,
+    by_time: Vec<(f64, f64)>,
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let mnist = cli.data.load::<f32>()?;
     let model = Mlp::<f32>::builder(mnist.train.num_features())
-        .hidden(args.get("hidden", 64), Activation::Relu)
+        .hidden(cli.hidden, Activation::Relu)
         .classes(10)
-        .seed(seed)
+        .seed(cli.seed)
         .build()?;
     let trainer = Trainer::new(1_000_000)?
-        .seed(seed)
-        .time_limit(Duration::from_secs_f64(seconds));
+        .seed(cli.seed)
+        .time_limit(Duration::from_secs_f64(cli.seconds));
 
-    let mut results = Vec::new();
-    // Per optimizer: (name, [(epoch, loss)], [(seconds so far, loss)]) for --plot.
-    let mut curves = Vec::new();
-    let gd: Box<dyn Optimizer<f32>> = Box::new(GradientDescent::new(args.get("gd-lr", 0.5f32))?);
-    let sgd: Box<dyn Optimizer<f32>> =
-        Box::new(Sgd::new(args.get("sgd-lr", 0.1f32))?.batch_size(args.get("batch", 128))?);
-    for mut opt in [gd, sgd] {
-        let mut m = model.clone();
-        println!("{} for {seconds} s:", opt.name());
-        let (mut by_epoch, mut by_time, mut clock) = (Vec::new(), Vec::new(), 0.0);
-        let report = trainer.run_with(
-            &mut m,
-            opt.as_mut(),
-            &mnist.train,
-            None,
-            &mut |e: &EpochRecord| {
-                clock += e.train_seconds;
-                by_epoch.push((e.epoch as f64, e.train_loss));
-                by_time.push((clock, e.train_loss));
-                if e.epoch <= 10 || e.epoch % 10 == 0 {
-                    println!(
-                        "  epoch {:>4} ({:>5} steps so far) loss {:.4}",
-                        e.epoch,
-                        e.steps * e.epoch,
-                        e.train_loss
-                    );
-                }
-            },
-        )?;
-        // Compare both on the same footing: the loss of the final weights on all the data.
-        let final_loss = f64::from(m.loss(&mnist.train.all())?);
-        let test_accuracy = accuracy(&mut m, &mnist.test)?;
-        let steps: usize = report.history.iter().map(|e| e.steps).sum();
-        println!(
-            "  {} epochs, {steps} steps: training loss {final_loss:.4}, test accuracy {test_accuracy:.4}",
-            report.history.len()
-        );
-        results.push((final_loss, test_accuracy, report.history.len()));
-        curves.push((opt.name(), by_epoch, by_time));
-    }
-    if let Some(dir) = args.string("plot") {
-        let label = |name: &str| match name {
+    let mut gd = GradientDescent::new(cli.gd_lr)?;
+    let gd = race(&model, &trainer, &mnist, &mut gd, cli.seconds)?;
+    let mut sgd = Sgd::new(cli.sgd_lr)?.batch_size(cli.batch)?;
+    let sgd = race(&model, &trainer, &mnist, &mut sgd, cli.seconds)?;
+    if let Some(dir) = &cli.plot {
+        let label = |o: &Outcome| match o.name {
             "gd" => "gradient descent (full batch)".to_string(),
-            _ => format!("SGD (batch {})", args.get("batch", 128usize)),
+            _ => format!("SGD (batch {})", cli.batch),
         };
         let mut per_epoch =
             Panel::new("Training loss per epoch", "epoch", "training loss (log)").log_y();
         let mut per_second = Panel::new(
-            &format!("Training loss for the same {seconds} s"),
+            &format!("Training loss for the same {} s", cli.seconds),
             "wall-clock seconds of training",
             "training loss (log)",
         )
         .log_y();
-        for (name, by_epoch, by_time) in curves {
-            per_epoch = per_epoch.line(&label(name), by_epoch);
-            per_second = per_second.line(&label(name), by_time);
+        for o in [&gd, &sgd] {
+            per_epoch = per_epoch.line(&label(o), o.by_epoch.clone());
+            per_second = per_second.line(&label(o), o.by_time.clone());
         }
-        let path = plot::file_in(dir, "gd_vs_sgd.svg").unwrap_or_else(|e| fail(e));
-        plot::lines(&path, &[per_epoch, per_second], 2).unwrap_or_else(|e| fail(e));
+        let path = plot::file_in(dir, "gd_vs_sgd.svg").map_err(Failure::Input)?;
+        plot::lines(&path, &[per_epoch, per_second], 2).map_err(Failure::Input)?;
         println!("wrote {}", path.display());
     }
-    if args.switch("json") {
-        Json::default()
-            .str("example", "gd_vs_sgd")
-            .num("seconds", seconds)
-            .num("gd_final_loss", results[0].0)
-            .num("sgd_final_loss", results[1].0)
-            .num("gd_test_accuracy", results[0].1)
-            .num("sgd_test_accuracy", results[1].1)
-            .num("gd_epochs", results[0].2 as f64)
-            .num("sgd_epochs", results[1].2 as f64)
-            .print();
+    if cli.json {
+        cli::print_json(&Report {
+            example: "gd_vs_sgd",
+            data: cli.data.dir(),
+            seconds: cli.seconds,
+            gd_lr: cli.gd_lr,
+            sgd_lr: cli.sgd_lr,
+            gd_batch: mnist.train.len(),
+            sgd_batch: cli.batch,
+            gd_final_loss: gd.final_loss,
+            sgd_final_loss: sgd.final_loss,
+            gd_test_accuracy: gd.test_accuracy,
+            sgd_test_accuracy: sgd.test_accuracy,
+            gd_epochs: gd.epochs,
+            sgd_epochs: sgd.epochs,
+        })?;
     }
     Ok(())
+}
+
+/// Trains a copy of `model` with `opt` until the trainer's time limit, printing the epochs.
+fn race(
+    model: &Mlp<f32>,
+    trainer: &Trainer,
+    mnist: &Mnist<f32>,
+    opt: &mut dyn Optimizer<f32>,
+    seconds: f64,
+) -> Result<Outcome, Failure> {
+    let mut m = model.clone();
+    println!("{} for {seconds} s:", opt.name());
+    let (mut by_epoch, mut by_time, mut clock) = (Vec::new(), Vec::new(), 0.0);
+    let report = trainer.run_with(&mut m, opt, &mnist.train, None, &mut |e: &EpochRecord| {
+        clock += e.train_seconds;
+        by_epoch.push((e.epoch as f64, e.train_loss));
+        by_time.push((clock, e.train_loss));
+        if e.epoch <= 10 || e.epoch % 10 == 0 {
+            println!(
+                "  epoch {:>4} ({:>5} steps so far) loss {:.4}",
+                e.epoch,
+                e.steps * e.epoch,
+                e.train_loss
+            );
+        }
+    })?;
+    // Compare both on the same footing: the loss of the final weights on all the data.
+    let final_loss = f64::from(m.loss(&mnist.train.all())?);
+    let test_accuracy = accuracy(&mut m, &mnist.test)?;
+    let steps: usize = report.history.iter().map(|e| e.steps).sum();
+    println!(
+        "  {} epochs, {steps} steps: training loss {final_loss:.4}, test accuracy {test_accuracy:.4}",
+        report.history.len()
+    );
+    Ok(Outcome {
+        name: opt.name(),
+        final_loss,
+        test_accuracy,
+        epochs: report.history.len(),
+        by_epoch,
+        by_time,
+    })
 }

@@ -1,4 +1,5 @@
-//! Why plain gradient descent struggles, on two functions of two parameters you can draw.
+//! Beyond the lecture, valleys and saddles: why plain gradient descent struggles, on two
+//! functions of two parameters you can draw.
 //!
 //! **The valley** `f(x, y) = ½(x² + κ·y²)` with condition number κ = 50: across the valley
 //! the slope is 50 times steeper than along it. The learning rate has to be small enough for
@@ -12,182 +13,200 @@
 //! the gradient has no `y` component, ever. SGD's minibatch gradients are noisy, the noise
 //! pushes it off the ridge, and the slope takes it from there.
 //!
-//! Both functions are [`Model`]s, so the paths are drawn by the library's own optimizers and
-//! update rules, one [`Optimizer::step`] at a time.
+//! The valley is a plain [`Objective`] (a function of its two parameters, no data); the
+//! saddle is a [`Model`] over its own examples, [`Shifts`]. The paths are drawn by the
+//! library's own optimizers and update rules, one [`Optimizer::step`] at a time.
 //!
 //! ```text
 //! cargo run --release --example landscape -- --plot docs/figures
+//! cargo run --release --example landscape -- --help
 //! ```
 //! prints the steps each method needs to reach `f ≤ tol` in the valley and to escape the
 //! saddle (`f ≤ −1`); `--plot DIR` writes `landscape.svg`.
 
-mod common;
+mod common {
+    pub mod cli;
+    pub mod plot;
+}
 
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use common::cli::{self, Failure};
 use common::plot::{self, Legend, Panel};
-use common::{fail, Args, Json};
-use downhill::data::Minibatches;
+use downhill::data::{Examples, Minibatches};
+use downhill::model::{FnObjective, Params};
 use downhill::optim::UpdateRule;
 use downhill::prelude::*;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
+use serde::Serialize;
 
-const USAGE: &str =
-    "usage: landscape [--kappa 50] [--lr 0.035] [--momentum-lr 0.025] [--mu 0.8] [--adam-lr 0.5] [--tol 1e-6]
-                 [--steps 2000] [--saddle-lr 0.05] [--noise 1] [--batch 8] [--seed 0]
-                 [--plot DIR] [--json]";
-
-fn main() {
-    let args = Args::parse(
-        USAGE,
-        &[
-            "kappa",
-            "lr",
-            "momentum-lr",
-            "mu",
-            "adam-lr",
-            "tol",
-            "steps",
-            "saddle-lr",
-            "noise",
-            "batch",
-            "seed",
-            "plot",
-        ],
-        &["json"],
-    );
-    if let Err(e) = run(&args) {
-        fail(e);
-    }
-}
-
-/// The valley `f(x, y) = ½(x² + κ·y²)`; the batch plays no part.
-#[derive(Clone)]
-struct Valley {
-    xy: [f64; 2],
+/// Gradient descent, momentum, Nesterov and Adam in a valley; GD and SGD at a saddle.
+#[derive(Parser, Debug)]
+#[command(version, allow_negative_numbers = true)]
+struct Cli {
+    /// The valley's condition number κ (at least 1)
+    #[arg(long, default_value_t = 50.0, value_parser = at_least_one)]
     kappa: f64,
+    /// Gradient descent's learning rate in the valley
+    #[arg(long, default_value_t = 0.035)]
+    lr: f64,
+    /// Momentum's and Nesterov's learning rate in the valley
+    #[arg(long, default_value_t = 0.025)]
+    momentum_lr: f64,
+    /// Momentum's and Nesterov's coefficient μ
+    #[arg(long, default_value_t = 0.8)]
+    mu: f64,
+    /// Adam's learning rate in the valley
+    #[arg(long, default_value_t = 0.5)]
+    adam_lr: f64,
+    /// The valley's goal: f ≤ tol
+    #[arg(long, default_value_t = 1e-6, value_parser = positive)]
+    tol: f64,
+    /// Most steps each method may take
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// GD's and SGD's learning rate at the saddle
+    #[arg(long, default_value_t = 0.05)]
+    saddle_lr: f64,
+    /// Scale of the saddle's example shifts (0: every example is the pure saddle)
+    #[arg(long, default_value_t = 1.0, value_parser = non_negative)]
+    noise: f64,
+    /// SGD's minibatch size at the saddle
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Seed of the shifts and of SGD's minibatches
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write landscape.svg into this directory
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// Print one JSON object as the last line
+    #[arg(long)]
+    json: bool,
 }
 
-impl Valley {
-    fn value(&self) -> f64 {
-        let [x, y] = self.xy;
-        0.5 * (x * x + self.kappa * y * y)
+/// A finite number ≥ 1.
+fn at_least_one(s: &str) -> Result<f64, String> {
+    number(s, |v| v >= 1.0, "a finite number ≥ 1")
+}
+/// A finite number > 0.
+fn positive(s: &str) -> Result<f64, String> {
+    number(s, |v| v > 0.0, "a finite number greater than zero")
+}
+/// A finite number ≥ 0.
+fn non_negative(s: &str) -> Result<f64, String> {
+    number(s, |v| v >= 0.0, "a finite number ≥ 0")
+}
+fn number(s: &str, ok: impl Fn(f64) -> bool, what: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && ok(v) => Ok(v),
+        Ok(_) => Err(format!("must be {what}")),
+        Err(e) => Err(e.to_string()),
     }
 }
 
-/// The saddle: example `i` has features `(aᵢ, bᵢ)` and loss `x² − y² + aᵢ·x + bᵢ·y`.
+/// The `--json` line.
+#[derive(Serialize)]
+struct Report {
+    example: &'static str,
+    /// No data directory: both functions are made up here.
+    data: Option<String>,
+    kappa: f64,
+    tol: f64,
+    max_steps: usize,
+    gd_steps: Option<usize>,
+    momentum_steps: Option<usize>,
+    nesterov_steps: Option<usize>,
+    adam_steps: Option<usize>,
+    saddle_gd_steps: Option<usize>,
+    saddle_sgd_steps: Option<usize>,
+    saddle_gd_final_x: f64,
+    saddle_gd_final_y: f64,
+    grad_check_max_rel_error: f64,
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
+}
+
+/// The valley `f(x, y) = ½(x² + κ·y²)` from `start`: a function of its two parameters, and
+/// nothing else.
+fn valley(kappa: f64, start: [f64; 2]) -> impl Objective<f64> + Clone {
+    FnObjective::new(
+        start.to_vec(),
+        move |p: &[f64]| 0.5 * (p[0] * p[0] + kappa * p[1] * p[1]),
+        move |p: &[f64], g: &mut [f64]| {
+            g[0] = p[0];
+            g[1] = kappa * p[1];
+        },
+    )
+}
+
+/// The saddle's examples: example `i` is the shift `(aᵢ, bᵢ)` of its loss
+/// `x² − y² + aᵢ·x + bᵢ·y`.
+struct Shifts(Vec<[f64; 2]>);
+
+impl Examples for Shifts {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The saddle `x² − y²`, shifted by each example: a model whose parameters are the point.
 #[derive(Clone)]
 struct Saddle {
     xy: [f64; 2],
 }
 
 impl Saddle {
-    /// The batch's mean shift `(ā, b̄)`.
-    fn mean_shift(batch: &Batch<'_, f64>) -> Result<(f64, f64)> {
-        let (x, _) = batch.to_matrix()?;
-        let (mut a, mut b) = (0.0, 0.0);
-        for row in x.as_slice().chunks_exact(2) {
-            a += row[0];
-            b += row[1];
-        }
+    /// The batch's mean shift `(ā, b̄)` (zero for an empty batch).
+    fn mean_shift(batch: &Batch<'_, f64, Shifts>) -> (f64, f64) {
+        let shifts = &batch.data().0;
+        let (a, b) = batch
+            .rows()
+            .fold((0.0, 0.0), |(a, b), i| (a + shifts[i][0], b + shifts[i][1]));
         let n = batch.len().max(1) as f64;
-        Ok((a / n, b / n))
+        (a / n, b / n)
     }
 }
 
-fn check_grad(grad: &[f64]) -> Result<()> {
-    if grad.len() != 2 {
-        return Err(Error::Shape {
-            context: "landscape gradient",
-            expected: "2 values".into(),
-            found: grad.len().to_string(),
-        });
-    }
-    Ok(())
-}
-
-/// A function of the two parameters has one "score" per input row: its value.
-fn fill_scores(
-    x: MatRef<'_, f64>,
-    mut out: MatMut<'_, f64>,
-    value: impl Fn(&[f64]) -> f64,
-) -> Result<()> {
-    if out.rows() != x.rows() || out.cols() != 1 {
-        return Err(Error::Shape {
-            context: "landscape scores",
-            expected: format!("{} × 1", x.rows()),
-            found: format!("{} × {}", out.rows(), out.cols()),
-        });
-    }
-    for r in 0..x.rows() {
-        let row: Vec<f64> = (0..x.cols()).filter_map(|c| x.get(r, c)).collect();
-        if let Some(o) = out.row_mut(r) {
-            o[0] = value(&row);
-        }
-    }
-    Ok(())
-}
-
-impl Model<f64> for Valley {
-    fn num_inputs(&self) -> usize {
-        1
-    }
-    fn num_classes(&self) -> usize {
-        1
-    }
+impl Params<f64> for Saddle {
     fn params(&self) -> &[f64] {
         &self.xy
     }
     fn params_mut(&mut self) -> &mut [f64] {
         &mut self.xy
     }
-    fn loss(&mut self, _batch: &Batch<'_, f64>) -> Result<f64> {
-        Ok(self.value())
-    }
-    fn loss_and_grad(&mut self, _batch: &Batch<'_, f64>, grad: &mut [f64]) -> Result<f64> {
-        check_grad(grad)?;
-        let [x, y] = self.xy;
-        grad[0] = x;
-        grad[1] = self.kappa * y;
-        Ok(self.value())
-    }
-    fn scores(&mut self, x: MatRef<'_, f64>, out: MatMut<'_, f64>) -> Result<()> {
-        let f = self.value();
-        fill_scores(x, out, |_| f)
-    }
 }
 
-impl Model<f64> for Saddle {
-    fn num_inputs(&self) -> usize {
-        2
-    }
-    fn num_classes(&self) -> usize {
-        1
-    }
-    fn params(&self) -> &[f64] {
-        &self.xy
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        &mut self.xy
-    }
-    fn loss(&mut self, batch: &Batch<'_, f64>) -> Result<f64> {
-        let (a, b) = Saddle::mean_shift(batch)?;
+impl Model<f64, Shifts> for Saddle {
+    fn loss(&mut self, batch: &Batch<'_, f64, Shifts>) -> downhill::Result<f64> {
+        let (a, b) = Saddle::mean_shift(batch);
         let [x, y] = self.xy;
         Ok(x * x - y * y + a * x + b * y)
     }
-    fn loss_and_grad(&mut self, batch: &Batch<'_, f64>, grad: &mut [f64]) -> Result<f64> {
-        check_grad(grad)?;
-        let (a, b) = Saddle::mean_shift(batch)?;
+    fn loss_and_grad(
+        &mut self,
+        batch: &Batch<'_, f64, Shifts>,
+        grad: &mut [f64],
+    ) -> downhill::Result<f64> {
+        let [gx, gy] = grad else {
+            return Err(downhill::error::ErrorKind::Shape {
+                context: "Saddle::loss_and_grad",
+                what: "gradient length",
+                expected: 2,
+                found: grad.len(),
+            }
+            .into());
+        };
+        let (a, b) = Saddle::mean_shift(batch);
         let [x, y] = self.xy;
-        grad[0] = 2.0 * x + a;
-        grad[1] = -2.0 * y + b;
+        (*gx, *gy) = (2.0 * x + a, -2.0 * y + b);
         Ok(x * x - y * y + a * x + b * y)
-    }
-    fn scores(&mut self, x: MatRef<'_, f64>, out: MatMut<'_, f64>) -> Result<()> {
-        let [p, q] = self.xy;
-        fill_scores(x, out, |ab| {
-            p * p - q * q + ab.first().unwrap_or(&0.0) * p + ab.get(1).unwrap_or(&0.0) * q
-        })
     }
 }
 
@@ -199,52 +218,59 @@ struct Walk {
     reached: Option<usize>,
 }
 
-/// Steps `opt` on `model` until `goal(f)` holds or `max_steps` have been taken. With
-/// `batch = Some(n)` each step sees a shuffled minibatch of `n` examples (SGD), otherwise
-/// the whole set.
-fn walk(
-    model: &mut dyn Model<f64>,
-    opt: &mut dyn Optimizer<f64>,
-    data: &Dataset<f64>,
-    batch: Option<usize>,
-    seed: u64,
+/// Steps from `at` until `goal(f)` holds or `max_steps` have been taken: `step` moves the
+/// point (one optimizer step), `value` is the full objective there.
+fn walk<P: Params<f64>>(
+    at: &mut P,
     max_steps: usize,
     goal: impl Fn(f64) -> bool,
-) -> Result<Walk> {
-    let all = data.all();
-    let point = |m: &dyn Model<f64>| (m.params()[0], m.params()[1]);
+    mut value: impl FnMut(&mut P) -> downhill::Result<f64>,
+    mut step: impl FnMut(&mut P) -> downhill::Result<f64>,
+) -> downhill::Result<Walk> {
+    let point = |p: &P| (p.params()[0], p.params()[1]);
     let mut w = Walk {
-        path: vec![point(model)],
-        values: vec![model.loss(&all)?],
+        path: vec![point(at)],
+        values: vec![value(at)?],
         reached: None,
     };
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut sampler = batch.map(|n| Minibatches::new(data.len(), n)).transpose()?;
-    let mut order: Vec<Vec<usize>> = Vec::new();
-    for step in 1..=max_steps {
-        match sampler.as_mut() {
-            Some(s) => {
-                if order.is_empty() {
-                    s.shuffle(&mut rng);
-                    order = s.iter().map(<[usize]>::to_vec).collect();
-                    order.reverse();
-                }
-                let idx = order.pop().unwrap_or_default();
-                opt.step(model, &data.batch(&idx)?)?;
-            }
-            None => {
-                opt.step(model, &all)?;
-            }
-        }
-        let f = model.loss(&all)?;
-        w.path.push(point(model));
+    for n in 1..=max_steps {
+        step(at)?;
+        let f = value(at)?;
+        w.path.push(point(at));
         w.values.push(f);
         if goal(f) {
-            w.reached = Some(step);
+            w.reached = Some(n);
             break;
         }
     }
     Ok(w)
+}
+
+/// SGD's minibatches of the saddle's examples: shuffled, walked through, reshuffled.
+struct Minibatch {
+    sampler: Minibatches,
+    rng: Xoshiro256PlusPlus,
+    /// This pass's batches still to come, the next one last.
+    ahead: Vec<Vec<usize>>,
+}
+
+impl Minibatch {
+    fn new(examples: usize, size: usize, seed: u64) -> downhill::Result<Self> {
+        Ok(Minibatch {
+            sampler: Minibatches::new(examples, size)?,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            ahead: Vec::new(),
+        })
+    }
+    /// The next minibatch's example indices.
+    fn next(&mut self) -> Vec<usize> {
+        if self.ahead.is_empty() {
+            self.sampler.shuffle(&mut self.rng);
+            self.ahead = self.sampler.iter().map(<[usize]>::to_vec).collect();
+            self.ahead.reverse();
+        }
+        self.ahead.pop().unwrap_or_default()
+    }
 }
 
 /// Points on the level set `½(x² + κ·y²) = c`.
@@ -284,61 +310,48 @@ fn hyperbola(c: f64, r: f64) -> Vec<Vec<(f64, f64)>> {
     vec![branch(1.0), branch(-1.0)]
 }
 
-fn run(args: &Args) -> Result<()> {
-    let kappa: f64 = args.get("kappa", 50.0);
-    if !(kappa >= 1.0 && kappa.is_finite()) {
-        fail(format!("--kappa {kappa}: must be a finite number ≥ 1"));
-    }
-    let lr: f64 = args.get("lr", 0.035);
+fn run(cli: Cli) -> Result<(), Failure> {
+    let (kappa, tol, max_steps, seed) = (cli.kappa, cli.tol, cli.steps, cli.seed);
+
+    // The valley: every method from the same start, on the whole function (there is no data).
+    let start = [-10.0, 1.5];
+    let lr = cli.momentum_lr;
     // Momentum takes bigger effective steps (lr/(1 − μ) along the floor), so it needs a
     // smaller lr to stay stable across the valley; Nesterov's look-ahead most of all.
-    let momentum_lr: f64 = args.get("momentum-lr", 0.025);
-    let mu: f64 = args.get("mu", 0.8);
-    let tol: f64 = args.get("tol", 1e-6);
-    if !(tol > 0.0 && tol.is_finite()) {
-        fail(format!(
-            "--tol {tol}: must be a finite number greater than zero"
-        ));
-    }
-    let max_steps: usize = args.get("steps", 2000);
-    let seed: u64 = args.get("seed", 0);
-
-    // The valley: every method from the same start, full "batch" (there is no data).
-    let dummy = Dataset::from_matrix(Matrix::from_vec(vec![0.0], 1, 1)?, vec![0], 1)?;
-    let start = Valley {
-        xy: [-10.0, 1.5],
-        kappa,
-    };
     let methods: Vec<(&str, Box<dyn Optimizer<f64>>)> = vec![
-        ("gradient descent", Box::new(GradientDescent::new(lr)?)),
+        ("gradient descent", Box::new(GradientDescent::new(cli.lr)?)),
         (
             "momentum",
-            Box::new(GradientDescent::new(momentum_lr)?.rule(UpdateRule::momentum(mu)?)),
+            Box::new(GradientDescent::new(lr)?.rule(UpdateRule::momentum(cli.mu)?)),
         ),
         (
             "Nesterov",
-            Box::new(GradientDescent::new(momentum_lr)?.rule(UpdateRule::nesterov(mu)?)),
+            Box::new(GradientDescent::new(lr)?.rule(UpdateRule::nesterov(cli.mu)?)),
         ),
         (
             "Adam",
-            Box::new(GradientDescent::new(args.get("adam-lr", 0.5))?.rule(UpdateRule::adam())),
+            Box::new(GradientDescent::new(cli.adam_lr)?.rule(UpdateRule::adam())),
         ),
     ];
     println!(
         "valley f = ½(x² + {kappa}·y²) from ({}, {}): steps to f ≤ {tol:e} (at most {max_steps})",
-        start.xy[0], start.xy[1]
+        start[0], start[1]
     );
     let mut valley_walks = Vec::new();
     for (name, mut opt) in methods {
-        let mut m = start.clone();
-        let w = walk(&mut m, opt.as_mut(), &dummy, None, seed, max_steps, |f| {
-            f <= tol
-        })?;
+        let mut v = valley(kappa, start);
+        let w = walk(
+            &mut v,
+            max_steps,
+            |f| f <= tol,
+            |v| v.loss(),
+            |v| opt.step(v),
+        )?;
         match w.reached {
             Some(n) => println!("  {name:<17} {n:>5} steps"),
             None => println!(
                 "  {name:<17} not within {max_steps} steps (f = {:.3e})",
-                m.value()
+                v.loss()?
             ),
         }
         valley_walks.push((name, w));
@@ -346,20 +359,16 @@ fn run(args: &Args) -> Result<()> {
 
     // The saddle: shifts (a, b) in ± pairs, so that over the whole set they cancel exactly
     // and full-batch gradient descent sees the pure saddle.
-    let noise: f64 = args.get("noise", 1.0);
-    if !(noise >= 0.0 && noise.is_finite()) {
-        fail(format!("--noise {noise}: must be a finite number ≥ 0"));
-    }
-    let batch: usize = args.get("batch", 8);
-    let saddle_lr: f64 = args.get("saddle-lr", 0.05);
+    let noise = cli.noise;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut shifts = Vec::with_capacity(256 * 2);
+    let mut shifts = Vec::with_capacity(256);
     for _ in 0..128 {
         let a: f64 = StandardNormal.sample(&mut rng);
         let b: f64 = StandardNormal.sample(&mut rng);
-        shifts.extend([noise * a, noise * b, -noise * a, -noise * b]);
+        shifts.extend([[noise * a, noise * b], [-noise * a, -noise * b]]);
     }
-    let examples = Dataset::from_matrix(Matrix::from_vec(shifts, 256, 2)?, vec![0; 256], 1)?;
+    let examples = Shifts(shifts);
+    let all = Batch::all(&examples);
     let on_ridge = Saddle { xy: [1.5, 0.0] };
 
     // The hand-written gradients, checked against numeric ones: off the ridge and the valley
@@ -367,50 +376,37 @@ fn run(args: &Args) -> Result<()> {
     // term counts.
     let check = GradCheck::new();
     let grad_error = [
+        check.check(&mut valley(kappa, [-3.0, 0.7]))?.max_rel_error,
         check
             .run(
-                &mut Valley {
-                    xy: [-3.0, 0.7],
-                    kappa,
-                },
-                &dummy.all(),
+                &mut Saddle { xy: [0.8, -0.6] },
+                &Batch::range(&examples, 0..5)?,
             )?
-            .max_rel_error,
-        check
-            .run(&mut Saddle { xy: [0.8, -0.6] }, &examples.range(0..5)?)?
             .max_rel_error,
     ]
     .into_iter()
     .fold(0.0f64, f64::max);
     println!("gradient check of both functions: max relative error {grad_error:.1e}");
     let escaped = |f: f64| f <= -1.0;
-    let mut gd = GradientDescent::new(saddle_lr)?;
-    let mut gd_model = on_ridge.clone();
-    let gd_walk = walk(
-        &mut gd_model,
-        &mut gd,
-        &examples,
-        None,
-        seed,
-        max_steps,
-        escaped,
-    )?;
-    let mut sgd = Sgd::new(saddle_lr)?.batch_size(batch)?;
-    let mut sgd_model = on_ridge.clone();
-    let sgd_walk = walk(
-        &mut sgd_model,
-        &mut sgd,
-        &examples,
-        Some(batch),
-        seed,
-        max_steps,
-        escaped,
-    )?;
+    let full = |s: &mut Saddle| s.loss(&all);
+    let mut gd = GradientDescent::new(cli.saddle_lr)?;
+    let mut gd_at = on_ridge.clone();
+    let gd_walk = walk(&mut gd_at, max_steps, escaped, full, |s| {
+        gd.step(&mut s.on(&all))
+    })?;
+    let batch = cli.batch;
+    let mut sgd = Sgd::new(cli.saddle_lr)?.batch_size(batch)?;
+    let mut minibatches = Minibatch::new(examples.len(), batch, seed)?;
+    let mut sgd_at = on_ridge.clone();
+    let sgd_walk = walk(&mut sgd_at, max_steps, escaped, full, |s| {
+        let idx = minibatches.next();
+        sgd.step(&mut s.on(&Batch::indices(&examples, &idx)?))
+    })?;
     println!(
         "saddle f = x² − y² from ({}, {}) on the ridge: steps to escape (f ≤ −1)",
         on_ridge.xy[0], on_ridge.xy[1]
     );
-    let [gx, gy] = gd_model.xy;
+    let [gx, gy] = gd_at.xy;
     match gd_walk.reached {
         Some(n) => println!("  gradient descent  {n:>5} steps"),
         None => println!(
@@ -423,39 +419,40 @@ fn run(args: &Args) -> Result<()> {
         None => println!("  SGD (batch {batch:>3})   not within {max_steps} steps"),
     }
 
-    if let Some(dir) = args.string("plot") {
-        write_figure(dir, kappa, tol, &valley_walks, &gd_walk, &sgd_walk, batch);
+    if let Some(dir) = &cli.plot {
+        write_figure(dir, kappa, tol, &valley_walks, &gd_walk, &sgd_walk, batch)?;
     }
-    if args.switch("json") {
-        let steps = |i: usize| valley_walks[i].1.reached.map(|n| n as f64);
-        Json::default()
-            .str("example", "landscape")
-            .num("kappa", kappa)
-            .num("tol", tol)
-            .num("max_steps", max_steps as f64)
-            .opt("gd_steps", steps(0))
-            .opt("momentum_steps", steps(1))
-            .opt("nesterov_steps", steps(2))
-            .opt("adam_steps", steps(3))
-            .opt("saddle_gd_steps", gd_walk.reached.map(|n| n as f64))
-            .opt("saddle_sgd_steps", sgd_walk.reached.map(|n| n as f64))
-            .num("saddle_gd_final_x", gx)
-            .num("saddle_gd_final_y", gy)
-            .num("grad_check_max_rel_error", grad_error)
-            .print();
+    if cli.json {
+        let steps = |i: usize| valley_walks[i].1.reached;
+        cli::print_json(&Report {
+            example: "landscape",
+            data: None,
+            kappa,
+            tol,
+            max_steps,
+            gd_steps: steps(0),
+            momentum_steps: steps(1),
+            nesterov_steps: steps(2),
+            adam_steps: steps(3),
+            saddle_gd_steps: gd_walk.reached,
+            saddle_sgd_steps: sgd_walk.reached,
+            saddle_gd_final_x: gx,
+            saddle_gd_final_y: gy,
+            grad_check_max_rel_error: grad_error,
+        })?;
     }
     Ok(())
 }
 
 fn write_figure(
-    dir: &str,
+    dir: &Path,
     kappa: f64,
     tol: f64,
     valley: &[(&str, Walk)],
     gd: &Walk,
     sgd: &Walk,
     batch: usize,
-) {
+) -> Result<(), Failure> {
     // Paths: the first 60 steps, where the methods differ most; values: the whole run.
     const SHOWN: usize = 60;
     let mut paths = Panel::new(
@@ -495,9 +492,10 @@ fn write_figure(
     let saddle_values = Panel::new("Saddle: f per step (escape at f ≤ −1)", "step", "f(x, y)")
         .line("gradient descent", steps_and(&gd.values[..shown]))
         .line(&sgd_name, steps_and(&sgd.values));
-    let path = plot::file_in(dir, "landscape.svg").unwrap_or_else(|e| fail(e));
-    plot::lines(&path, &[paths, values, saddle, saddle_values], 2).unwrap_or_else(|e| fail(e));
+    let path = plot::file_in(dir, "landscape.svg").map_err(Failure::Input)?;
+    plot::lines(&path, &[paths, values, saddle, saddle_values], 2).map_err(Failure::Input)?;
     println!("wrote {}", path.display());
+    Ok(())
 }
 
 /// `[(0, v₀), (1, v₁), …]`.

@@ -1,107 +1,691 @@
-//! The main job: train an MLP on MNIST digits and report test accuracy.
+//! Lecture step 6, the training loop — the main job: train an MLP on MNIST digits and report
+//! test accuracy.
 //!
 //! ```text
 //! cargo run --release --example mnist
 //! cargo run --release --example mnist -- --hidden 256,128 --activation tanh --epochs 20
 //! cargo run --release --example mnist -- --data ~/mnist --json
 //! cargo run --release --example mnist -- --optimizer adam --schedule warmup-cosine --early-stop 3
+//! cargo run --release --example mnist -- --help
 //! ```
 //! `--data DIR` takes any directory with the four MNIST files (plain or `.gz`); the default is
 //! the 8000/2000-digit subset shipped in `data/mnist-10k`.
 //! `--plot DIR` writes `mnist.svg`: loss and accuracy per epoch.
 //!
-//! `--checkpoint PATH` saves a checkpoint after every epoch; `--resume PATH` carries on from
-//! one (give the same flags, and `--epochs` the total to reach): four epochs straight and two
-//! plus two resumed end with the same `params_hash`. Bad input exits 2; a run that diverges
-//! (`--lr 1e6`) exits 1 with one line naming the epoch, the step and the value.
+//! `--checkpoint PATH` saves a checkpoint after every epoch (safetensors, in PyTorch's layout),
+//! with every flag that determines the run as its hyper-parameters. `--resume PATH` carries on
+//! from one, up to `--epochs` in all: the flags you leave out come from the checkpoint, and a
+//! flag that contradicts it is an error naming both values. Four epochs straight and two plus
+//! two resumed end with the same `params_hash`, early stopping included. Bad input exits 2; a
+//! run that diverges (`--lr 1e6`) exits 1 with one line naming the epoch, the step and the
+//! value.
 
-mod common;
+mod common {
+    pub mod activation;
+    pub mod cli;
+    pub mod data;
+    pub mod measure;
+    pub mod plot;
+    pub mod threads;
+}
 
-use common::{fail, Args, Json};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use common::activation::ActivationArg;
+use common::cli::{self, Failure};
+use common::data::DataArgs;
+use common::measure::{params_hash, peak_rss_mib};
+use common::threads::ThreadsArg;
 use downhill::checkpoint::{Checkpoint, CheckpointSaver};
+use downhill::optim::{BatchPolicy, Descent};
 use downhill::prelude::*;
 use downhill::train::{EarlyStopping, History, LrScheduler, Monitor, Observers, Progress};
+use serde::Serialize;
 
-const USAGE: &str =
-    "usage: mnist [--data DIR] [--hidden 256[,128...]] [--activation relu|sigmoid|tanh]
-             [--loss softmax|svm] [--epochs 20] [--batch 128] [--l2 0] [--seed 0]
-             [--optimizer sgd|momentum|nesterov|rmsprop|adam|adamw|gd|random|local]
-             [--lr 0.1 (sgd, momentum, nesterov, gd), 1e-3 (rmsprop, adam, adamw)]
-             [--momentum 0.9] [--weight-decay 0 (L2; adamw: decoupled, 1e-2)] [--clip MAX_NORM]
-             [--schedule constant|step|exp|cosine|warmup-cosine|plateau] [--gamma G]
-             [--step-every EPOCHS] [--warmup 2] [--plateau-patience 2]
-             [--early-stop PATIENCE] [--monitor valid_loss|valid_accuracy] [--valid N]
-             [--history FILE.csv|FILE.json] [--threads N] [--standardize] [--plot DIR]
-             [--checkpoint PATH] [--resume PATH] [--json]
+/// Trains an MLP on MNIST-format digits and reports its test accuracy.
+#[derive(Parser, Debug)]
+#[command(version, allow_negative_numbers = true)]
+struct Cli {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Epochs to train in all (a resumed run counts the checkpoint's)
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    #[command(flatten)]
+    threads: ThreadsArg,
+    /// Write the per-epoch history to FILE: CSV, or JSON if FILE ends in .json
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Write mnist.svg (loss and accuracy per epoch) into this directory
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// Save a checkpoint to PATH after every epoch
+    #[arg(long, value_name = "PATH")]
+    checkpoint: Option<PathBuf>,
+    /// Carry on from the checkpoint at PATH: flags left out come from it, flags given must
+    /// agree with it
+    #[arg(long, value_name = "PATH")]
+    resume: Option<PathBuf>,
+    /// Print one JSON object as the last line
+    #[arg(long)]
+    json: bool,
+    // Last, under a heading of their own.
+    #[command(flatten)]
+    run: RunFlags,
+}
 
-  sgd is SGD with --momentum (0.9 by default, 0 for plain SGD); momentum is the same.
-  --valid N holds out N training images to validate on (default: 1000 when early stopping
-  or reduce-on-plateau needs a validation metric, else 0 and the test set is reported
-  per epoch). Test accuracy is measured once more at the end, on the model kept.";
+// Defaults that depend on other flags, each written once: used by `Settings::resolve` and
+// shown by `--help`.
+/// The learning rate of sgd, momentum, nesterov and gd (and the searches' step).
+const LR: f32 = 0.1;
+/// The learning rate of rmsprop, adam and adamw.
+const ADAPTIVE_LR: f32 = 1e-3;
+/// AdamW's decoupled weight decay (the other optimizers' L2 decay defaults to 0).
+const ADAMW_DECAY: f64 = 1e-2;
+/// γ of the step, exp and plateau schedules.
+const STEP_GAMMA: f64 = 0.1;
+const EXP_GAMMA: f64 = 0.9;
+const PLATEAU_GAMMA: f64 = 0.5;
+/// Training images held out to validate on when early stopping or plateau needs them.
+const VALID: usize = 1000;
 
-fn main() {
-    let args = Args::parse(
-        USAGE,
-        &[
-            "data",
-            "hidden",
-            "activation",
-            "loss",
-            "optimizer",
-            "lr",
-            "momentum",
-            "batch",
-            "epochs",
-            "l2",
-            "seed",
-            "threads",
-            "weight-decay",
-            "clip",
-            "schedule",
-            "gamma",
-            "step-every",
-            "warmup",
-            "plateau-patience",
-            "early-stop",
-            "monitor",
-            "valid",
-            "history",
-            "plot",
-            "checkpoint",
-            "resume",
-        ],
-        &["json", "standardize"],
-    );
-    match run(&args) {
-        Ok(()) => {}
-        // Divergence is a failure of the run, not of its input: exit 1, one line.
-        Err(e @ Error::Diverged { .. }) => {
-            eprintln!("error: {e}");
-            std::process::exit(1)
-        }
-        Err(e) => fail(e),
+/// The flags that determine a run, which every checkpoint records. On `--resume`, the ones
+/// left out are taken from the checkpoint ([`checkpoint_flags`]). The `Option`s among them
+/// have defaults that depend on other flags, applied in [`Settings::resolve`]; their help
+/// text is built from the same constants.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Run (recorded in checkpoints, checked on --resume)")]
+struct RunFlags {
+    /// Hidden layer widths, comma-separated
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "WIDTHS",
+        default_value = "256"
+    )]
+    hidden: Vec<usize>,
+    /// The hidden layers' activation
+    #[arg(long, value_enum, default_value_t = ActivationArg::Relu)]
+    activation: ActivationArg,
+    /// The data loss
+    #[arg(long, value_enum, default_value_t = LossArg::Softmax)]
+    loss: LossArg,
+    /// L2 regularisation strength λ in the loss
+    #[arg(long, default_value_t = 0.0)]
+    l2: f64,
+    /// The optimizer
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
+    optimizer: OptimizerArg,
+    #[arg(long, help = format!(
+        "Learning rate (random and local: the step scale) [default: {LR}; {ADAPTIVE_LR} for \
+         rmsprop, adam and adamw]"
+    ))]
+    lr: Option<f32>,
+    /// Momentum μ of sgd, momentum and nesterov (0: plain SGD)
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f64,
+    #[arg(long, help = format!(
+        "Weight decay: L2, added to the gradient (adamw: decoupled) [default: 0; {ADAMW_DECAY} \
+         for adamw]"
+    ))]
+    weight_decay: Option<f64>,
+    /// Clip each gradient to this global norm (default: no clipping)
+    #[arg(long, value_name = "MAX_NORM")]
+    clip: Option<f32>,
+    /// Minibatch size (gd, random and local see the whole training set every step)
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Learning-rate schedule, per epoch
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
+    schedule: ScheduleArg,
+    #[arg(long, help = format!(
+        "γ of the step, exp and plateau schedules [default: {STEP_GAMMA}, {EXP_GAMMA} and \
+         {PLATEAU_GAMMA}]"
+    ))]
+    gamma: Option<f64>,
+    /// Epochs between the step schedule's steps [default: a third of --epochs]
+    #[arg(long, value_name = "EPOCHS")]
+    step_every: Option<usize>,
+    /// Epochs the cosine schedules anneal over [default: the run's epochs after warm-up]
+    #[arg(long, value_name = "EPOCHS")]
+    cosine_epochs: Option<usize>,
+    /// Warm-up epochs of warmup-cosine
+    #[arg(long, value_name = "EPOCHS", default_value_t = 2)]
+    warmup: usize,
+    /// Epochs without improvement before plateau lowers the rate
+    #[arg(long, value_name = "EPOCHS", default_value_t = 2)]
+    plateau_patience: usize,
+    /// Stop after this many epochs without improvement of --monitor, keeping the best
+    /// parameters (default: no early stopping)
+    #[arg(long, value_name = "PATIENCE")]
+    early_stop: Option<usize>,
+    /// What early stopping and plateau watch
+    #[arg(long, value_enum, default_value_t = MonitorArg::ValidLoss)]
+    monitor: MonitorArg,
+    #[arg(long, value_name = "N", help = format!(
+        "Training images held out to validate on; 0 reports the test set per epoch [default: \
+         {VALID} with --early-stop or --schedule plateau, else 0]"
+    ))]
+    valid: Option<usize>,
+    /// Standardise each pixel with the training split's mean and spread (default: scale to
+    /// [0, 1])
+    #[arg(long)]
+    standardize: bool,
+    /// Seed of the weights, the validation split and the minibatch order
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// `--loss`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LossArg {
+    /// Softmax cross-entropy
+    Softmax,
+    /// Multiclass SVM hinge loss
+    Svm,
+}
+
+/// `--optimizer`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum OptimizerArg {
+    /// Minibatch SGD with --momentum
+    Sgd,
+    /// The same as sgd
+    Momentum,
+    /// SGD with Nesterov momentum
+    Nesterov,
+    /// SGD with RMSProp
+    Rmsprop,
+    /// SGD with Adam
+    Adam,
+    /// SGD with AdamW
+    Adamw,
+    /// Full-batch gradient descent
+    Gd,
+    /// Random search
+    Random,
+    /// Random local search
+    Local,
+}
+
+impl OptimizerArg {
+    /// Whether every step sees the whole training set.
+    fn full_batch(self) -> bool {
+        matches!(self, Self::Gd | Self::Random | Self::Local)
+    }
+    /// Whether it follows gradients (and so has a weight decay and clipping).
+    fn gradient(self) -> bool {
+        !matches!(self, Self::Random | Self::Local)
+    }
+    /// Whether it scales each parameter's step itself.
+    fn adaptive(self) -> bool {
+        matches!(self, Self::Rmsprop | Self::Adam | Self::Adamw)
+    }
+    /// Whether --momentum applies.
+    fn momentum(self) -> bool {
+        matches!(self, Self::Sgd | Self::Momentum | Self::Nesterov)
     }
 }
 
-fn run(args: &Args) -> Result<()> {
-    let json = args.switch("json");
-    let mnist = common::load_data::<f32>(args);
+/// `--schedule`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ScheduleArg {
+    /// The same rate every epoch
+    Constant,
+    /// Multiply by --gamma every --step-every epochs
+    Step,
+    /// Multiply by --gamma every epoch
+    Exp,
+    /// Cosine annealing to 0 over --cosine-epochs
+    Cosine,
+    /// A linear warm-up over --warmup epochs, then cosine
+    WarmupCosine,
+    /// Multiply by --gamma when --monitor has not improved for --plateau-patience epochs
+    Plateau,
+}
+
+/// `--monitor`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum MonitorArg {
+    /// Validation loss
+    #[value(name = "valid_loss")]
+    ValidLoss,
+    /// Validation accuracy
+    #[value(name = "valid_accuracy")]
+    ValidAccuracy,
+    /// Training loss (does not show overfitting)
+    #[value(name = "train_loss")]
+    TrainLoss,
+}
+
+impl From<MonitorArg> for Monitor {
+    fn from(m: MonitorArg) -> Self {
+        match m {
+            MonitorArg::ValidLoss => Monitor::ValidLoss,
+            MonitorArg::ValidAccuracy => Monitor::ValidAccuracy,
+            MonitorArg::TrainLoss => Monitor::TrainLoss,
+        }
+    }
+}
+
+/// A schedule and the parameters it takes.
+#[derive(Debug, Clone, Copy)]
+enum ScheduleSettings {
+    Constant,
+    Step { every: usize, gamma: f64 },
+    Exp { gamma: f64 },
+    Cosine { epochs: usize },
+    WarmupCosine { warmup: usize, epochs: usize },
+    Plateau { gamma: f64, patience: usize },
+}
+
+impl ScheduleSettings {
+    /// The library's schedule.
+    fn schedule(self) -> downhill::Result<Schedule> {
+        Ok(match self {
+            Self::Constant => Schedule::constant(),
+            Self::Step { every, gamma } => Schedule::step(every, gamma)?,
+            Self::Exp { gamma } => Schedule::exponential(gamma)?,
+            Self::Cosine { epochs } => Schedule::cosine(epochs, 0.0)?,
+            Self::WarmupCosine { warmup, epochs } => {
+                Schedule::cosine(epochs, 0.0)?.with_warmup(warmup, 0.1)?
+            }
+            Self::Plateau { gamma, patience } => Schedule::plateau(gamma, patience)?,
+        })
+    }
+    /// Which `--schedule` it is.
+    fn arg(self) -> ScheduleArg {
+        match self {
+            Self::Constant => ScheduleArg::Constant,
+            Self::Step { .. } => ScheduleArg::Step,
+            Self::Exp { .. } => ScheduleArg::Exp,
+            Self::Cosine { .. } => ScheduleArg::Cosine,
+            Self::WarmupCosine { .. } => ScheduleArg::WarmupCosine,
+            Self::Plateau { .. } => ScheduleArg::Plateau,
+        }
+    }
+    /// `--schedule`'s value, and the flags of its parameters with theirs.
+    fn flags(self) -> Vec<(&'static str, String)> {
+        let mut flags = vec![("schedule", flag_name(self.arg()))];
+        flags.extend(match self {
+            Self::Constant => vec![],
+            Self::Step { every, gamma } => {
+                vec![
+                    ("step-every", every.to_string()),
+                    ("gamma", gamma.to_string()),
+                ]
+            }
+            Self::Exp { gamma } => vec![("gamma", gamma.to_string())],
+            Self::Cosine { epochs } => vec![("cosine-epochs", epochs.to_string())],
+            Self::WarmupCosine { warmup, epochs } => vec![
+                ("warmup", warmup.to_string()),
+                ("cosine-epochs", epochs.to_string()),
+            ],
+            Self::Plateau { gamma, patience } => vec![
+                ("gamma", gamma.to_string()),
+                ("plateau-patience", patience.to_string()),
+            ],
+        });
+        flags
+    }
+}
+
+/// The name a flag gives a choice (`warmup-cosine`).
+fn flag_name(choice: impl ValueEnum) -> String {
+    choice
+        .to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
+}
+
+/// A run's settings with every default applied: what the run uses, and what its checkpoints
+/// record. A setting that does not apply to the run (momentum for adam, γ for a constant
+/// schedule) is `None` and is not recorded.
+#[derive(Debug)]
+struct Settings {
+    hidden: Vec<usize>,
+    activation: ActivationArg,
+    loss: LossArg,
+    l2: f64,
+    optimizer: OptimizerArg,
+    lr: f32,
+    momentum: Option<f64>,
+    weight_decay: Option<f64>,
+    clip: Option<f32>,
+    /// `None` for the full-batch methods.
+    batch: Option<usize>,
+    schedule: ScheduleSettings,
+    early_stop: Option<usize>,
+    /// When early stopping or plateau watches it.
+    monitor: Option<MonitorArg>,
+    valid: usize,
+    standardize: bool,
+    seed: u64,
+}
+
+impl Settings {
+    /// Applies the defaults that depend on other flags (the one place they are applied).
+    fn resolve(f: &RunFlags, epochs: usize) -> Settings {
+        let opt = f.optimizer;
+        let gamma = |default: f64| f.gamma.unwrap_or(default);
+        let cosine_epochs = |warmup: usize| {
+            f.cosine_epochs
+                .unwrap_or(epochs.saturating_sub(warmup).max(1))
+        };
+        let schedule = match f.schedule {
+            ScheduleArg::Constant => ScheduleSettings::Constant,
+            ScheduleArg::Step => ScheduleSettings::Step {
+                every: f.step_every.unwrap_or((epochs / 3).max(1)),
+                gamma: gamma(STEP_GAMMA),
+            },
+            ScheduleArg::Exp => ScheduleSettings::Exp {
+                gamma: gamma(EXP_GAMMA),
+            },
+            ScheduleArg::Cosine => ScheduleSettings::Cosine {
+                epochs: cosine_epochs(0),
+            },
+            ScheduleArg::WarmupCosine => ScheduleSettings::WarmupCosine {
+                warmup: f.warmup,
+                epochs: cosine_epochs(f.warmup),
+            },
+            ScheduleArg::Plateau => ScheduleSettings::Plateau {
+                gamma: gamma(PLATEAU_GAMMA),
+                patience: f.plateau_patience,
+            },
+        };
+        let watches = f.early_stop.is_some() || f.schedule == ScheduleArg::Plateau;
+        Settings {
+            hidden: f.hidden.clone(),
+            activation: f.activation,
+            loss: f.loss,
+            l2: f.l2,
+            optimizer: opt,
+            lr: f
+                .lr
+                .unwrap_or(if opt.adaptive() { ADAPTIVE_LR } else { LR }),
+            momentum: opt.momentum().then_some(f.momentum),
+            weight_decay: opt.gradient().then(|| {
+                let default = if opt == OptimizerArg::Adamw {
+                    ADAMW_DECAY
+                } else {
+                    0.0
+                };
+                f.weight_decay.unwrap_or(default)
+            }),
+            clip: f.clip.filter(|_| opt.gradient()),
+            batch: (!opt.full_batch()).then_some(f.batch),
+            schedule,
+            early_stop: f.early_stop,
+            monitor: watches.then_some(f.monitor),
+            valid: f.valid.unwrap_or(if watches { VALID } else { 0 }),
+            standardize: f.standardize,
+            seed: f.seed,
+        }
+    }
+
+    /// The settings as a checkpoint records them: flag name → the value, written as the flag
+    /// takes it.
+    fn hyper(&self) -> BTreeMap<String, String> {
+        let widths: Vec<String> = self.hidden.iter().map(usize::to_string).collect();
+        let some = |v: &dyn ToString| Some(v.to_string());
+        let mut flags: Vec<(&str, Option<String>)> = vec![
+            ("hidden", Some(widths.join(","))),
+            ("activation", Some(flag_name(self.activation))),
+            ("loss", Some(flag_name(self.loss))),
+            ("l2", some(&self.l2)),
+            ("optimizer", Some(flag_name(self.optimizer))),
+            ("lr", some(&self.lr)),
+            ("momentum", self.momentum.map(|v| v.to_string())),
+            ("weight-decay", self.weight_decay.map(|v| v.to_string())),
+            ("clip", self.clip.map(|v| v.to_string())),
+            ("batch", self.batch.map(|v| v.to_string())),
+            ("early-stop", self.early_stop.map(|v| v.to_string())),
+            ("monitor", self.monitor.map(flag_name)),
+            ("valid", some(&self.valid)),
+            ("standardize", some(&self.standardize)),
+            ("seed", some(&self.seed)),
+        ];
+        flags.extend(self.schedule.flags().into_iter().map(|(k, v)| (k, Some(v))));
+        flags
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v?)))
+            .collect()
+    }
+
+    /// The network the settings describe, with fresh weights.
+    fn model(&self, inputs: usize, classes: usize) -> downhill::Result<Mlp<f32>> {
+        let activation = Activation::from(self.activation);
+        let loss = match self.loss {
+            LossArg::Softmax => Loss::SoftmaxCrossEntropy,
+            LossArg::Svm => Loss::Hinge,
+        };
+        let builder = Mlp::<f32>::builder(inputs)
+            .classes(classes)
+            .loss(loss)
+            .l2(self.l2)
+            .seed(self.seed);
+        self.hidden
+            .iter()
+            .fold(builder, |b, &h| b.hidden(h, activation))
+            .build()
+    }
+
+    /// The optimizer the settings name, with its hyper-parameters.
+    fn optimizer(&self) -> downhill::Result<Box<dyn Optimizer<f32>>> {
+        let (lr, seed) = (self.lr, self.seed);
+        let mu = self.momentum.unwrap_or(0.0);
+        let decay = self.weight_decay.unwrap_or(0.0);
+        let rule = match self.optimizer {
+            OptimizerArg::Random => return Ok(Box::new(RandomSearch::new(lr, seed)?)),
+            OptimizerArg::Local => return Ok(Box::new(LocalSearch::new(lr, seed)?)),
+            OptimizerArg::Sgd | OptimizerArg::Momentum => UpdateRule::momentum(mu)?,
+            OptimizerArg::Nesterov => UpdateRule::nesterov(mu)?,
+            OptimizerArg::Rmsprop => UpdateRule::rmsprop(),
+            OptimizerArg::Adam => UpdateRule::adam(),
+            // AdamW's weight decay is its own, decoupled one (PyTorch's `AdamW(weight_decay=)`).
+            OptimizerArg::Adamw => UpdateRule::adamw().weight_decay(decay)?,
+            OptimizerArg::Gd => UpdateRule::plain(),
+        };
+        // Everyone else's is L2 decay added to the gradient (PyTorch's `SGD(weight_decay=)`).
+        let l2_decay = if self.optimizer == OptimizerArg::Adamw {
+            0.0
+        } else {
+            decay as f32
+        };
+        match self.batch {
+            Some(batch) => descent(Sgd::new(lr)?.batch_size(batch)?, rule, l2_decay, self.clip),
+            None => descent(GradientDescent::new(lr)?, rule, l2_decay, self.clip),
+        }
+    }
+}
+
+/// Gradient descent or SGD — one type, [`Descent`], on full batches or minibatches — with an
+/// update rule, L2 weight decay and clipping.
+fn descent<B: BatchPolicy + 'static>(
+    d: Descent<f32, B>,
+    rule: UpdateRule,
+    l2_decay: f32,
+    clip: Option<f32>,
+) -> downhill::Result<Box<dyn Optimizer<f32>>> {
+    let d = d.rule(rule).weight_decay(l2_decay)?;
+    Ok(match clip {
+        Some(max_norm) => Box::new(d.clip_grad_norm(max_norm)?),
+        None => Box::new(d),
+    })
+}
+
+/// The `--json` line.
+#[derive(Serialize)]
+struct Report {
+    example: &'static str,
+    data: String,
+    optimizer: String,
+    schedule: String,
+    lr: f32,
+    test_accuracy: f64,
+    train_loss: Option<f64>,
+    /// Epochs run by this process (a resumed run's, after the checkpoint).
+    epochs: usize,
+    seconds: f64,
+    samples_per_s: f64,
+    /// Examples per step: the training set's size for gd, random and local.
+    batch: usize,
+    threads: usize,
+    hidden: Vec<usize>,
+    peak_rss_mib: Option<f64>,
+    valid_size: usize,
+    valid_loss: Option<f64>,
+    best_epoch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<String>,
+    params_hash: String,
+}
+
+fn main() -> ExitCode {
+    cli::main(|| {
+        let matches = Cli::command().get_matches();
+        run(&matches)
+    })
+}
+
+/// Parses `args` as this example's command line (a usage error is bad input).
+fn parse(args: &[OsString]) -> Result<(Cli, ArgMatches), Failure> {
+    let matches = Cli::command()
+        .try_get_matches_from(args)
+        .map_err(|e| Failure::Input(first_line(&e.to_string())))?;
+    let cli =
+        Cli::from_arg_matches(&matches).map_err(|e| Failure::Input(first_line(&e.to_string())))?;
+    Ok((cli, matches))
+}
+
+/// A clap message's first line, without its `error: `.
+fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    line.trim_start_matches("error: ").to_string()
+}
+
+/// The checkpoint's recorded flags, as command-line arguments, but for those `given` has:
+/// added to the command line, they are what "flags left out come from the checkpoint" means.
+fn checkpoint_flags(
+    given: Option<&ArgMatches>,
+    hyper: &BTreeMap<String, String>,
+    path: &Path,
+) -> Result<Vec<OsString>, Failure> {
+    // Only the run's flags: a checkpoint cannot say where to read or write.
+    let recorded = RunFlags::augment_args(clap::Command::new("mnist"));
+    let mut args = Vec::new();
+    for (flag, value) in hyper {
+        let arg = recorded
+            .get_arguments()
+            .find(|a| a.get_long() == Some(flag.as_str()))
+            .ok_or_else(|| {
+                Failure::Input(format!(
+                    "{}: records {flag} = {value}, which is not a flag mnist records",
+                    path.display()
+                ))
+            })?;
+        if given.is_some_and(|m| was_given(m, flag)) {
+            continue;
+        }
+        if arg.get_action().takes_values() {
+            args.push(format!("--{flag}={value}").into());
+        } else if value == "true" {
+            args.push(format!("--{flag}").into());
+        }
+    }
+    Ok(args)
+}
+
+/// The settings of a run resumed from `ckpt`: the command line's flags, the checkpoint's for
+/// those it leaves out. A flag given that contradicts the checkpoint is an error naming the
+/// flag and both values.
+fn resumed_settings(
+    given: &ArgMatches,
+    ckpt: &Checkpoint<f32>,
+    path: &Path,
+) -> Result<(Cli, Settings), Failure> {
+    let at = path.display();
+    let program: Vec<OsString> = std::env::args_os().take(1).collect();
+    // What the checkpoint says, read through the same flags (so that "0.10" and "0.1" agree).
+    let recorded = [program, checkpoint_flags(None, &ckpt.hyper, path)?].concat();
+    let (saved, _) = parse(&recorded).map_err(|e| match e {
+        Failure::Input(m) => Failure::Input(format!("{at}: its hyper-parameters: {m}")),
+        run => run,
+    })?;
+    let saved = Settings::resolve(&saved.run, saved.epochs).hyper();
+
+    let command_line: Vec<OsString> = std::env::args_os().collect();
+    let (cli, _) = parse(
+        &[
+            command_line,
+            checkpoint_flags(Some(given), &ckpt.hyper, path)?,
+        ]
+        .concat(),
+    )?;
+    let settings = Settings::resolve(&cli.run, cli.epochs);
+    let mine = settings.hyper();
+    let mut keys: Vec<&String> = mine.keys().chain(saved.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    // Name a flag the user gave first: the others follow from it.
+    keys.sort_by_key(|k| !was_given(given, k));
+    if let Some(k) = keys.into_iter().find(|k| mine.get(*k) != saved.get(*k)) {
+        let here = mine
+            .get(k)
+            .map_or(format!("no --{k}"), |v| format!("--{k} {v}"));
+        let there = saved
+            .get(k)
+            .map_or(format!("no {k}"), |v| format!("{k} = {v}"));
+        return Err(Failure::Input(format!(
+            "{at}: {here} contradicts the checkpoint, which records {there}"
+        )));
+    }
+    Ok((cli, settings))
+}
+
+/// Whether the flag `--long` was on the command line.
+fn was_given(given: &ArgMatches, long: &str) -> bool {
+    let command = Cli::command();
+    let id = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .map(|a| a.get_id().as_str().to_string());
+    id.is_some_and(|id| given.value_source(&id) == Some(ValueSource::CommandLine))
+}
+
+fn run(matches: &ArgMatches) -> Result<(), Failure> {
+    let cli =
+        Cli::from_arg_matches(matches).map_err(|e| Failure::Input(first_line(&e.to_string())))?;
+    let resume = match &cli.resume {
+        Some(path) => Some((Checkpoint::<f32>::load(path)?, path.clone())),
+        None => None,
+    };
+    let (cli, s) = match &resume {
+        Some((ckpt, path)) => resumed_settings(matches, ckpt, path)?,
+        None => {
+            let settings = Settings::resolve(&cli.run, cli.epochs);
+            (cli, settings)
+        }
+    };
+    let json = cli.json;
+    let mnist = cli.data.load::<f32>()?;
     let (mut train, mut test) = (mnist.train, mnist.test);
-    let schedule_name = args.string("schedule").unwrap_or("constant");
-    let early_stop: Option<usize> = args.string("early-stop").map(|_| args.get("early-stop", 0));
-    let needs_valid = early_stop.is_some() || schedule_name == "plateau";
-    let valid_size: usize = args.get("valid", if needs_valid { 1000 } else { 0 });
     // Early stopping and reduce-on-plateau choose by the validation metric, so it must not
     // be the test set: hold out part of the training set instead.
     let mut valid = None;
-    if valid_size > 0 {
-        let (rest, held_out) = train.split(valid_size, args.get("seed", 0))?;
+    if s.valid > 0 {
+        let (rest, held_out) = train.split(s.valid, s.seed)?;
         train = rest;
         valid = Some(held_out);
     }
     // Pixels are scaled to [0, 1] on load; --standardize also centres and scales each pixel
     // with statistics of the training split (the PyTorch peer's default).
-    if args.switch("standardize") {
+    if s.standardize {
         let t = FeatureTransform::standardize(&train, 0.01)?;
         train.set_transform(t.clone())?;
         if let Some(v) = valid.as_mut() {
@@ -110,153 +694,137 @@ fn run(args: &Args) -> Result<()> {
         test.set_transform(t)?;
     }
 
-    let hidden: Vec<usize> = args
-        .string("hidden")
-        .unwrap_or("256")
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            s.trim()
-                .parse()
-                .unwrap_or_else(|e| fail(format!("--hidden {s}: {e}")))
-        })
-        .collect();
-    let activation: Activation = args.get("activation", Activation::Relu);
-    let loss: Loss = args.get("loss", Loss::SoftmaxCrossEntropy);
-    let seed: u64 = args.get("seed", 0);
-    let epochs: usize = args.get("epochs", 20);
-    let mut builder = Mlp::<f32>::builder(train.num_features())
-        .classes(train.num_classes())
-        .loss(loss)
-        .l2(args.get("l2", 0.0))
-        .seed(seed);
-    for &h in &hidden {
-        builder = builder.hidden(h, activation);
-    }
-    let mut model = builder.build()?;
-
-    let name = args.string("optimizer").unwrap_or("sgd");
-    let mut optimizer = build_optimizer(args, name, seed)?;
-    let lr = optimizer.learning_rate();
-
-    let mut trainer = Trainer::new(epochs)?.seed(seed);
+    let mut model = s.model(train.num_features(), train.num_classes())?;
+    let mut optimizer = s.optimizer()?;
+    let epochs = cli.epochs;
+    let threads = cli.threads.threads;
+    let mut trainer = Trainer::new(epochs)?.seed(s.seed).threads(threads)?;
+    let monitor = s.monitor.map(Monitor::from).unwrap_or_default();
+    let mut stopper = s
+        .early_stop
+        .map(|patience| EarlyStopping::<f32>::new(monitor, patience))
+        .transpose()?;
     let mut epochs_done = 0;
-    if let Some(path) = args.string("resume") {
-        let ckpt = Checkpoint::<f32>::load(path)?;
+    if let Some((ckpt, path)) = &resume {
         ckpt.restore_model(&mut model)?;
         ckpt.restore_optimizer(optimizer.as_mut())?;
+        // Early stopping's best-so-far, or an error if the checkpoint holds a state this run
+        // has nothing to restore into.
+        match stopper.as_mut() {
+            Some(stop) => ckpt.restore_observer(stop)?,
+            None => ckpt.restore_observer(&mut Observers(Vec::new()))?,
+        }
+        if ckpt.train.epoch > epochs {
+            return Err(Failure::Input(format!(
+                "{}: the checkpoint is after epoch {}, beyond --epochs {epochs} (the total to reach)",
+                path.display(),
+                ckpt.train.epoch
+            )));
+        }
         trainer = trainer.resume(&ckpt.train)?;
         epochs_done = ckpt.train.epoch;
     }
     let widths = model.widths();
-    let threads: usize = args.get(
-        "threads",
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-    );
+    // The --optimizer flag's name (adam is SGD with Adam's rule: `optimizer.name()` is sgd).
+    let optimizer_name = flag_name(s.optimizer);
     if !json {
         println!(
-            "MLP {widths:?} ({activation}), {} parameters, {loss} loss, {name}, {threads} threads; {} train / {} test images",
+            "MLP {widths:?} ({}), {} parameters, {} loss, {optimizer_name}, {threads} threads; {} train / {} test images",
+            Activation::from(s.activation),
             model.num_params(),
+            model.loss_fn(),
             train.len(),
             test.len()
         );
     }
-    let monitor: Monitor = args.get("monitor", Monitor::ValidLoss);
-    let schedule = build_schedule(args, schedule_name, epochs)?;
     // The search methods have no learning rate: only an explicit schedule is an error there.
-    let mut scheduler = if lr.is_some() || schedule_name != "constant" {
+    let constant = matches!(s.schedule, ScheduleSettings::Constant);
+    let mut scheduler = if optimizer.learning_rate().is_some() || !constant {
         Some(
-            LrScheduler::new(schedule, optimizer.as_mut())?
+            LrScheduler::new(s.schedule.schedule()?, optimizer.as_mut())?
                 .monitor(monitor)
                 .resume_at(epochs_done, optimizer.as_mut())?,
         )
     } else {
         None
     };
-    let mut stopper = early_stop
-        .map(|patience| EarlyStopping::<f32>::new(monitor, patience))
-        .transpose()?;
     let mut history = History::new();
-    if let Some(path) = args.string("history") {
-        history = if path.ends_with(".json") {
+    if let Some(path) = &cli.history {
+        history = if path.extension().is_some_and(|e| e == "json") {
             history.json(path)
         } else {
             history.csv(path)
         };
     }
     let mut progress = Progress::new(epochs);
-    let mut saver = args.string("checkpoint").map(|path| {
-        CheckpointSaver::new(path, seed)
-            .architecture(model.architecture())
-            .hyper("optimizer", name)
-            .hyper("lr", lr.map_or("none".to_string(), |l| l.to_string()))
-            .hyper("schedule", schedule_name)
-            .hyper("batch", args.get::<usize>("batch", 128))
+    let saver = cli.checkpoint.as_ref().map(|path| {
+        let saver = CheckpointSaver::new(path, s.seed).architecture(model.architecture());
+        s.hyper()
+            .into_iter()
+            .fold(saver, |saver, (k, v)| saver.hyper(k, v))
     });
     let mut observers: Vec<&mut dyn Observer<f32>> = vec![&mut progress, &mut history];
-    if let Some(s) = stopper.as_mut() {
-        observers.push(s);
-    }
-    // The scheduler goes last: it sets the next epoch's rate once the others have seen this one.
+    // The scheduler sets the next epoch's rate once the others have seen this one.
     if let Some(s) = scheduler.as_mut() {
         observers.push(s);
     }
-    // The checkpoint is written after the scheduler has set the next epoch's rate.
+    // Early stopping goes inside the saver, so that every checkpoint holds its best epoch and
+    // parameters; the saver comes last, after the scheduler has set the next epoch's rate.
+    let mut saver = match (saver, stopper.as_mut()) {
+        (Some(saver), Some(stop)) => Some(saver.including(stop)),
+        (saver, stop) => {
+            if let Some(stop) = stop {
+                observers.push(stop);
+            }
+            saver
+        }
+    };
     if let Some(s) = saver.as_mut() {
         observers.push(s);
     }
-    let report = trainer.threads(threads)?.run_with(
+    let report = trainer.run_with(
         &mut model,
         optimizer.as_mut(),
         &train,
         Some(valid.as_ref().unwrap_or(&test)),
         &mut Observers(observers),
     )?;
-    if let Some(dir) = args.string("plot") {
-        let (title, set) = (
-            format!("MLP {widths:?}, {name}"),
-            if valid.is_some() {
-                "validation"
-            } else {
-                "test"
-            },
-        );
+    if let Some(dir) = &cli.plot {
+        let title = format!("MLP {widths:?}, {optimizer_name}");
+        let set = if valid.is_some() {
+            "validation"
+        } else {
+            "test"
+        };
         let path = common::plot::training_history(dir, "mnist.svg", &title, set, &report.history)
-            .unwrap_or_else(|e| fail(e));
+            .map_err(Failure::Input)?;
         println!("wrote {}", path.display());
     }
     // The model now holds the parameters early stopping kept (or the last ones).
     let test_accuracy = accuracy(&mut model, &test)?;
     let best_epoch = stopper.as_ref().and_then(|s| s.best_epoch());
     if json {
-        let mut out = Json::default()
-            .str("example", "mnist")
-            .str("optimizer", name)
-            .str("schedule", schedule_name)
-            .opt("lr", lr)
-            .num("test_accuracy", test_accuracy)
-            .opt("train_loss", report.final_loss())
-            .num("epochs", report.history.len() as f64)
-            .num("seconds", report.train_seconds())
-            .num("samples_per_s", report.samples_per_s())
-            .num("batch", args.get::<usize>("batch", 128) as f64)
-            .num("threads", threads as f64)
-            .list(
-                "hidden",
-                &hidden.iter().map(|&h| h as f64).collect::<Vec<_>>(),
-            )
-            .opt("peak_rss_mib", common::peak_rss_mib())
-            .num("valid_size", valid_size as f64)
-            .opt(
-                "valid_loss",
-                report.history.last().and_then(|e| e.valid_loss),
-            )
-            .opt("best_epoch", best_epoch.map(|e| e as f64));
-        if let Some(why) = &report.stopped {
-            out = out.str("stopped", why);
-        }
-        out.str("params_hash", &common::params_hash(model.params()))
-            .print();
+        cli::print_json(&Report {
+            example: "mnist",
+            data: cli.data.dir(),
+            optimizer: optimizer_name.clone(),
+            schedule: flag_name(s.schedule.arg()),
+            lr: s.lr,
+            test_accuracy,
+            train_loss: report.final_loss(),
+            epochs: report.history.len(),
+            seconds: report.train_seconds(),
+            samples_per_s: report.samples_per_s(),
+            batch: s.batch.unwrap_or(train.len()),
+            threads,
+            hidden: s.hidden.clone(),
+            peak_rss_mib: peak_rss_mib(),
+            valid_size: s.valid,
+            valid_loss: report.history.last().and_then(|e| e.valid_loss),
+            best_epoch,
+            stopped: report.stopped.as_ref().map(|why| why.to_string()),
+            params_hash: params_hash(model.params()),
+        })?;
     } else {
         if let Some(e) = best_epoch {
             println!("kept the parameters of epoch {e} (best {monitor})");
@@ -270,64 +838,4 @@ fn run(args: &Args) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The optimizer `--optimizer` names, with its flags.
-fn build_optimizer(args: &Args, name: &str, seed: u64) -> Result<Box<dyn Optimizer<f32>>> {
-    let adaptive = matches!(name, "rmsprop" | "adam" | "adamw");
-    let lr: f32 = args.get("lr", if adaptive { 1e-3 } else { 0.1 });
-    let rule = match name {
-        "sgd" | "momentum" => None,
-        "nesterov" => Some(UpdateRule::nesterov(args.get("momentum", 0.9))?),
-        "rmsprop" => Some(UpdateRule::rmsprop()),
-        "adam" => Some(UpdateRule::adam()),
-        // AdamW's weight decay is its own, decoupled one (PyTorch's `AdamW(weight_decay=)`).
-        "adamw" => Some(UpdateRule::adamw().weight_decay(args.get("weight-decay", 1e-2))?),
-        "gd" => {
-            let gd = GradientDescent::new(lr)?.weight_decay(args.get("weight-decay", 0.0))?;
-            return Ok(Box::new(match args.string("clip") {
-                Some(_) => gd.clip_grad_norm(args.get("clip", 1.0))?,
-                None => gd,
-            }));
-        }
-        "random" => return Ok(Box::new(RandomSearch::new(lr, seed)?)),
-        "local" => return Ok(Box::new(LocalSearch::new(lr, seed)?)),
-        other => fail(format!(
-            "--optimizer {other}: must be sgd, momentum, nesterov, rmsprop, adam, adamw, gd, \
-             random or local"
-        )),
-    };
-    let mut sgd = Sgd::new(lr)?.batch_size(args.get("batch", 128))?;
-    if name != "adamw" {
-        sgd = sgd.weight_decay(args.get("weight-decay", 0.0))?;
-    }
-    sgd = match rule {
-        Some(rule) => sgd.rule(rule),
-        None => sgd.momentum(args.get("momentum", 0.9))?,
-    };
-    if args.string("clip").is_some() {
-        sgd = sgd.clip_grad_norm(args.get("clip", 1.0))?;
-    }
-    Ok(Box::new(sgd))
-}
-
-/// The learning-rate schedule `--schedule` names, over a run of `epochs` epochs.
-fn build_schedule(args: &Args, name: &str, epochs: usize) -> Result<Schedule> {
-    let warmup: usize = args.get("warmup", 2);
-    Ok(match name {
-        "constant" => Schedule::constant(),
-        "step" => Schedule::step(
-            args.get("step-every", (epochs / 3).max(1)),
-            args.get("gamma", 0.1),
-        )?,
-        "exp" => Schedule::exponential(args.get("gamma", 0.9))?,
-        "cosine" => Schedule::cosine(epochs, 0.0)?,
-        "warmup-cosine" => {
-            Schedule::cosine(epochs.saturating_sub(warmup).max(1), 0.0)?.with_warmup(warmup, 0.1)?
-        }
-        "plateau" => Schedule::plateau(args.get("gamma", 0.5), args.get("plateau-patience", 2))?,
-        other => fail(format!(
-            "--schedule {other}: must be constant, step, exp, cosine, warmup-cosine or plateau"
-        )),
-    })
 }

@@ -1,5 +1,6 @@
-//! How noisy is a minibatch gradient? On the real digits, compare the gradient of many random
-//! minibatches with the full-batch gradient, by the cosine of the angle between them.
+//! Lecture step 5, minibatch noise: how noisy is a minibatch gradient? On the real digits,
+//! compare the gradient of many random minibatches with the full-batch gradient, by the
+//! cosine of the angle between them.
 //!
 //! A cosine of 1 is the exact direction, 0 is no better than a random direction. The
 //! lecture's claim: a minibatch gradient is noisy but right on average, and the bigger the
@@ -9,40 +10,89 @@
 //!
 //! ```text
 //! cargo run --release --example noisy_gradients -- --plot docs/figures
+//! cargo run --release --example noisy_gradients -- --help
 //! ```
 //! `--plot DIR` writes `noisy_gradients.svg`: one histogram per batch size and phase.
 
-mod common;
+mod common {
+    pub mod cli;
+    pub mod data;
+    pub mod plot;
+    pub mod threads;
+}
 
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use common::cli::{self, Failure};
+use common::data::DataArgs;
 use common::plot::{self, HistPanel};
-use common::{fail, Args, Json};
+use common::threads::ThreadsArg;
 use downhill::data::Minibatches;
 use downhill::prelude::*;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
+use serde::Serialize;
 
-const USAGE: &str = "usage: noisy_gradients [--data DIR] [--hidden 64] [--sizes 1,32,128,1024]
-                       [--batches 300] [--train-epochs 1] [--seed 0] [--threads N]
-                       [--plot DIR] [--json]";
+/// Minibatch gradients against the full-batch gradient, by the cosine between them.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Width of the MLP's hidden layer
+    #[arg(long, default_value_t = 64)]
+    hidden: usize,
+    /// Batch sizes to compare, comma-separated (each at most the training set's size)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "SIZES",
+        default_value = "1,32,128,1024"
+    )]
+    sizes: Vec<NonZeroUsize>,
+    /// Random batches drawn of each size
+    #[arg(long, default_value = "300")]
+    batches: NonZeroUsize,
+    /// Epochs of SGD before the second measurement (0: measure at the initial weights only)
+    #[arg(long, default_value_t = 1)]
+    train_epochs: usize,
+    /// Seed of the weights and of the batches
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    threads: ThreadsArg,
+    /// Write noisy_gradients.svg into this directory
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// Print one JSON object as the last line
+    #[arg(long)]
+    json: bool,
+}
 
-fn main() {
-    let args = Args::parse(
-        USAGE,
-        &[
-            "data",
-            "hidden",
-            "sizes",
-            "batches",
-            "train-epochs",
-            "seed",
-            "threads",
-            "plot",
-        ],
-        &["json"],
-    );
-    if let Err(e) = run(&args) {
-        fail(e);
-    }
+/// The `--json` line: per batch size, the cosines' mean and spread and their average
+/// gradient's cosine, at the initial weights and (with --train-epochs) after training.
+#[derive(Serialize, Default)]
+struct Report {
+    example: &'static str,
+    data: String,
+    batches: usize,
+    sizes: Vec<usize>,
+    initial_mean: Vec<f64>,
+    initial_std: Vec<f64>,
+    initial_average_cosine: Vec<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trained_mean: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trained_std: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trained_average_cosine: Option<Vec<f64>>,
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }
 
 /// cos ∠(a, b), accumulated in f64; 0 if either is the zero vector.
@@ -84,7 +134,7 @@ fn cosines(
     sizes: &[usize],
     batches: usize,
     seed: u64,
-) -> Result<Vec<Spread>> {
+) -> downhill::Result<Vec<Spread>> {
     let mut full = vec![0.0f32; model.num_params()];
     model.loss_and_grad(&train.all(), &mut full)?;
     let mut grad = vec![0.0f32; model.num_params()];
@@ -111,38 +161,21 @@ fn cosines(
     Ok(out)
 }
 
-fn run(args: &Args) -> Result<()> {
-    let mnist = common::load_data::<f32>(args);
+fn run(cli: Cli) -> Result<(), Failure> {
+    let mnist = cli.data.load::<f32>()?;
     let train = &mnist.train;
-    let sizes: Vec<usize> = args
-        .string("sizes")
-        .unwrap_or("1,32,128,1024")
-        .split(',')
-        .map(|s| {
-            s.trim()
-                .parse()
-                .ok()
-                .filter(|&n| n >= 1 && n <= train.len())
-                .unwrap_or_else(|| {
-                    fail(format!(
-                        "--sizes {s}: each size must be between 1 and {} (the training set)",
-                        train.len()
-                    ))
-                })
-        })
-        .collect();
-    let batches: usize = args.get("batches", 300);
-    if batches == 0 {
-        fail("--batches 0: must be at least 1");
+    let sizes: Vec<usize> = cli.sizes.iter().map(|s| s.get()).collect();
+    if let Some(too_big) = sizes.iter().find(|&&s| s > train.len()) {
+        return Err(Failure::Input(format!(
+            "--sizes {too_big}: each size must be at most {} (the training set)",
+            train.len()
+        )));
     }
-    let seed: u64 = args.get("seed", 0);
-    let train_epochs: usize = args.get("train-epochs", 1);
-    let threads: usize = args.get(
-        "threads",
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-    );
+    let batches = cli.batches.get();
+    let seed = cli.seed;
+    let threads = cli.threads.threads;
     let mut model = Mlp::<f32>::builder(train.num_features())
-        .hidden(args.get("hidden", 64), Activation::Relu)
+        .hidden(cli.hidden, Activation::Relu)
         .classes(train.num_classes())
         .seed(seed)
         .build()?;
@@ -152,16 +185,17 @@ fn run(args: &Args) -> Result<()> {
         "at the initial weights".to_string(),
         cosines(&mut model, train, &sizes, batches, seed)?,
     )];
-    if train_epochs > 0 {
+    if cli.train_epochs > 0 {
         let mut sgd = Sgd::new(0.1f32)?.batch_size(128)?;
-        let report = Trainer::new(train_epochs)?
+        let report = Trainer::new(cli.train_epochs)?
             .seed(seed)
             .threads(threads)?
             .run(&mut model, &mut sgd, train, None)?;
         phases.push((
             format!(
-                "after {train_epochs} epoch{} of SGD (loss {:.3})",
-                if train_epochs == 1 { "" } else { "s" },
+                "after {} epoch{} of SGD (loss {:.3})",
+                cli.train_epochs,
+                if cli.train_epochs == 1 { "" } else { "s" },
                 report.final_loss().unwrap_or(f64::NAN)
             ),
             cosines(&mut model, train, &sizes, batches, seed + 1)?,
@@ -169,13 +203,13 @@ fn run(args: &Args) -> Result<()> {
     }
 
     println!("cos(minibatch gradient, full gradient) over {batches} random batches of each size:");
-    let mut json = Json::default()
-        .str("example", "noisy_gradients")
-        .num("batches", batches as f64)
-        .list(
-            "sizes",
-            &sizes.iter().map(|&s| s as f64).collect::<Vec<_>>(),
-        );
+    let mut json = Report {
+        example: "noisy_gradients",
+        data: cli.data.dir(),
+        batches,
+        sizes: sizes.clone(),
+        ..Report::default()
+    };
     for (p, (phase, cos)) in phases.iter().enumerate() {
         println!("  {phase}:");
         let (mut means, mut stds, mut averages) = (Vec::new(), Vec::new(), Vec::new());
@@ -189,14 +223,16 @@ fn run(args: &Args) -> Result<()> {
             stds.push(std);
             averages.push(spread.average);
         }
-        let key = if p == 0 { "initial" } else { "trained" };
-        json = json
-            .list(&format!("{key}_mean"), &means)
-            .list(&format!("{key}_std"), &stds)
-            .list(&format!("{key}_average_cosine"), &averages);
+        if p == 0 {
+            (json.initial_mean, json.initial_std) = (means, stds);
+            json.initial_average_cosine = averages;
+        } else {
+            (json.trained_mean, json.trained_std) = (Some(means), Some(stds));
+            json.trained_average_cosine = Some(averages);
+        }
     }
 
-    if let Some(dir) = args.string("plot") {
+    if let Some(dir) = &cli.plot {
         // One x range for every panel, so the widths compare at a glance.
         let lowest = phases
             .iter()
@@ -218,12 +254,12 @@ fn run(args: &Args) -> Result<()> {
                 ));
             }
         }
-        let path = plot::file_in(dir, "noisy_gradients.svg").unwrap_or_else(|e| fail(e));
-        plot::histograms(&path, &panels, sizes.len()).unwrap_or_else(|e| fail(e));
+        let path = plot::file_in(dir, "noisy_gradients.svg").map_err(Failure::Input)?;
+        plot::histograms(&path, &panels, sizes.len()).map_err(Failure::Input)?;
         println!("wrote {}", path.display());
     }
-    if args.switch("json") {
-        json.print();
+    if cli.json {
+        cli::print_json(&json)?;
     }
     Ok(())
 }

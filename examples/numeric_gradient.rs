@@ -1,30 +1,66 @@
-//! Approach 3: following the slope. The numeric gradient of a linear classifier's loss,
-//! one coordinate at a time — `(f(W + h) − f(W)) / h` as on the slide — next to the analytic
-//! gradient, how long each takes for the whole vector, and the gradient check (in f64) that says the analytic one is right.
+//! Lecture step 3, following the slope: the numeric gradient of a linear classifier's loss,
+//! one coordinate at a time — `(f(W + h) − f(W)) / h` as on the slide — next to the
+//! analytic gradient, how long each takes for the whole vector, and the gradient check (in
+//! f64) that says the analytic one is right.
 //!
 //! ```text
 //! cargo run --release --example numeric_gradient -- --examples 200
+//! cargo run --release --example numeric_gradient -- --help
 //! ```
 
-mod common;
+mod common {
+    pub mod cli;
+    pub mod data;
+}
 
+use std::process::ExitCode;
 use std::time::Instant;
 
-use common::{fail, Args, Json};
+use clap::Parser;
+use common::cli::{self, Failure};
+use common::data::DataArgs;
 use downhill::gradcheck::{numeric_gradient, Difference, GradCheck};
 use downhill::prelude::*;
+use serde::Serialize;
 
-const USAGE: &str = "usage: numeric_gradient [--data DIR] [--examples 200] [--h 1e-5] [--check-h 1e-3] [--seed 0] [--json]";
+/// The numeric gradient next to the analytic one, and the check that they agree.
+#[derive(Parser, Debug)]
+#[command(version, allow_negative_numbers = true)]
+struct Cli {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Training digits the loss is taken over
+    #[arg(long, default_value_t = 200)]
+    examples: usize,
+    /// Step of the slide's forward difference
+    #[arg(long, default_value_t = 1e-5)]
+    h: f64,
+    /// Step of the gradient check's five-point difference
+    #[arg(long, default_value_t = 1e-3)]
+    check_h: f64,
+    /// Seed of the classifier's random weights
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object as the last line
+    #[arg(long)]
+    json: bool,
+}
 
-fn main() {
-    let args = Args::parse(
-        USAGE,
-        &["data", "examples", "h", "check-h", "seed"],
-        &["json"],
-    );
-    if let Err(e) = run(&args) {
-        fail(e);
-    }
+/// The `--json` line.
+#[derive(Serialize)]
+struct Report {
+    example: &'static str,
+    data: String,
+    examples: usize,
+    params: usize,
+    max_rel_error: f64,
+    max_abs_error: f64,
+    numeric_seconds: f64,
+    analytic_seconds: f64,
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }
 
 fn show(v: &[f64]) -> String {
@@ -32,12 +68,11 @@ fn show(v: &[f64]) -> String {
     format!("[{}, ...]", head.join(", "))
 }
 
-fn run(args: &Args) -> Result<()> {
-    let mnist = common::load_data::<f64>(args);
-    let data = mnist.train.take(args.get("examples", 200));
-    let h: f64 = args.get("h", 1e-5);
+fn run(cli: Cli) -> Result<(), Failure> {
+    let mnist = cli.data.load::<f64>()?;
+    let data = mnist.train.take(cli.examples);
     let mut model = LinearClassifier::<f64>::builder(data.num_features(), 10)
-        .seed(args.get("seed", 0))
+        .seed(cli.seed)
         .build()?;
     let batch = data.all();
     let n = model.num_params();
@@ -49,7 +84,12 @@ fn run(args: &Args) -> Result<()> {
 
     let t0 = Instant::now();
     let mut numeric = vec![0.0; n];
-    numeric_gradient(&mut model, &batch, h, Difference::Forward, &mut numeric)?;
+    numeric_gradient(
+        &mut model.on(&batch),
+        cli.h,
+        Difference::Forward,
+        &mut numeric,
+    )?;
     let numeric_seconds = t0.elapsed().as_secs_f64();
 
     // Show coordinates where the slope is not zero: the first weights belong to the corner
@@ -74,19 +114,21 @@ fn run(args: &Args) -> Result<()> {
     // coordinates whose gradient nearly cancels over the batch, where the centred
     // difference's O(h²) term would dominate the comparison.
     let report = GradCheck::new()
-        .h(args.get("check-h", 1e-3))?
+        .h(cli.check_h)?
         .difference(Difference::FivePoint)
         .run(&mut model, &batch)?;
     println!("gradient check (five-point differences): {report}");
-    if args.switch("json") {
-        Json::default()
-            .str("example", "numeric_gradient")
-            .num("params", n as f64)
-            .num("max_rel_error", report.max_rel_error)
-            .num("max_abs_error", report.max_abs_error)
-            .num("numeric_seconds", numeric_seconds)
-            .num("analytic_seconds", analytic_seconds)
-            .print();
+    if cli.json {
+        cli::print_json(&Report {
+            example: "numeric_gradient",
+            data: cli.data.dir(),
+            examples: data.len(),
+            params: n,
+            max_rel_error: report.max_rel_error,
+            max_abs_error: report.max_abs_error,
+            numeric_seconds,
+            analytic_seconds,
+        })?;
     }
     Ok(())
 }

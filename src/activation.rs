@@ -45,7 +45,7 @@ impl Activation {
         }
     }
 
-    /// f'(z), from `z`: σ(z)·σ(−z), 1/cosh²(z), [z > 0]. Exact where the output
+    /// f'(z), from `z`: σ(z)·σ(−z), 1/cosh²(z), `[z > 0]`. Exact where the output
     /// saturates, where [`derivative_from_output`](Activation::derivative_from_output)
     /// loses digits to `1 − a`.
     #[inline(always)]

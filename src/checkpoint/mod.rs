@@ -21,7 +21,7 @@
 //!   panic, and never an allocation larger than the file, whose size is checked against a
 //!   [`ReadLimit`] before it is read.
 //!
-//! [`CheckpointSaver`] is the [`Observer`](crate::Observer) that saves after every epoch,
+//! [`CheckpointSaver`] is the [`Observer`] that saves after every epoch,
 //! together with the state of the observers it is given.
 //!
 //! ```

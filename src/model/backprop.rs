@@ -9,7 +9,7 @@
 //! | step | forward | backward, given `dOut = ∂L/∂out` |
 //! |---|---|---|
 //! | linear | `Z = X·W + b` | `dX = dZ·Wᵀ`, `dW = Xᵀ·dZ`, `db = Σ_rows dZ` |
-//! | activation | `A = f(Z)` | `dZ = dA ⊙ f'(Z)` (written through `A`: σ' = A(1−A), tanh' = 1−A², ReLU' = [A > 0]) |
+//! | activation | `A = f(Z)` | `dZ = dA ⊙ f'(Z)` (written through `A`: σ' = A(1−A), tanh' = 1−A², ReLU' = `[A > 0]`) |
 //! | loss | `L = mean_i ℓ(f(z_i), y_i)` | `dZ_i = ∂ℓ/∂z_i / n` (softmax, no `f`: `(p_i − onehot(y_i))/n`) |
 //! | L2 | `L += ½λ‖W‖²` | `dW += λ·W` |
 //!

@@ -165,7 +165,7 @@ impl<T: Scalar> MlpBuilder<T> {
         self.seed = seed;
         self
     }
-    /// Rows per block when walking a batch (default: as many as fit [`BLOCK_BYTES`] of
+    /// Rows per block when walking a batch (default: as many as fit 8 MiB of
     /// activations, between 64 and 1024).
     pub fn block_rows(mut self, rows: usize) -> Self {
         self.block_rows = Some(rows);

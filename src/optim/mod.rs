@@ -19,7 +19,7 @@
 //! sees only an [`Objective`] — parameters, a loss and its gradient — so it minimises a
 //! model on a batch and a function of your own alike. Hyper-parameters are validated when
 //! an optimizer is built: a NaN, zero or negative learning rate is an
-//! [`Error`](crate::Error), not a silent NaN three epochs later.
+//! [`Error`], not a silent NaN three epochs later.
 //!
 //! ```
 //! use downhill::optim::{Optimizer, Sgd};

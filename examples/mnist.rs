@@ -42,6 +42,7 @@ use common::data::DataArgs;
 use common::measure::{params_hash, peak_rss_mib};
 use common::threads::ThreadsArg;
 use downhill::checkpoint::{Checkpoint, CheckpointSaver};
+use downhill::model::SparseInput;
 use downhill::optim::{BatchPolicy, Descent};
 use downhill::prelude::*;
 use downhill::train::{EarlyStopping, History, LrScheduler, Monitor, Observers, Progress};
@@ -112,9 +113,16 @@ struct RunFlags {
     /// The hidden layers' activation
     #[arg(long, value_enum, default_value_t = ActivationArg::Relu)]
     activation: ActivationArg,
-    /// The data loss
+    /// The output layer's activation: none (scores), or the lecture's σ
+    #[arg(long, value_enum, default_value_t = OutputArg::None)]
+    output: OutputArg,
+    /// The data loss (bce needs --output sigmoid)
     #[arg(long, value_enum, default_value_t = LossArg::Softmax)]
     loss: LossArg,
+    /// Whether the first layer reads the pixels as sparse rows [auto: below the density
+    /// where that is faster]
+    #[arg(long, value_enum, default_value_t = SparseArg::Auto)]
+    sparse_input: SparseArg,
     /// L2 regularisation strength λ in the loss
     #[arg(long, default_value_t = 0.0)]
     l2: f64,
@@ -188,6 +196,63 @@ enum LossArg {
     Softmax,
     /// Multiclass SVM hinge loss
     Svm,
+    /// Mean squared error against the one-hot label
+    Mse,
+    /// Binary cross-entropy against the one-hot label (outputs in (0, 1))
+    Bce,
+}
+
+impl From<LossArg> for Loss {
+    fn from(l: LossArg) -> Self {
+        match l {
+            LossArg::Softmax => Loss::SoftmaxCrossEntropy,
+            LossArg::Svm => Loss::Hinge,
+            LossArg::Mse => Loss::MeanSquared,
+            LossArg::Bce => Loss::BinaryCrossEntropy,
+        }
+    }
+}
+
+/// `--output`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputArg {
+    /// Affine scores
+    None,
+    /// σ, the lecture's
+    Sigmoid,
+    /// tanh
+    Tanh,
+}
+
+impl OutputArg {
+    fn activation(self) -> Option<Activation> {
+        match self {
+            OutputArg::None => None,
+            OutputArg::Sigmoid => Some(Activation::Sigmoid),
+            OutputArg::Tanh => Some(Activation::Tanh),
+        }
+    }
+}
+
+/// `--sparse-input`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SparseArg {
+    /// Sparse below the measured crossover density
+    Auto,
+    /// Always sparse
+    Always,
+    /// Always dense
+    Never,
+}
+
+impl From<SparseArg> for SparseInput {
+    fn from(s: SparseArg) -> Self {
+        match s {
+            SparseArg::Auto => SparseInput::Auto,
+            SparseArg::Always => SparseInput::Always,
+            SparseArg::Never => SparseInput::Never,
+        }
+    }
 }
 
 /// `--optimizer`.
@@ -350,7 +415,9 @@ fn flag_name(choice: impl ValueEnum) -> String {
 struct Settings {
     hidden: Vec<usize>,
     activation: ActivationArg,
+    output: OutputArg,
     loss: LossArg,
+    sparse_input: SparseArg,
     l2: f64,
     optimizer: OptimizerArg,
     lr: f32,
@@ -402,7 +469,9 @@ impl Settings {
         Settings {
             hidden: f.hidden.clone(),
             activation: f.activation,
+            output: f.output,
             loss: f.loss,
+            sparse_input: f.sparse_input,
             l2: f.l2,
             optimizer: opt,
             lr: f
@@ -436,7 +505,9 @@ impl Settings {
         let mut flags: Vec<(&str, Option<String>)> = vec![
             ("hidden", Some(widths.join(","))),
             ("activation", Some(flag_name(self.activation))),
+            ("output", Some(flag_name(self.output))),
             ("loss", Some(flag_name(self.loss))),
+            ("sparse-input", Some(flag_name(self.sparse_input))),
             ("l2", some(&self.l2)),
             ("optimizer", Some(flag_name(self.optimizer))),
             ("lr", some(&self.lr)),
@@ -460,13 +531,11 @@ impl Settings {
     /// The network the settings describe, with fresh weights.
     fn model(&self, inputs: usize, classes: usize) -> downhill::Result<Mlp<f32>> {
         let activation = Activation::from(self.activation);
-        let loss = match self.loss {
-            LossArg::Softmax => Loss::SoftmaxCrossEntropy,
-            LossArg::Svm => Loss::Hinge,
-        };
         let builder = Mlp::<f32>::builder(inputs)
             .classes(classes)
-            .loss(loss)
+            .output(self.output.activation())
+            .loss(self.loss.into())
+            .sparse_input(self.sparse_input.into())
             .l2(self.l2)
             .seed(self.seed);
         self.hidden
@@ -537,6 +606,10 @@ struct Report {
     batch: usize,
     threads: usize,
     hidden: Vec<usize>,
+    /// The training set's fraction of nonzero pixels, and whether the first layer read
+    /// them as sparse rows.
+    density: f64,
+    sparse: bool,
     peak_rss_mib: Option<f64>,
     valid_size: usize,
     valid_loss: Option<f64>,
@@ -818,6 +891,8 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
             batch: s.batch.unwrap_or(train.len()),
             threads,
             hidden: s.hidden.clone(),
+            density: train.density(),
+            sparse: model.reads_sparse(&train),
             peak_rss_mib: peak_rss_mib(),
             valid_size: s.valid,
             valid_loss: report.history.last().and_then(|e| e.valid_loss),

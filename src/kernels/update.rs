@@ -11,9 +11,10 @@
 //! whether everything it wrote is finite. That is the transaction the optimizers build on
 //! (`optim/update.rs`): a step whose outputs are all finite is committed by swapping the
 //! buffers; otherwise nothing was overwritten, and the parameters and the state are exactly
-//! what they were. The finiteness check is part of the same pass: `x · 0` is `0` for a
-//! finite `x` and NaN otherwise, summed in eight independent lanes the compiler keeps in
-//! vector registers, so it costs no branch and no second read.
+//! what they were. The finiteness check is part of the same pass: the pass walks its share
+//! in chunks of 512 elements, computes a chunk's outputs and checks them while they are in
+//! L1 (`x · 0` is `0` for a finite `x` and NaN otherwise, summed in eight independent
+//! lanes), so it costs no branch per element and no second trip to memory.
 //!
 //! Formulas are PyTorch's (`torch.optim.SGD`, `RMSprop`, `Adam`, `AdamW`), with
 //! `d = c·g + λ·w` the clipped, decayed gradient:
@@ -72,96 +73,127 @@ pub(crate) struct Share<'a, T> {
     pub s1_out: &'a mut [T],
 }
 
-/// Sums `term(j)` over `0..n` in eight lanes; true if the total is finite.
+/// Elements per chunk: the pass computes a chunk's outputs, then checks them while they are
+/// still in L1 (2 KiB of `f32` per output stream).
+const CHUNK: usize = 512;
+
+/// Whether every element of `xs` is finite: `x · 0` is 0 for a finite `x` and NaN
+/// otherwise, summed in eight independent lanes the compiler keeps in vector registers.
 #[inline(always)]
-fn all_finite<T: Scalar>(n: usize, mut term: impl FnMut(usize) -> T) -> bool {
+fn finite<T: Scalar>(xs: &[T]) -> bool {
     let mut lanes = [T::zero(); 8];
-    let full = n / 8 * 8;
-    let mut j = 0;
-    while j < full {
-        for (l, lane) in lanes.iter_mut().enumerate() {
-            *lane = *lane + term(j + l);
+    let mut chunks = xs.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane = *lane + x * T::zero();
         }
-        j += 8;
     }
-    let mut tail = T::zero();
-    for j in full..n {
-        tail = tail + term(j);
-    }
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(T::zero(), |acc, &x| acc + x * T::zero());
     lanes.iter().fold(tail, |acc, &l| acc + l).is_finite()
 }
 
-/// `0` for a finite `x`, NaN for an infinite or NaN one: the check term of the passes.
-#[inline(always)]
-fn check<T: Scalar>(x: T) -> T {
-    x * T::zero()
+/// The chunks of `0..n`.
+fn chunks(n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..n).step_by(CHUNK).map(move |a| a..(a + CHUNK).min(n))
 }
 
 #[inline(always)]
 fn plain_body<T: Scalar>(s: Share<'_, T>, lr: T, c: T, wd: T) -> bool {
     let n = s.w.len().min(s.g.len()).min(s.w_out.len());
-    let (w, g, w_out) = (&s.w[..n], &s.g[..n], &mut s.w_out[..n]);
-    all_finite(n, |j| {
-        let d = c * g[j] + wd * w[j];
-        let nw = w[j] - lr * d;
-        w_out[j] = nw;
-        check(nw)
-    })
+    for r in chunks(n) {
+        let (w, g, w_out) = (&s.w[r.clone()], &s.g[r.clone()], &mut s.w_out[r]);
+        for ((nw, &w), &g) in w_out.iter_mut().zip(w).zip(g) {
+            *nw = w - lr * (c * g + wd * w);
+        }
+        if !finite(w_out) {
+            return false;
+        }
+    }
+    true
 }
 
 #[inline(always)]
 fn momentum_body<T: Scalar>(s: Share<'_, T>, lr: T, mu: T, nesterov: bool, c: T, wd: T) -> bool {
     let n = s.w.len().min(s.g.len()).min(s.s0.len());
     let n = n.min(s.w_out.len()).min(s.s0_out.len());
-    let (w, g, v) = (&s.w[..n], &s.g[..n], &s.s0[..n]);
-    let (w_out, v_out) = (&mut s.w_out[..n], &mut s.s0_out[..n]);
-    // `nesterov` is the same for every element: the branch is hoisted out of the loop.
-    all_finite(n, |j| {
-        let d = c * g[j] + wd * w[j];
-        let nv = mu * v[j] + d;
-        let step = if nesterov { d + mu * nv } else { nv };
-        let nw = w[j] - lr * step;
-        w_out[j] = nw;
-        v_out[j] = nv;
-        check(nw) + check(nv)
-    })
+    for r in chunks(n) {
+        let (w, g, v) = (&s.w[r.clone()], &s.g[r.clone()], &s.s0[r.clone()]);
+        let (w_out, v_out) = (&mut s.w_out[r.clone()], &mut s.s0_out[r]);
+        let m = w.len();
+        let (g, v, w_out, v_out) = (&g[..m], &v[..m], &mut w_out[..m], &mut v_out[..m]);
+        if nesterov {
+            for j in 0..m {
+                let d = c * g[j] + wd * w[j];
+                let nv = mu * v[j] + d;
+                v_out[j] = nv;
+                w_out[j] = w[j] - lr * (d + mu * nv);
+            }
+        } else {
+            for j in 0..m {
+                let nv = mu * v[j] + (c * g[j] + wd * w[j]);
+                v_out[j] = nv;
+                w_out[j] = w[j] - lr * nv;
+            }
+        }
+        if !(finite(w_out) && finite(v_out)) {
+            return false;
+        }
+    }
+    true
 }
 
 #[inline(always)]
 fn rmsprop_body<T: Scalar>(s: Share<'_, T>, lr: T, alpha: T, eps: T, c: T, wd: T) -> bool {
     let n = s.w.len().min(s.g.len()).min(s.s0.len());
     let n = n.min(s.w_out.len()).min(s.s0_out.len());
-    let (w, g, sq) = (&s.w[..n], &s.g[..n], &s.s0[..n]);
-    let (w_out, sq_out) = (&mut s.w_out[..n], &mut s.s0_out[..n]);
     let one_minus_alpha = T::one() - alpha;
-    all_finite(n, |j| {
-        let d = c * g[j] + wd * w[j];
-        let ns = alpha * sq[j] + one_minus_alpha * d * d;
-        let nw = w[j] - lr * d / (ns.sqrt() + eps);
-        w_out[j] = nw;
-        sq_out[j] = ns;
-        check(nw) + check(ns)
-    })
+    for r in chunks(n) {
+        let (w, g, sq) = (&s.w[r.clone()], &s.g[r.clone()], &s.s0[r.clone()]);
+        let (w_out, sq_out) = (&mut s.w_out[r.clone()], &mut s.s0_out[r]);
+        let m = w.len();
+        let (g, sq, w_out, sq_out) = (&g[..m], &sq[..m], &mut w_out[..m], &mut sq_out[..m]);
+        for j in 0..m {
+            let d = c * g[j] + wd * w[j];
+            let ns = alpha * sq[j] + one_minus_alpha * d * d;
+            sq_out[j] = ns;
+            w_out[j] = w[j] - lr * d / (ns.sqrt() + eps);
+        }
+        if !(finite(w_out) && finite(sq_out)) {
+            return false;
+        }
+    }
+    true
 }
 
 #[inline(always)]
 fn adam_body<T: Scalar>(s: Share<'_, T>, k: AdamConstants<T>) -> bool {
     let n = s.w.len().min(s.g.len()).min(s.s0.len()).min(s.s1.len());
     let n = n.min(s.w_out.len()).min(s.s0_out.len()).min(s.s1_out.len());
-    let (w, g, m, v) = (&s.w[..n], &s.g[..n], &s.s0[..n], &s.s1[..n]);
-    let (w_out, m_out, v_out) = (&mut s.w_out[..n], &mut s.s0_out[..n], &mut s.s1_out[..n]);
     let (c1, c2) = (T::one() - k.beta1, T::one() - k.beta2);
-    all_finite(n, |j| {
-        let d = k.c * g[j] + k.wd * w[j];
-        let nm = k.beta1 * m[j] + c1 * d;
-        let nv = k.beta2 * v[j] + c2 * d * d;
-        let denom = nv.sqrt() / k.bc2_sqrt + k.eps;
-        let nw = k.keep * w[j] - k.step_size * nm / denom;
-        w_out[j] = nw;
-        m_out[j] = nm;
-        v_out[j] = nv;
-        check(nw) + check(nm) + check(nv)
-    })
+    for r in chunks(n) {
+        let (w, g) = (&s.w[r.clone()], &s.g[r.clone()]);
+        let (m1, m2) = (&s.s0[r.clone()], &s.s1[r.clone()]);
+        let (w_out, m1_out) = (&mut s.w_out[r.clone()], &mut s.s0_out[r.clone()]);
+        let m2_out = &mut s.s1_out[r];
+        let m = w.len();
+        let (g, m1, m2) = (&g[..m], &m1[..m], &m2[..m]);
+        let (w_out, m1_out, m2_out) = (&mut w_out[..m], &mut m1_out[..m], &mut m2_out[..m]);
+        for j in 0..m {
+            let d = k.c * g[j] + k.wd * w[j];
+            let nm = k.beta1 * m1[j] + c1 * d;
+            let nv = k.beta2 * m2[j] + c2 * d * d;
+            m1_out[j] = nm;
+            m2_out[j] = nv;
+            w_out[j] = k.keep * w[j] - k.step_size * nm / (nv.sqrt() / k.bc2_sqrt + k.eps);
+        }
+        if !(finite(w_out) && finite(m1_out) && finite(m2_out)) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Adam's constants, bundled so the dispatch wrapper stays short.

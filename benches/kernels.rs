@@ -6,9 +6,13 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use downhill::kernels::sparse::{
+    preferred_group, sparse_forward, sparse_weight_grad, ColumnBlocks,
+};
 use downhill::kernels::{column_sums_into, dense_forward, gemm};
 use downhill::matrix::Matrix;
 use downhill::model::Activation;
+use downhill::model::SparseInput;
 use downhill::prelude::*;
 
 fn filled(rows: usize, cols: usize, seed: u32) -> Matrix<f32> {
@@ -79,6 +83,165 @@ fn layer_kernels(c: &mut Criterion) {
     });
 }
 
+/// The shipped training digits as bytes (28 × 28), or `None` if the data is missing.
+fn shipped_digits() -> Option<(Vec<u8>, usize)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
+    let (bytes, rows, cols) =
+        downhill::data::idx::read_images(format!("{dir}/train-images-idx3-ubyte.gz")).ok()?;
+    (cols == 784).then_some((bytes, rows))
+}
+
+/// Digits made denser or sparser: `dilate` rounds of a 3 × 3 maximum filter thicken every
+/// stroke (density 0.19 → 0.32, 0.44, 0.56, 0.67, 0.85 after 1, 2, 3, 4, 6), a `threshold`
+/// keeps only the pixels above it (thinner strokes: 0.12 above 160, about 0.05 above 254),
+/// and `lit` adds 1 to every pixel (density 1).
+fn reshaped(digits: &[u8], threshold: u8, dilate: usize, lit: bool) -> Vec<u8> {
+    let mut out: Vec<u8> = digits
+        .iter()
+        .map(|&p| if p > threshold { p } else { 0 })
+        .collect();
+    for _ in 0..dilate {
+        let src = out.clone();
+        for (img, dst) in src.chunks_exact(784).zip(out.chunks_exact_mut(784)) {
+            for r in 0..28usize {
+                for c in 0..28usize {
+                    let mut m = 0;
+                    for rr in r.saturating_sub(1)..(r + 2).min(28) {
+                        for cc in c.saturating_sub(1)..(c + 2).min(28) {
+                            m = m.max(img[rr * 28 + cc]);
+                        }
+                    }
+                    dst[r * 28 + c] = m;
+                }
+            }
+        }
+    }
+    if lit {
+        out.iter_mut().for_each(|p| *p = p.saturating_add(1));
+    }
+    out
+}
+
+/// The density variants of the shipped digits the crossover is measured on.
+fn density_variants(digits: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut v = Vec::new();
+    let variants = [
+        (254, 0, false),
+        (160, 0, false),
+        (0, 0, false),
+        (0, 1, false),
+        (0, 2, false),
+        (0, 3, false),
+        (0, 4, false),
+        (0, 6, false),
+        (0, 0, true),
+    ];
+    for (threshold, dilate, lit) in variants {
+        let bytes = reshaped(digits, threshold, dilate, lit);
+        let density = bytes.iter().filter(|&&b| b != 0).count() as f64 / bytes.len() as f64;
+        v.push((format!("density {density:.2}"), bytes));
+    }
+    v
+}
+
+/// The first layer's two products, sparse kernels against dense, on a batch of digits made
+/// sparser and denser (see [`reshaped`]): the kernels' side of `SPARSE_CROSSOVER`
+/// (`src/model/mlp.rs`; the step benchmark by density below is the whole step's side).
+fn first_layer_by_density(c: &mut Criterion) {
+    let Some((digits, n)) = shipped_digits() else {
+        eprintln!("shipped data missing: skipping the first-layer benchmarks");
+        return;
+    };
+    for (batch, hidden) in [(128, 256), (256, 1024)] {
+        let inputs = 784;
+        let w = filled(inputs, hidden, 2);
+        let b = vec![0.1f32; hidden];
+        let dz = filled(batch, hidden, 3);
+        let mut out = Matrix::<f32>::zeros(batch, hidden).unwrap();
+        let mut dw = Matrix::<f32>::zeros(inputs, hidden).unwrap();
+        let mut g = c.benchmark_group(format!("first layer {batch}x{inputs}x{hidden}"));
+        g.sample_size(20)
+            .warm_up_time(std::time::Duration::from_millis(300))
+            .measurement_time(std::time::Duration::from_secs(1));
+        for (name, bytes) in density_variants(&digits) {
+            let rows: Vec<usize> = (0..batch).map(|i| (i * 61) % n).collect();
+            let mut x = Matrix::<f32>::zeros(batch, inputs).unwrap();
+            let mut entries = Vec::new();
+            for (k, &r) in rows.iter().enumerate() {
+                let img = &bytes[r * inputs..(r + 1) * inputs];
+                for (c, &p) in img.iter().enumerate() {
+                    x.as_mut_slice()[k * inputs + c] = f32::from(p) / 255.0;
+                }
+                entries.push(
+                    img.iter()
+                        .enumerate()
+                        .filter(|(_, &p)| p != 0)
+                        .map(|(c, &p)| (c, f32::from(p) / 255.0))
+                        .collect(),
+                );
+            }
+            let a = ColumnBlocks::from_rows(inputs, preferred_group(), &entries).unwrap();
+            g.bench_function(format!("forward dense {name}"), |bn| {
+                bn.iter(|| dense_forward(x.as_ref(), w.as_ref(), &b, None, out.as_mut()).unwrap())
+            });
+            g.bench_function(format!("forward sparse {name}"), |bn| {
+                bn.iter(|| sparse_forward(&a, w.as_ref(), &b, None, out.as_mut()).unwrap())
+            });
+            g.bench_function(format!("weight grad dense {name}"), |bn| {
+                bn.iter(|| gemm(1.0, x.as_ref().t(), dz.as_ref(), 0.0, dw.as_mut()).unwrap())
+            });
+            g.bench_function(format!("weight grad sparse {name}"), |bn| {
+                bn.iter(|| {
+                    sparse_weight_grad(&[&a], 0..inputs, dz.as_ref(), 0.0, None, dw.as_mut())
+                        .unwrap()
+                })
+            });
+        }
+        g.finish();
+        black_box((&out, &dw));
+    }
+}
+
+/// One SGD step (784-256-10, batch 128, one thread, standardised pixels) with the sparse
+/// first layer and with the dense one, on the digits made sparser and denser: where the two
+/// cross is `SPARSE_CROSSOVER` (`src/model/mlp.rs`).
+fn step_by_density(c: &mut Criterion) {
+    let Some((digits, n)) = shipped_digits() else {
+        return;
+    };
+    let labels: Vec<usize> = (0..n).map(|i| i % 10).collect();
+    let mut g = c.benchmark_group("sgd step by density 784-256-10 b128");
+    g.sample_size(20)
+        .warm_up_time(std::time::Duration::from_millis(300))
+        .measurement_time(std::time::Duration::from_secs(1));
+    for (name, bytes) in density_variants(&digits) {
+        let data = Dataset::<f32>::from_bytes(bytes, 784, labels.clone(), 10)
+            .unwrap()
+            .with_transform(FeatureTransform::uniform(784, 1.0 / 255.0, 0.0))
+            .unwrap();
+        let standardize = FeatureTransform::standardize(&data, 0.01).unwrap();
+        let data = data.with_transform(standardize).unwrap();
+        let idx: Vec<usize> = (0..128).map(|i| (i * 61) % n).collect();
+        let batch = data.batch(&idx).unwrap();
+        for (path, input) in [
+            ("sparse", SparseInput::Always),
+            ("dense", SparseInput::Never),
+        ] {
+            let mut mlp = Mlp::<f32>::builder(784)
+                .hidden(256, Activation::Relu)
+                .classes(10)
+                .sparse_input(input)
+                .build()
+                .unwrap();
+            let mut sgd = Sgd::new(0.01f32).unwrap().momentum(0.9).unwrap();
+            g.bench_function(format!("{path} {name}"), |bn| {
+                bn.iter(|| sgd.step(&mut mlp.on(&batch)).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
 fn training_step(c: &mut Criterion) {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
     let Ok(mnist) = load_mnist::<f32>(shipped) else {
@@ -114,5 +277,11 @@ fn training_step(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, layer_kernels, training_step);
+criterion_group!(
+    benches,
+    layer_kernels,
+    first_layer_by_density,
+    step_by_density,
+    training_step
+);
 criterion_main!(benches);

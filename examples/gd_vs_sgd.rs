@@ -168,7 +168,7 @@ fn race(
         clock += e.train_seconds;
         by_epoch.push((e.epoch as f64, e.train_loss));
         by_time.push((clock, e.train_loss));
-        if e.epoch <= 10 || e.epoch % 10 == 0 {
+        if e.epoch <= 10 || e.epoch.is_multiple_of(10) {
             println!(
                 "  epoch {:>4} ({:>5} steps so far) loss {:.4}",
                 e.epoch,

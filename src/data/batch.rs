@@ -14,7 +14,7 @@ use rand::seq::SliceRandom;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::kernels::sparse::Csr;
+use crate::kernels::sparse::ColumnBlocks;
 use crate::matrix::Matrix;
 use crate::validate::at_least_one;
 use crate::Scalar;
@@ -199,14 +199,15 @@ impl<'a, T: Scalar> Batch<'a, T> {
         Ok(())
     }
 
-    /// Writes examples `rows` of this batch into `out` as compressed rows of their nonzero
-    /// features (each value times its feature's scale; the transform's offset is the
-    /// caller's to fold in) and their labels into `labels`. Fails for a dataset without a
-    /// sparse form (float features, or rows wider than 65,536).
+    /// Writes examples `rows` of this batch into `out` as their nonzero features in blocks
+    /// of `group` columns (each value times its feature's scale; the transform's offset is
+    /// the caller's to fold in) and their labels into `labels`. Fails for a dataset without
+    /// a sparse form (float features, or rows wider than 262,144).
     pub(crate) fn gather_sparse(
         &self,
         rows: Range<usize>,
-        out: &mut Csr<T>,
+        group: usize,
+        out: &mut ColumnBlocks<T>,
         labels: &mut [usize],
     ) -> Result<()> {
         check_rows("Batch::gather_sparse", &rows, self.len())?;
@@ -218,22 +219,27 @@ impl<'a, T: Scalar> Batch<'a, T> {
                 labels.len(),
             ));
         }
-        out.clear(self.num_features());
-        for (k, i) in rows.enumerate() {
-            let r = match self.rows {
-                Rows::Range(start, _) => start + i,
-                Rows::Indices(idx) => idx[i],
-            };
-            if !self.data.write_sparse_row(r, out) {
-                return Err(Error::param(
-                    "sparse input",
-                    "a dataset without a sparse form",
-                    "needs byte features at most 65,536 wide",
-                ));
-            }
-            labels[k] = self.data.labels()[r];
+        let Some(sparse) = self.data.sparse_bytes() else {
+            return Err(Error::param(
+                "sparse input",
+                "a dataset without a sparse form",
+                "needs byte features at most 262,144 wide",
+            ));
+        };
+        let index = |k: usize| match self.rows {
+            Rows::Range(start, _) => start + rows.start + k,
+            Rows::Indices(idx) => idx[rows.start + k],
+        };
+        for (k, label) in labels.iter_mut().take(rows.len()).enumerate() {
+            *label = self.data.labels()[index(k)];
         }
-        Ok(())
+        out.gather_byte_rows(
+            self.num_features(),
+            group,
+            rows.len(),
+            |k| sparse.row(index(k)),
+            self.data.scales(),
+        )
     }
 
     /// The whole batch as an owned feature matrix and label vector.

@@ -14,7 +14,6 @@ use crate::data::sparse::{density, SparseBytes};
 use crate::data::{Batch, FeatureTransform};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::elementwise::{affine, affine_bytes};
-use crate::kernels::sparse::Csr;
 use crate::matrix::Matrix;
 use crate::rng::seeded;
 use crate::Scalar;
@@ -347,22 +346,11 @@ impl<T: Scalar> Dataset<T> {
         self.select_in_range(&idx)
     }
 
-    /// Example `row`'s nonzero bytes, each times its feature's scale (the transform's
-    /// offset is not added: it is the same for every row, and the sparse first layer folds
-    /// it into its bias), appended to `out` as one row. `false` if the dataset has no
-    /// sparse form. `row < len()` is the caller's (crate-internal) promise.
-    pub(crate) fn write_sparse_row(&self, row: usize, out: &mut Csr<T>) -> bool {
-        let Some(sparse) = self.sparse_bytes() else {
-            return false;
-        };
-        let entries = sparse.row(row);
-        match &self.transform {
-            Some(t) => out.push_row_trusted(
-                entries.map(|(c, b)| (u32::from(c), T::from_byte(b) * t.scale[usize::from(c)])),
-            ),
-            None => out.push_row_trusted(entries.map(|(c, b)| (u32::from(c), T::from_byte(b)))),
-        }
-        true
+    /// The scales of the transform, if any: the sparse gather multiplies each nonzero byte
+    /// by its feature's scale and leaves the offset (the same for every row) to the first
+    /// layer's bias.
+    pub(crate) fn scales(&self) -> Option<&[T]> {
+        self.transform.as_ref().map(|t| &t.scale[..])
     }
 
     /// Raw (untransformed) value of feature `j` of example `i` as `f64`; used for fitting.

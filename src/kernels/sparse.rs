@@ -2,144 +2,180 @@
 //!
 //! 81% of MNIST's pixels are exactly zero, and the first layer's two products — the forward
 //! `Z₁ = X·W₁` and the weight gradient `dW₁ = Xᵀ·dZ₁` — are nearly all of a 784-256-10
-//! step. Both can skip the zeros: row `i` of `X·W₁` is the sum of the rows of `W₁` at row
-//! `i`'s nonzero pixels, each scaled by the pixel; and row `j` of `Xᵀ·dZ₁` is the sum of
-//! the rows of `dZ₁` at the examples where pixel `j` is nonzero. So both are one operation
-//! on a sparse matrix `A` in compressed rows ([`Csr`]) and a dense `B` with contiguous rows:
+//! step. Both can skip the zeros. Both read the block's input in one form, [`ColumnBlocks`]:
+//! the columns (pixels) cut into blocks of `G` neighbours (`G` = 2 or 4), and for each
+//! block the rows (examples) with a nonzero pixel there, each with its `G` values.
 //!
 //! ```text
-//! out[r, :] = init[r, :] + u[r]·v + Σ_{k : A[r, k] ≠ 0} A[r, k] · B[k, :]
+//! forward      out[i, :] = bias + Σ_blocks j Σ_{entries (i, v) of j} Σ_q v[q] · W[G·j + q, :]
+//! weight grad  dW[k, :]  = β·dW[k, :] + u[k]·c + Σ_{entries (i, v) of k's block} v[k − G·j] · dZ[i, :]
 //! ```
 //!
-//! with `init` a bias row (the forward pass) or `β·out` (accumulating a gradient over row
-//! blocks), and the optional rank-1 term `u ⊗ v` (a standardised input's mean, folded out
-//! of the sparse values: see `model/blocked.rs`).
+//! with the optional rank-1 term `u ⊗ c` (a standardised input's mean, folded out of the
+//! sparse values: see `model/blocked.rs`).
 //!
-//! # Blocking
+//! # Why blocks of neighbouring pixels
 //!
-//! The columns of `B` and `out` are walked in panels of [`PANEL`] columns (`f32`: 128, half
-//! a KiB a row), every row of `A` against one panel before the next: a panel of a
-//! 784-row `W₁` is 392 KiB and stays in the L2 cache while all the block's rows use it,
-//! where walking whole rows of a 1024-wide `W₁` would stream 3 MiB through it per row.
-//! Within a panel each output row is built in registers, [`REG`] columns at a time (`f32`:
-//! 64 columns, eight AVX registers), by one pass over the row's nonzeros: per nonzero, one
-//! broadcast of `A[r, k]`, `REG/8` loads of `B[k, ..]` and as many fused multiply-adds.
+//! A sparse product does one multiply-add per nonzero and column, and, done row by row,
+//! loads one element of the dense operand for each: it runs at the speed of those loads,
+//! from L2 for a `W₁` of 784 KiB, a quarter of what the multiply-add units can do and no
+//! faster than the dense product on a CPU with AVX-512. Reuse needs the same dense row to
+//! serve several nonzeros while it sits in registers. Pixels next to each other in a digit
+//! are lit together (a stroke is two or three pixels wide), so a block of `G` neighbours
+//! holds `G` rows of `W₁` (forward) or `G` rows of `dW₁` (weight gradient) in registers and
+//! serves every example lit there: `G` multiply-adds per load. The price is the zeros inside
+//! a block, multiplied as if they were not: on the shipped digits, 1.17 multiply-adds per
+//! nonzero with `G = 2` and 1.48 with `G = 4`.
+//!
+//! # Blocking and registers
+//!
+//! Both kernels walk the columns of the dense operand in panels of [`panel_bytes`] (`f32`:
+//! 64 columns with AVX-512 and `G = 4`, 32 with AVX2 and `G = 2`), sized so the register
+//! tile (`G` panel rows, plus one row of the other operand) fits the register file.
+//!
+//! * **Forward**: per panel and pixel block, the `G` rows of `W₁`'s panel are loaded into
+//!   registers once; each entry `(i, v)` then reads, updates and writes row `i` of the
+//!   output panel. The output panel of a group of [`GROUP_ROWS`] rows (16 KiB) stays in L1
+//!   while every pixel block passes over it; each block's entries for the group are found
+//!   from marks the gather left ([`ColumnBlocks`] records where each group starts).
+//! * **Weight gradient**: per panel and pixel block, the `G` rows of `dW₁`'s panel are built
+//!   in registers; each entry `(i, v)` loads row `i` of `dZ₁`'s panel once and adds it `G`
+//!   times. The `dZ₁` panel (the block's rows × a panel) stays in L1 or L2.
 //!
 //! # Instruction sets, rounding, and threads
 //!
-//! The body is plain Rust, compiled twice (see `kernels/mod.rs`): with AVX2 and FMA when the
-//! CPU has them, where the multiply-add is fused (`mul_add`, one rounding), and for the
-//! baseline, where it is a multiply and an add. The two round differently, so the results
-//! agree with each other — and with the dense path — to rounding, not to the bit; on one
-//! machine they are always the same. Every output element is computed by one call, in the
-//! order of `A`'s entries: splitting the rows of `out` between threads changes nothing.
+//! The bodies are plain Rust, compiled three times (see `dispatch` below): for AVX-512F
+//! (`G = 4`) and for AVX2 + FMA (`G = 2`) when the CPU has them, where the multiply-add is
+//! fused (`mul_add`, one rounding), and for the baseline, where it is a multiply and an add.
+//! Every output element is the same sum in the same order — the bias or `β·out` and the
+//! rank-1 term first, then the entries in increasing pixel order (forward) or increasing
+//! example order (weight gradient) — whichever `G` and panel width ran: a zero inside a
+//! block adds `0·w`, which changes nothing (for a finite `w`). So the fused builds agree
+//! with each other to the bit, and with the baseline and the dense path to rounding. Every
+//! output element is computed by one call: splitting the forward's rows, or the weight
+//! gradient's pixels, between threads changes nothing.
 
 use std::ops::Range;
 
+use crate::activation::Activation;
 use crate::error::{Error, Result};
+use crate::kernels::elementwise::activate;
 use crate::matrix::{MatMut, MatRef};
 use crate::Scalar;
 
-/// Columns per L2 panel, in bytes of `B` per row: 512 bytes (128 `f32`, 64 `f64`).
-const PANEL_BYTES: usize = 512;
+/// Rows of the output whose panel is updated together by the forward (16 KiB of `f32` at
+/// 64 columns): small enough to stay in a 32 KiB L1 with the entries streaming past.
+pub const GROUP_ROWS: usize = 64;
 
-/// Columns built in registers at once, in bytes: 256 (64 `f32`, 32 `f64`: eight 256-bit
-/// registers, leaving the other eight for `B`'s loads).
-const REG_BYTES: usize = 256;
+/// One row's nonzeros as a dataset stores them: blocks of four columns, `(block, bytes)`
+/// with the block index `j` covering columns `4j..4j + 4`, blocks increasing, and zeros
+/// where a column of the block is zero (or past the width).
+pub(crate) type ByteBlock = (u16, [u8; 4]);
 
-/// Columns per L2 panel for `T`.
-pub const fn panel<T>() -> usize {
-    PANEL_BYTES / std::mem::size_of::<T>()
-}
-
-/// Columns built in registers at once for `T`.
-pub const fn reg<T>() -> usize {
-    REG_BYTES / std::mem::size_of::<T>()
-}
-
-/// Columns per L2 panel for `f32`.
-pub const PANEL: usize = panel::<f32>();
-/// Columns built in registers at once for `f32`.
-pub const REG: usize = reg::<f32>();
-
-/// A sparse matrix in compressed rows: row `r`'s nonzeros are `idx[ptr[r]..ptr[r + 1]]`
-/// (their columns, increasing) and `val[..]` (their values).
+/// The nonzeros of a block of rows, transposed and grouped by blocks of `G` columns: for
+/// column block `j` (columns `G·j .. G·j + G`), the rows with a nonzero there, increasing,
+/// each with its `G` values (zero where that column is zero).
 ///
-/// Built a row at a time with [`push_row`](Csr::push_row), which checks every column, so a
-/// `Csr` always describes a valid matrix and the kernel needs no checks of its own. Its
-/// buffers are kept across [`clear`](Csr::clear), so a training loop rebuilds one per block
-/// without allocating.
+/// Built with [`from_rows`](ColumnBlocks::from_rows), which checks every entry, or by the
+/// crate's own gather from a dataset's stored nonzeros. Its buffers are kept between
+/// builds, so a training loop rebuilds one per block without allocating.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Csr<T> {
+pub struct ColumnBlocks<T> {
+    rows: usize,
     cols: usize,
+    group: usize,
+    /// Entries of column block `j`: `ptr[j]..ptr[j + 1]`.
     ptr: Vec<u32>,
-    idx: Vec<u32>,
+    /// Each entry's row.
+    row: Vec<u32>,
+    /// Each entry's `group` values.
     val: Vec<T>,
+    /// `marks[g·blocks + j]`: the first entry of block `j` at row `GROUP_ROWS·g` or after,
+    /// for `g` in `0..=row_groups` (the last is `ptr[j + 1]`).
+    marks: Vec<u32>,
 }
 
-impl<T: Scalar> Csr<T> {
-    /// An empty `0 × cols` matrix.
-    pub fn new(cols: usize) -> Self {
-        Csr {
-            cols,
+/// The column-block width the fastest kernel on this CPU wants: 4 with AVX-512 (32 vector
+/// registers hold four rows of a 64-column panel), 2 otherwise.
+pub fn preferred_group() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return 4;
+    }
+    2
+}
+
+impl<T: Scalar> ColumnBlocks<T> {
+    /// An empty `0 × 0` matrix in blocks of [`preferred_group`] columns.
+    pub fn new() -> Self {
+        ColumnBlocks {
+            rows: 0,
+            cols: 0,
+            group: preferred_group(),
             ptr: vec![0],
-            idx: Vec::new(),
+            row: Vec::new(),
             val: Vec::new(),
+            marks: Vec::new(),
         }
     }
 
-    /// Empties the matrix (keeping its buffers) and sets its width.
-    pub fn clear(&mut self, cols: usize) {
-        self.cols = cols;
-        self.ptr.clear();
-        self.ptr.push(0);
-        self.idx.clear();
-        self.val.clear();
-    }
-
-    /// Appends a row of `(column, value)` entries, columns increasing and below
-    /// [`cols`](Csr::cols). Nothing is appended if an entry is out of range or out of order.
-    pub fn push_row(&mut self, entries: impl IntoIterator<Item = (usize, T)>) -> Result<()> {
-        let start = self.idx.len();
-        let mut prev: Option<usize> = None;
-        for (c, v) in entries {
-            if c >= self.cols || prev.is_some_and(|p| c <= p) {
-                self.idx.truncate(start);
-                self.val.truncate(start);
-                return Err(Error::shape(
-                    "Csr::push_row",
-                    "column (increasing, below the width)",
-                    self.cols,
-                    c,
-                ));
+    /// The `rows.len() × cols` matrix whose row `i` has the `(column, value)` entries
+    /// `rows[i]` (columns increasing and below `cols`), in blocks of `group` columns (2 or
+    /// 4; [`preferred_group`] for the fastest kernel).
+    ///
+    /// ```
+    /// use downhill::kernels::sparse::ColumnBlocks;
+    ///
+    /// let a = ColumnBlocks::<f32>::from_rows(5, 2, &[vec![(0, 1.0), (4, 2.0)], vec![(1, 3.0)]])?;
+    /// assert_eq!((a.rows(), a.cols(), a.entries()), (2, 5, 3));
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn from_rows(cols: usize, group: usize, rows: &[Vec<(usize, T)>]) -> Result<Self> {
+        check_group(group)?;
+        for (i, r) in rows.iter().enumerate() {
+            let mut prev: Option<usize> = None;
+            for &(c, _) in r {
+                if c >= cols || prev.is_some_and(|p| c <= p) {
+                    return Err(Error::param(
+                        "ColumnBlocks::from_rows column",
+                        format!("{c} in row {i} (width {cols})"),
+                        "must be below the width, and increasing along the row",
+                    ));
+                }
+                prev = Some(c);
             }
-            prev = Some(c);
-            // The width fits in u32 (checked below for the whole matrix), so c does.
-            self.idx.push(c as u32);
-            self.val.push(v);
         }
-        let end = u32::try_from(self.idx.len()).map_err(|_| {
-            self.idx.truncate(start);
-            Error::param("sparse block", self.idx.len(), "more than 2^32 nonzeros")
+        let blocks = block_count(cols, group);
+        let mut out = ColumnBlocks::new();
+        out.reset(rows.len(), cols, group)?;
+        let mut count = vec![0u32; blocks + 1];
+        for r in rows {
+            let mut last = None;
+            for &(c, _) in r {
+                if last != Some(c / group) {
+                    count[c / group + 1] += 1;
+                    last = Some(c / group);
+                }
+            }
+        }
+        out.place(count, |place| {
+            for (i, r) in rows.iter().enumerate() {
+                let mut last = None;
+                for &(c, v) in r {
+                    if last != Some(c / group) {
+                        place.start(c / group, i);
+                        last = Some(c / group);
+                    }
+                    place.set(c % group, v);
+                }
+            }
         })?;
-        self.ptr.push(end);
-        Ok(())
-    }
-
-    /// Appends a row whose columns are already known to be increasing and below the width
-    /// (the crate's own gathers, whose column lists were checked when they were built).
-    pub(crate) fn push_row_trusted(&mut self, entries: impl IntoIterator<Item = (u32, T)>) {
-        for (c, v) in entries {
-            debug_assert!((c as usize) < self.cols);
-            self.idx.push(c);
-            self.val.push(v);
-        }
-        self.ptr.push(self.idx.len() as u32);
+        Ok(out)
     }
 
     /// Number of rows.
     pub fn rows(&self) -> usize {
-        self.ptr.len() - 1
+        self.rows
     }
 
     /// Number of columns.
@@ -147,193 +183,427 @@ impl<T: Scalar> Csr<T> {
         self.cols
     }
 
-    /// Number of stored entries.
-    pub fn nnz(&self) -> usize {
-        self.idx.len()
+    /// Columns per block.
+    pub fn group(&self) -> usize {
+        self.group
     }
 
-    /// Row `r`'s entries, as `(column, value)`.
-    pub fn row(&self, r: usize) -> impl Iterator<Item = (usize, T)> + '_ {
-        let range = self.range(r);
-        self.idx[range.clone()]
-            .iter()
-            .zip(&self.val[range])
-            .map(|(&c, &v)| (c as usize, v))
+    /// Number of stored entries (row, column block) — each `group` values.
+    pub fn entries(&self) -> usize {
+        self.row.len()
     }
 
-    fn range(&self, r: usize) -> Range<usize> {
-        match (self.ptr.get(r), self.ptr.get(r + 1)) {
-            (Some(&a), Some(&b)) => a as usize..b as usize,
-            _ => 0..0,
-        }
-    }
-
-    /// Writes into `out` the rows `rows` of this matrix's transpose: a `rows.len() ×
-    /// self.rows()` matrix whose row `j − rows.start` holds the entries of column `j`.
-    pub fn transpose_into(&self, rows: Range<usize>, out: &mut Csr<T>) {
-        Csr::transpose_parts_into(&[self], rows, out)
-    }
-
-    /// [`transpose_into`](Csr::transpose_into) for the matrix made of `parts` stacked in
-    /// order (the row shares of a block): the transpose of a block's rows, one share of
-    /// columns at a time, is what the weight gradient walks. A counting sort: one pass to
-    /// count, one to place; rows are visited in order, so each transposed row's columns
-    /// come out increasing.
-    pub fn transpose_parts_into(parts: &[&Csr<T>], rows: Range<usize>, out: &mut Csr<T>) {
-        let cols = parts.first().map_or(0, |p| p.cols);
-        let rows = rows.start.min(cols)..rows.end.min(cols).max(rows.start.min(cols));
-        let height: usize = parts.iter().map(|p| p.rows()).sum();
-        out.clear(height);
-        out.ptr.clear();
-        out.ptr.resize(rows.len() + 1, 0);
-        for part in parts {
-            for &c in &part.idx {
-                let c = c as usize;
-                if rows.contains(&c) {
-                    out.ptr[c - rows.start + 1] += 1;
-                }
-            }
-        }
-        for j in 1..out.ptr.len() {
-            out.ptr[j] += out.ptr[j - 1];
-        }
-        let total = out.ptr.last().copied().unwrap_or(0) as usize;
-        out.idx.resize(total, 0);
-        out.val.resize(total, T::zero());
-        // `next[j]` is where column j's next entry goes.
-        let mut next = out.ptr.clone();
-        let mut first_row = 0;
-        for part in parts {
-            for r in 0..part.rows() {
-                for (c, v) in part.row(r) {
-                    if rows.contains(&c) {
-                        let at = &mut next[c - rows.start];
-                        out.idx[*at as usize] = (first_row + r) as u32;
-                        out.val[*at as usize] = v;
-                        *at += 1;
+    /// Row `i`'s nonzero `(column, value)` entries, columns increasing (a slow walk over
+    /// every block, for tests and debugging).
+    pub fn row_entries(&self, i: usize) -> Vec<(usize, T)> {
+        let mut out = Vec::new();
+        for j in 0..self.blocks() {
+            for e in self.block_range(j) {
+                if self.row[e] as usize == i {
+                    for q in 0..self.group {
+                        let v = self.val[e * self.group + q];
+                        if v != T::zero() {
+                            out.push((j * self.group + q, v));
+                        }
                     }
                 }
             }
-            first_row += part.rows();
+        }
+        out
+    }
+
+    fn blocks(&self) -> usize {
+        self.ptr.len() - 1
+    }
+
+    fn block_range(&self, j: usize) -> Range<usize> {
+        self.ptr[j] as usize..self.ptr[j + 1] as usize
+    }
+
+    /// Empties the matrix (keeping its buffers) for `rows × cols` in blocks of `group`.
+    fn reset(&mut self, rows: usize, cols: usize, group: usize) -> Result<()> {
+        if u32::try_from(rows).is_err() {
+            return Err(Error::param(
+                "sparse block rows",
+                rows,
+                "must be below 2^32",
+            ));
+        }
+        self.rows = rows;
+        self.cols = cols;
+        self.group = group;
+        self.ptr.clear();
+        self.row.clear();
+        self.val.clear();
+        self.marks.clear();
+        Ok(())
+    }
+
+    /// The second pass of a counting sort: `count[j + 1]` holds how many entries block `j`
+    /// gets; `fill` is called once and must start every entry it counted, rows in
+    /// increasing order.
+    fn place(&mut self, mut count: Vec<u32>, fill: impl FnOnce(&mut Placer<'_, T>)) -> Result<()> {
+        for j in 1..count.len() {
+            count[j] = count[j].checked_add(count[j - 1]).ok_or_else(|| {
+                Error::param(
+                    "sparse block",
+                    "more than 2^32 entries",
+                    "too many nonzeros",
+                )
+            })?;
+        }
+        let total = count.last().copied().unwrap_or(0) as usize;
+        let group = self.group;
+        self.row.resize(total, 0);
+        self.val.resize(total * group, T::zero());
+        self.val.iter_mut().for_each(|v| *v = T::zero());
+        let blocks = count.len() - 1;
+        let groups = self.rows.div_ceil(GROUP_ROWS);
+        self.marks.resize((groups + 1) * blocks, 0);
+        self.ptr.clear();
+        self.ptr.extend_from_slice(&count);
+        let mut placer = Placer {
+            next: count,
+            row: &mut self.row,
+            val: &mut self.val,
+            marks: &mut self.marks,
+            blocks,
+            group,
+            at: 0,
+            next_group: 0,
+        };
+        fill(&mut placer);
+        placer.mark_until(groups);
+        Ok(())
+    }
+
+    /// The crate's gather: `n` rows whose stored nonzeros `row(i)` are [`ByteBlock`]s of a
+    /// `cols`-wide dataset, values `byte` or `byte · scale[c]`, in blocks of `group` (2 or
+    /// 4). The dataset built every row's blocks, increasing and within the width.
+    pub(crate) fn gather_byte_rows<'r>(
+        &mut self,
+        cols: usize,
+        group: usize,
+        n: usize,
+        row: impl Fn(usize) -> &'r [ByteBlock],
+        scale: Option<&[T]>,
+    ) -> Result<()> {
+        check_group(group)?;
+        if let Some(s) = scale {
+            if s.len() != cols {
+                return Err(Error::shape("sparse gather", "scales", cols, s.len()));
+            }
+        }
+        self.reset(n, cols, group)?;
+        let blocks = block_count(cols, group);
+        let mut count = std::mem::take(&mut self.marks);
+        count.clear();
+        count.resize(blocks + 1, 0);
+        // Pass 1: how many entries each column block gets.
+        for i in 0..n {
+            for &(j, b) in row(i) {
+                let j = usize::from(j);
+                if group == 4 {
+                    count[j + 1] += 1;
+                } else {
+                    count[2 * j + 1] += u32::from(b[0] | b[1] != 0);
+                    count[2 * j + 2] += u32::from(b[2] | b[3] != 0);
+                }
+            }
+        }
+        let value = |c: usize, b: u8| -> T {
+            match scale {
+                Some(s) if c < cols => T::from_byte(b) * s[c],
+                Some(_) => T::zero(),
+                None => T::from_byte(b),
+            }
+        };
+        // Pass 2: place them, rows in order.
+        self.place(count, |place| {
+            for i in 0..n {
+                for &(j, b) in row(i) {
+                    let j = usize::from(j);
+                    for half in 0..4 / group {
+                        let q0 = half * group;
+                        if group == 2 && b[q0] | b[q0 + 1] == 0 {
+                            continue;
+                        }
+                        place.start(j * (4 / group) + half, i);
+                        for q in 0..group {
+                            place.set(q, value(4 * j + q0 + q, b[q0 + q]));
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Writes entries into their blocks for [`ColumnBlocks::place`].
+struct Placer<'a, T> {
+    next: Vec<u32>,
+    row: &'a mut [u32],
+    val: &'a mut [T],
+    marks: &'a mut [u32],
+    blocks: usize,
+    group: usize,
+    /// The entry being filled.
+    at: usize,
+    /// The next row group whose marks are not yet recorded.
+    next_group: usize,
+}
+
+impl<T: Scalar> Placer<'_, T> {
+    /// Starts the entry of row `i` in column block `j`.
+    #[inline(always)]
+    fn start(&mut self, j: usize, i: usize) {
+        let g = i / GROUP_ROWS;
+        if g >= self.next_group {
+            self.mark_until(g);
+        }
+        self.at = self.next[j] as usize;
+        self.next[j] += 1;
+        // i < rows < 2^32 (checked by `reset`).
+        self.row[self.at] = i as u32;
+    }
+
+    /// Sets value `q` of the current entry.
+    #[inline(always)]
+    fn set(&mut self, q: usize, v: T) {
+        self.val[self.at * self.group + q] = v;
+    }
+
+    /// Records where row groups `next_group..=g` start in every block.
+    fn mark_until(&mut self, g: usize) {
+        while self.next_group <= g {
+            let at = self.next_group * self.blocks;
+            self.marks[at..at + self.blocks].copy_from_slice(&self.next[..self.blocks]);
+            self.next_group += 1;
         }
     }
 }
 
-/// What each output row starts from.
-#[derive(Debug, Clone, Copy)]
-pub enum Start<'a, T> {
-    /// The same row vector for every output row (a layer's bias).
-    Row(&'a [T]),
-    /// `β` times what the output holds (0: overwrite, without reading it).
-    Scaled(T),
+/// Column blocks of `group` for `cols` columns: the width rounded up to whole blocks of
+/// four (a dataset's stored blocks), so both widths cover the same padded columns.
+fn block_count(cols: usize, group: usize) -> usize {
+    cols.next_multiple_of(4) / group
 }
 
-/// `out[r, :] = start[r] + u[r]·v + Σ_k a[r, k]·b[k, :]` (see the [module docs](self));
-/// `rank1 = Some((u, v))` adds the rank-1 term. `b` must have contiguous rows.
+fn check_group(group: usize) -> Result<()> {
+    if group == 2 || group == 4 {
+        Ok(())
+    } else {
+        Err(Error::param("column block width", group, "must be 2 or 4"))
+    }
+}
+
+/// `out = act(bias + a·w)` (see the [module docs](self)); `w` must have contiguous rows.
 ///
 /// ```
-/// use downhill::kernels::sparse::{spmm, Csr, Start};
+/// use downhill::kernels::sparse::{sparse_forward, ColumnBlocks};
 /// use downhill::matrix::Matrix;
 ///
-/// // a = [[0, 2], [1, 0]], b = [[1, 2, 3], [4, 5, 6]], bias [1, 1, 1].
-/// let mut a = Csr::new(2);
-/// a.push_row([(1, 2.0)])?;
-/// a.push_row([(0, 1.0)])?;
-/// let b = Matrix::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3)?;
+/// // a = [[0, 2], [1, 0]], w = [[1, 2, 3], [4, 5, 6]], bias [1, 1, 1].
+/// let a = ColumnBlocks::from_rows(2, 2, &[vec![(1, 2.0)], vec![(0, 1.0)]])?;
+/// let w = Matrix::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3)?;
 /// let mut out = Matrix::<f64>::zeros(2, 3)?;
-/// spmm(&a, b.as_ref(), Start::Row(&[1.0; 3]), None, out.as_mut())?;
+/// sparse_forward(&a, w.as_ref(), &[1.0; 3], None, out.as_mut())?;
 /// assert_eq!(out.as_slice(), &[9.0, 11.0, 13.0, 2.0, 3.0, 4.0]);
 /// # Ok::<(), downhill::Error>(())
 /// ```
-pub fn spmm<T: Scalar>(
-    a: &Csr<T>,
-    b: MatRef<'_, T>,
-    start: Start<'_, T>,
-    rank1: Option<(&[T], &[T])>,
+pub fn sparse_forward<T: Scalar>(
+    a: &ColumnBlocks<T>,
+    w: MatRef<'_, T>,
+    bias: &[T],
+    act: Option<Activation>,
     mut out: MatMut<'_, T>,
 ) -> Result<()> {
+    const WHERE: &str = "kernels::sparse_forward";
     let n = out.cols();
-    if a.cols() != b.rows() {
-        return Err(Error::shape(
-            "kernels::spmm",
-            "inner dimension (rows of b)",
-            a.cols(),
-            b.rows(),
-        ));
+    if a.cols() != w.rows() {
+        return Err(Error::shape(WHERE, "rows of w", a.cols(), w.rows()));
     }
     if out.rows() != a.rows() {
-        return Err(Error::shape(
-            "kernels::spmm",
-            "output rows",
-            a.rows(),
-            out.rows(),
-        ));
+        return Err(Error::shape(WHERE, "output rows", a.rows(), out.rows()));
     }
-    if n != b.cols() {
-        return Err(Error::shape("kernels::spmm", "output columns", b.cols(), n));
+    if n != w.cols() {
+        return Err(Error::shape(WHERE, "output columns", w.cols(), n));
     }
-    if b.col_stride() != 1 && b.cols() > 1 {
-        return Err(Error::shape(
-            "kernels::spmm",
-            "column stride of b (its rows must be contiguous)",
-            1,
-            b.col_stride(),
-        ));
+    if bias.len() != n {
+        return Err(Error::shape(WHERE, "bias length", n, bias.len()));
     }
-    if let Start::Row(row) = start {
-        if row.len() != n {
-            return Err(Error::shape(
-                "kernels::spmm",
-                "start row length",
-                n,
-                row.len(),
-            ));
-        }
-    }
-    if let Some((u, v)) = rank1 {
-        if u.len() != a.rows() {
-            return Err(Error::shape(
-                "kernels::spmm",
-                "rank-1 u length",
-                a.rows(),
-                u.len(),
-            ));
-        }
-        if v.len() != n {
-            return Err(Error::shape("kernels::spmm", "rank-1 v length", n, v.len()));
-        }
-    }
+    contiguous_rows(
+        WHERE,
+        "column stride of w (rows must be contiguous)",
+        w.col_stride(),
+        n,
+    )?;
     if a.rows() == 0 || n == 0 {
         return Ok(());
     }
-    let rs = out.row_stride();
-    let args = Args {
+    let x = Forward {
         a,
-        b: b.data(),
-        brs: b.row_stride(),
-        start,
-        rank1,
+        w: w.data(),
+        wrs: w.row_stride(),
+        bias,
+        act,
+        ors: out.row_stride(),
         out: out.data_mut(),
-        ors: rs,
         n,
     };
-    spmm_dispatch(args);
+    forward_dispatch(x);
     Ok(())
 }
 
-/// Everything the body needs, checked by [`spmm`].
-struct Args<'a, 'o, T> {
-    a: &'a Csr<T>,
-    b: &'a [T],
-    brs: usize,
-    start: Start<'a, T>,
+/// `out[k − pixels.start, :] = β·out[..] + u[k]·c + Σ (parts stacked)ᵀ[k, :]·dz` for the
+/// columns `k` in `pixels` of the row-stacked `parts` (see the [module docs](self)): the
+/// weight gradient's rows `pixels`. `parts` share width and block width; `pixels` starts on
+/// a block boundary and ends on one or at the width; `rank1 = Some((u, c))` adds `u ⊗ c`
+/// (`u` indexed by pixel within `pixels`). `dz` and `out` must have contiguous rows.
+///
+/// ```
+/// use downhill::kernels::sparse::{sparse_weight_grad, ColumnBlocks};
+/// use downhill::matrix::Matrix;
+///
+/// // aᵀ·dz with a = [[0, 2], [1, 0]] and dz = [[1, 2], [3, 4]]: [[3, 4], [2, 4]].
+/// let a = ColumnBlocks::from_rows(2, 2, &[vec![(1, 2.0)], vec![(0, 1.0)]])?;
+/// let dz = Matrix::from_vec(vec![1.0, 2.0, 3.0, 4.0], 2, 2)?;
+/// let mut dw = Matrix::<f64>::zeros(2, 2)?;
+/// sparse_weight_grad(&[&a], 0..2, dz.as_ref(), 0.0, None, dw.as_mut())?;
+/// assert_eq!(dw.as_slice(), &[3.0, 4.0, 2.0, 4.0]);
+/// # Ok::<(), downhill::Error>(())
+/// ```
+pub fn sparse_weight_grad<T: Scalar>(
+    parts: &[&ColumnBlocks<T>],
+    pixels: Range<usize>,
+    dz: MatRef<'_, T>,
+    beta: T,
+    rank1: Option<(&[T], &[T])>,
+    mut out: MatMut<'_, T>,
+) -> Result<()> {
+    const WHERE: &str = "kernels::sparse_weight_grad";
+    let Some(first) = parts.first() else {
+        return Err(Error::param(
+            "sparse parts",
+            0,
+            "at least one part is needed",
+        ));
+    };
+    let (cols, group) = (first.cols(), first.group());
+    if let Some(p) = parts.iter().find(|p| p.cols() != cols) {
+        return Err(Error::shape(WHERE, "width of every part", cols, p.cols()));
+    }
+    if let Some(p) = parts.iter().find(|p| p.group() != group) {
+        return Err(Error::shape(
+            WHERE,
+            "block width of every part",
+            group,
+            p.group(),
+        ));
+    }
+    let rows: usize = parts.iter().map(|p| p.rows()).sum();
+    let n = out.cols();
+    if dz.rows() != rows {
+        return Err(Error::shape(
+            WHERE,
+            "rows of dz (all parts' rows)",
+            rows,
+            dz.rows(),
+        ));
+    }
+    if pixels.start > pixels.end
+        || pixels.end > cols
+        || !pixels.start.is_multiple_of(group)
+        || (!pixels.end.is_multiple_of(group) && pixels.end != cols)
+    {
+        return Err(Error::param(
+            "sparse_weight_grad pixel range",
+            format!("{pixels:?} of {cols} columns in blocks of {group}"),
+            "must lie within the width, start on a block and end on one or at the width",
+        ));
+    }
+    if out.rows() != pixels.len() {
+        return Err(Error::shape(WHERE, "output rows", pixels.len(), out.rows()));
+    }
+    if n != dz.cols() {
+        return Err(Error::shape(WHERE, "output columns", dz.cols(), n));
+    }
+    if let Some((u, c)) = rank1 {
+        if u.len() != pixels.len() {
+            return Err(Error::shape(
+                WHERE,
+                "rank-1 u length",
+                pixels.len(),
+                u.len(),
+            ));
+        }
+        if c.len() != n {
+            return Err(Error::shape(WHERE, "rank-1 c length", n, c.len()));
+        }
+    }
+    contiguous_rows(
+        WHERE,
+        "column stride of dz (rows must be contiguous)",
+        dz.col_stride(),
+        n,
+    )?;
+    if pixels.is_empty() || n == 0 {
+        return Ok(());
+    }
+    let x = WeightGrad {
+        parts,
+        pixels,
+        dz: dz.data(),
+        dzrs: dz.row_stride(),
+        beta,
+        rank1,
+        ors: out.row_stride(),
+        out: out.data_mut(),
+        n,
+    };
+    weight_grad_dispatch(x);
+    Ok(())
+}
+
+fn contiguous_rows(
+    context: &'static str,
+    what: &'static str,
+    stride: usize,
+    n: usize,
+) -> Result<()> {
+    if stride != 1 && n > 1 {
+        return Err(Error::shape(context, what, 1, stride));
+    }
+    Ok(())
+}
+
+/// Everything the forward body needs, checked by [`sparse_forward`].
+struct Forward<'a, 'o, T> {
+    a: &'a ColumnBlocks<T>,
+    w: &'a [T],
+    wrs: usize,
+    bias: &'a [T],
+    act: Option<Activation>,
+    out: &'o mut [T],
+    ors: usize,
+    n: usize,
+}
+
+/// Everything the weight-gradient body needs, checked by [`sparse_weight_grad`].
+struct WeightGrad<'a, 'o, T> {
+    parts: &'a [&'a ColumnBlocks<T>],
+    pixels: Range<usize>,
+    dz: &'a [T],
+    dzrs: usize,
+    beta: T,
     rank1: Option<(&'a [T], &'a [T])>,
     out: &'o mut [T],
     ors: usize,
     n: usize,
 }
 
-/// How a multiply-add rounds: fused (one rounding; the AVX2 + FMA build) or not.
+/// How a multiply-add rounds: fused (one rounding; the AVX2 + FMA and AVX-512 builds) or
+/// not.
 trait MulAdd {
     fn mul_add<T: Scalar>(a: T, b: T, c: T) -> T;
 }
@@ -357,104 +627,296 @@ impl MulAdd for Separate {
     }
 }
 
-/// One register block: columns `c0..c0 + W` of output row `r`.
+/// `W` consecutive elements at `at`, as an array (the caller's bounds are the kernel's
+/// invariants: a panel lies within a row).
 #[inline(always)]
-fn block<T: Scalar, M: MulAdd, const W: usize>(x: &mut Args<'_, '_, T>, r: usize, c0: usize) {
-    let mut acc = [T::zero(); W];
-    let o = r * x.ors + c0;
-    match x.start {
-        Start::Row(row) => acc.copy_from_slice(&row[c0..c0 + W]),
-        Start::Scaled(beta) if beta == T::zero() => {}
-        Start::Scaled(beta) => {
-            for (a, &v) in acc.iter_mut().zip(&x.out[o..o + W]) {
-                *a = beta * v;
-            }
-        }
+fn tile<T: Scalar, const W: usize>(s: &[T], at: usize) -> &[T; W] {
+    match s[at..at + W].try_into() {
+        Ok(t) => t,
+        Err(_) => unreachable!("the slice is W long"),
     }
-    if let Some((u, v)) = x.rank1 {
-        let ur = u[r];
-        for (a, &v) in acc.iter_mut().zip(&v[c0..c0 + W]) {
-            *a = M::mul_add(ur, v, *a);
-        }
-    }
-    let range = x.a.range(r);
-    for (&k, &v) in x.a.idx[range.clone()].iter().zip(&x.a.val[range]) {
-        let at = k as usize * x.brs + c0;
-        let brow: &[T; W] = match x.b[at..at + W].try_into() {
-            Ok(row) => row,
-            Err(_) => unreachable!("the slice is W long"),
-        };
-        for l in 0..W {
-            acc[l] = M::mul_add(v, brow[l], acc[l]);
-        }
-    }
-    x.out[o..o + W].copy_from_slice(&acc);
 }
 
-/// The columns `c0..c1` of output row `r`, in register blocks of `R`, `R/2`, …, 1.
 #[inline(always)]
-fn columns<T: Scalar, M: MulAdd, const R: usize>(
-    x: &mut Args<'_, '_, T>,
-    r: usize,
+fn tile_mut<T: Scalar, const W: usize>(s: &mut [T], at: usize) -> &mut [T; W] {
+    match (&mut s[at..at + W]).try_into() {
+        Ok(t) => t,
+        Err(_) => unreachable!("the slice is W long"),
+    }
+}
+
+/// The forward for one panel of `W` columns at `c0`, one row group.
+#[inline(always)]
+fn forward_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
+    x: &mut Forward<'_, '_, T>,
     c0: usize,
-    c1: usize,
+    group: usize,
 ) {
-    let mut c = c0;
-    while c + R <= c1 {
-        block::<T, M, R>(x, r, c);
-        c += R;
+    let a = x.a;
+    let blocks = a.blocks();
+    let rows = group * GROUP_ROWS..((group + 1) * GROUP_ROWS).min(a.rows);
+    for i in rows.clone() {
+        x.out[i * x.ors + c0..i * x.ors + c0 + W].copy_from_slice(&x.bias[c0..c0 + W]);
     }
-    // The tail of a panel whose width is not a multiple of R.
-    while c + 8 <= c1 {
-        block::<T, M, 8>(x, r, c);
-        c += 8;
+    for j in 0..blocks {
+        let from = a.marks[group * blocks + j] as usize;
+        let to = a.marks[(group + 1) * blocks + j] as usize;
+        if from == to {
+            continue;
+        }
+        // The block's G rows of the panel of w (zero past the last column of a).
+        let mut wt = [[T::zero(); W]; G];
+        for (q, t) in wt.iter_mut().enumerate() {
+            let k = j * G + q;
+            if k < a.cols {
+                *t = *tile::<T, W>(x.w, k * x.wrs + c0);
+            }
+        }
+        for e in from..to {
+            let i = a.row[e] as usize;
+            let v: &[T; G] = tile::<T, G>(&a.val, e * G);
+            let o = tile_mut::<T, W>(x.out, i * x.ors + c0);
+            let mut acc = *o;
+            for q in 0..G {
+                for l in 0..W {
+                    acc[l] = M::mul_add(v[q], wt[q][l], acc[l]);
+                }
+            }
+            *o = acc;
+        }
     }
-    while c < c1 {
-        block::<T, M, 1>(x, r, c);
-        c += 1;
+    if let Some(act) = x.act {
+        for i in rows {
+            activate(act, &mut x.out[i * x.ors + c0..i * x.ors + c0 + W]);
+        }
     }
 }
 
+/// The weight gradient for one panel of `W` columns at `c0`, every pixel block of the range.
+// Indexed loops over the tile, not iterators: with the tile borrowed by an iterator that
+// can stop early the compiler keeps it in memory.
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
-fn spmm_body<T: Scalar, M: MulAdd>(mut x: Args<'_, '_, T>) {
-    let panel = panel::<T>();
-    for p0 in (0..x.n).step_by(panel) {
-        let p1 = (p0 + panel).min(x.n);
-        for r in 0..x.a.rows() {
-            // One register width per element type: 64 f32 or 32 f64.
-            if std::mem::size_of::<T>() == 4 {
-                columns::<T, M, 64>(&mut x, r, p0, p1);
-            } else {
-                columns::<T, M, 32>(&mut x, r, p0, p1);
+fn weight_grad_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
+    x: &mut WeightGrad<'_, '_, T>,
+    c0: usize,
+) {
+    let p0 = x.pixels.start;
+    let end = x.pixels.end.min(x.parts[0].cols);
+    for j in p0 / G..x.pixels.end.div_ceil(G) {
+        // The block's G rows of the panel of dW, in registers: indexed loops only, so the
+        // compiler keeps the tile out of memory.
+        let mut acc = [[T::zero(); W]; G];
+        for q in 0..G {
+            let k = j * G + q;
+            if k >= end {
+                continue;
+            }
+            if x.beta != T::zero() {
+                let o = tile::<T, W>(x.out, (k - p0) * x.ors + c0);
+                for l in 0..W {
+                    acc[q][l] = x.beta * o[l];
+                }
+            }
+            if let Some((u, c)) = x.rank1 {
+                let (uk, c) = (u[k - p0], tile::<T, W>(c, c0));
+                for l in 0..W {
+                    acc[q][l] = M::mul_add(uk, c[l], acc[q][l]);
+                }
+            }
+        }
+        let mut first_row = 0;
+        for part in x.parts {
+            acc = accumulate::<T, M, G, W>(acc, part, j, first_row, x.dz, x.dzrs, c0);
+            first_row += part.rows;
+        }
+        for q in 0..G {
+            let k = j * G + q;
+            if k < end {
+                *tile_mut::<T, W>(x.out, (k - p0) * x.ors + c0) = acc[q];
             }
         }
     }
+}
+
+/// `acc[q] += v[q]·dz[first_row + i, c0..c0 + W]` over block `j`'s entries `(i, v)` of one
+/// part. The tile goes in and out by value: with it borrowed across the loop the compiler
+/// keeps a copy in memory, a store per multiply-add.
+#[inline(always)]
+fn accumulate<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
+    mut acc: [[T; W]; G],
+    part: &ColumnBlocks<T>,
+    j: usize,
+    first_row: usize,
+    dz: &[T],
+    dzrs: usize,
+    c0: usize,
+) -> [[T; W]; G] {
+    let range = part.block_range(j);
+    let rows = &part.row[range.clone()];
+    let (vals, _) = part.val[range.start * G..range.end * G].as_chunks::<G>();
+    for (&r, v) in rows.iter().zip(vals) {
+        let at = (first_row + r as usize) * dzrs + c0;
+        let d = tile::<T, W>(dz, at);
+        for q in 0..G {
+            let vq = v[q];
+            for l in 0..W {
+                acc[q][l] = M::mul_add(vq, d[l], acc[q][l]);
+            }
+        }
+    }
+    acc
+}
+
+/// The forward over every panel and row group: panels of `W` columns, then the tail in
+/// panels of 8 and of 1. Panels outside, so that a panel of `W₁` (784 rows × 256 bytes)
+/// stays in L2 while every row group uses it.
+#[inline(always)]
+fn forward_body<T: Scalar, M: MulAdd, const G: usize, const W: usize>(mut x: Forward<'_, '_, T>) {
+    let n = x.n;
+    let groups = x.a.rows.div_ceil(GROUP_ROWS);
+    let mut c0 = 0;
+    while c0 + W <= n {
+        for g in 0..groups {
+            forward_panel::<T, M, G, W>(&mut x, c0, g);
+        }
+        c0 += W;
+    }
+    while c0 + 8 <= n {
+        for g in 0..groups {
+            forward_panel::<T, M, G, 8>(&mut x, c0, g);
+        }
+        c0 += 8;
+    }
+    while c0 < n {
+        for g in 0..groups {
+            forward_panel::<T, M, G, 1>(&mut x, c0, g);
+        }
+        c0 += 1;
+    }
+}
+
+/// The weight gradient over every panel, as [`forward_body`] walks them.
+#[inline(always)]
+fn weight_grad_body<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
+    mut x: WeightGrad<'_, '_, T>,
+) {
+    let n = x.n;
+    let mut c0 = 0;
+    while c0 + W <= n {
+        weight_grad_panel::<T, M, G, W>(&mut x, c0);
+        c0 += W;
+    }
+    while c0 + 8 <= n {
+        weight_grad_panel::<T, M, G, 8>(&mut x, c0);
+        c0 += 8;
+    }
+    while c0 < n {
+        weight_grad_panel::<T, M, G, 1>(&mut x, c0);
+        c0 += 1;
+    }
+}
+
+/// Instantiates a kernel body for each block width and element size with the panel widths
+/// of one instruction set: `$wide` bytes per panel row with `G = 4`... see the table in
+/// each use. (`f32` and `f64` panels of the same bytes.)
+macro_rules! widths {
+    ($body:ident, $x:expr, $group:expr, $M:ty, $g4:literal, $g2:literal) => {{
+        let f32 = std::mem::size_of::<T>() == 4;
+        match ($group, f32) {
+            (4, true) => $body::<T, $M, 4, { $g4 / 4 }>($x),
+            (4, false) => $body::<T, $M, 4, { $g4 / 8 }>($x),
+            (_, true) => $body::<T, $M, 2, { $g2 / 4 }>($x),
+            (_, false) => $body::<T, $M, 2, { $g2 / 8 }>($x),
+        }
+    }};
+}
+
+// Panel bytes per instruction set, chosen so the register tile fits (G rows of the panel,
+// plus a row of the other operand and the broadcasts):
+//
+// | build   | registers  | G = 4          | G = 2           |
+// |---------|------------|----------------|-----------------|
+// | AVX-512 | 32 × 64 B  | 256 B (16 reg) | 256 B (8 reg)   |
+// | AVX2    | 16 × 32 B  | 64 B (8 reg)   | 128 B (8 reg)   |
+// | base    | 16 × 16 B  | 64 B (16 reg)  | 64 B (8 reg)    |
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn forward_avx512<T: Scalar>(x: Forward<'_, '_, T>) {
+    widths!(forward_body, x, x.a.group, Fused, 256, 256)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn spmm_avx2_fma<T: Scalar>(x: Args<'_, '_, T>) {
-    spmm_body::<T, Fused>(x)
+fn forward_avx2<T: Scalar>(x: Forward<'_, '_, T>) {
+    widths!(forward_body, x, x.a.group, Fused, 64, 128)
 }
 
-fn spmm_dispatch<T: Scalar>(x: Args<'_, '_, T>) {
+fn forward_dispatch<T: Scalar>(x: Forward<'_, '_, T>) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the only requirement of an `avx2,fma` target-feature function is that the
-        // CPU supports both, which was detected at run time just above.
-        return unsafe { spmm_avx2_fma(x) };
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the only requirement of an `avx512f` target-feature function is that
+            // the CPU supports AVX-512F, which was detected at run time just above.
+            return unsafe { forward_avx512(x) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the only requirement of an `avx2,fma` target-feature function is that
+            // the CPU supports both, which was detected at run time just above.
+            return unsafe { forward_avx2(x) };
+        }
     }
-    spmm_body::<T, Separate>(x)
+    widths!(forward_body, x, x.a.group, Separate, 64, 64)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn weight_grad_avx512<T: Scalar>(x: WeightGrad<'_, '_, T>) {
+    let group = x.parts[0].group;
+    widths!(weight_grad_body, x, group, Fused, 256, 256)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn weight_grad_avx2<T: Scalar>(x: WeightGrad<'_, '_, T>) {
+    let group = x.parts[0].group;
+    widths!(weight_grad_body, x, group, Fused, 64, 128)
+}
+
+fn weight_grad_dispatch<T: Scalar>(x: WeightGrad<'_, '_, T>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: as in `forward_dispatch`: AVX-512F was detected just above.
+            return unsafe { weight_grad_avx512(x) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as in `forward_dispatch`: AVX2 and FMA were detected just above.
+            return unsafe { weight_grad_avx2(x) };
+        }
+    }
+    let group = x.parts[0].group;
+    widths!(weight_grad_body, x, group, Separate, 64, 64)
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // the tests index dense matrices by (row, column)
 mod tests {
     use super::*;
     use crate::matrix::Matrix;
 
-    /// A deterministic sparse matrix: about `density` of the entries nonzero.
-    fn sparse(rows: usize, cols: usize, density: f64, seed: u64) -> (Csr<f64>, Matrix<f64>) {
-        let mut s = seed;
+    /// A deterministic sparse matrix: about `density` of the entries nonzero, as rows of
+    /// entries and as a dense matrix.
+    fn sparse(
+        rows: usize,
+        cols: usize,
+        density: f64,
+        seed: u64,
+    ) -> (Vec<Vec<(usize, f64)>>, Matrix<f64>) {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut next = || {
             s ^= s << 13;
             s ^= s >> 7;
@@ -462,7 +924,7 @@ mod tests {
             (s >> 11) as f64 / (1u64 << 53) as f64
         };
         let mut dense = Matrix::zeros(rows, cols).unwrap();
-        let mut csr = Csr::new(cols);
+        let mut entries = Vec::new();
         for r in 0..rows {
             let mut row = Vec::new();
             for c in 0..cols {
@@ -472,89 +934,193 @@ mod tests {
                     row.push((c, v));
                 }
             }
-            csr.push_row(row).unwrap();
+            entries.push(row);
         }
-        (csr, dense)
+        (entries, dense)
     }
 
+    /// Shapes with several row groups, panels and tails, widths not a multiple of a block.
+    const SHAPES: &[(usize, usize, usize, f64)] = &[
+        (1, 1, 1, 1.0),
+        (5, 7, 3, 0.5),
+        (9, 30, 130, 0.2),
+        (3, 10, 200, 0.0),
+        (17, 41, 67, 1.0),
+        (150, 23, 41, 0.3),
+    ];
+
     #[test]
-    fn spmm_is_the_dense_product_for_every_shape_and_start() {
-        for &(rows, inner, cols, density) in &[
-            (1, 1, 1, 1.0),
-            (5, 7, 3, 0.5),
-            (9, 30, 130, 0.2),
-            (3, 10, 200, 0.0),
-            (17, 40, 67, 1.0),
-        ] {
-            let (a, dense_a) = sparse(rows, inner, density, rows as u64 * 7 + 1);
-            let (_, b) = sparse(inner, cols, 1.0, 3);
-            let bias: Vec<f64> = (0..cols).map(|c| c as f64 * 0.1).collect();
-            let u: Vec<f64> = (0..rows).map(|r| 1.0 - r as f64 * 0.3).collect();
-            let v: Vec<f64> = (0..cols).map(|c| (c as f64).sin()).collect();
+    fn the_forward_is_the_dense_product_for_every_shape_and_block_width() {
+        for &(rows, inner, cols, density) in SHAPES {
+            let (entries, dense_a) = sparse(rows, inner, density, rows as u64 * 7 + 1);
+            let (_, w) = sparse(inner, cols, 1.0, 3);
+            let bias: Vec<f64> = (0..cols).map(|c| c as f64 * 0.1 - 2.0).collect();
             let mut want = Matrix::zeros(rows, cols).unwrap();
-            crate::kernels::gemm(1.0, dense_a.as_ref(), b.as_ref(), 0.0, want.as_mut()).unwrap();
-            let mut got = Matrix::zeros(rows, cols).unwrap();
-            spmm(
-                &a,
-                b.as_ref(),
-                Start::Row(&bias),
-                Some((&u, &v)),
-                got.as_mut(),
-            )
-            .unwrap();
-            for (r, &ur) in u.iter().enumerate() {
-                for c in 0..cols {
-                    let w = want.as_slice()[r * cols + c] + bias[c] + ur * v[c];
-                    let g = got.as_slice()[r * cols + c];
-                    assert!((w - g).abs() < 1e-12, "{rows}×{inner}×{cols} at ({r}, {c})");
+            crate::kernels::gemm(1.0, dense_a.as_ref(), w.as_ref(), 0.0, want.as_mut()).unwrap();
+            let mut by_group = Vec::new();
+            for group in [2, 4] {
+                let a = ColumnBlocks::from_rows(inner, group, &entries).unwrap();
+                for (r, row) in entries.iter().enumerate() {
+                    assert_eq!(&a.row_entries(r), row, "{rows}×{inner}, row {r}");
                 }
+                let mut got = Matrix::zeros(rows, cols).unwrap();
+                sparse_forward(&a, w.as_ref(), &bias, None, got.as_mut()).unwrap();
+                for r in 0..rows {
+                    for c in 0..cols {
+                        let want = want.as_slice()[r * cols + c] + bias[c];
+                        let got = got.as_slice()[r * cols + c];
+                        assert!(
+                            (want - got).abs() < 1e-12,
+                            "{rows}×{inner}×{cols} at ({r}, {c})"
+                        );
+                    }
+                }
+                let mut relu = Matrix::zeros(rows, cols).unwrap();
+                sparse_forward(&a, w.as_ref(), &bias, Some(Activation::Relu), relu.as_mut())
+                    .unwrap();
+                for (&z, &y) in got.as_slice().iter().zip(relu.as_slice()) {
+                    assert_eq!(y, z.max(0.0));
+                }
+                by_group.push(got);
             }
-            // β = 0.5 keeps half of what was there.
-            let before = got.clone();
-            spmm(&a, b.as_ref(), Start::Scaled(0.5), None, got.as_mut()).unwrap();
-            for (i, (&g, &o)) in got.as_slice().iter().zip(before.as_slice()).enumerate() {
-                let w = 0.5 * o + want.as_slice()[i];
-                assert!((w - g).abs() < 1e-12);
-            }
+            // The same sums in the same order, whatever the block width.
+            assert_eq!(by_group[0], by_group[1], "{rows}×{inner}×{cols}");
         }
     }
 
     #[test]
-    fn the_transpose_of_a_column_range_is_exact() {
-        let (a, dense) = sparse(11, 23, 0.3, 5);
-        let mut t = Csr::new(0);
-        a.transpose_into(4..19, &mut t);
-        assert_eq!((t.rows(), t.cols()), (15, 11));
-        for j in 0..15 {
-            let col: Vec<(usize, f64)> = (0..11)
-                .filter_map(|r| {
-                    let v = dense.as_slice()[r * 23 + j + 4];
-                    (v != 0.0).then_some((r, v))
+    fn the_weight_gradient_is_the_dense_product_over_parts_and_pixel_ranges() {
+        for &(rows, inner, cols, density) in SHAPES {
+            let (entries, dense_a) = sparse(rows, inner, density, rows as u64 * 5 + 2);
+            let (_, dz) = sparse(rows, cols, 1.0, 4);
+            let mut want = Matrix::zeros(inner, cols).unwrap();
+            crate::kernels::gemm(1.0, dense_a.as_ref().t(), dz.as_ref(), 0.0, want.as_mut())
+                .unwrap();
+            let u: Vec<f64> = (0..inner).map(|k| 1.0 - k as f64 * 0.3).collect();
+            let c: Vec<f64> = (0..cols).map(|j| (j as f64).sin()).collect();
+            let mut by_group = Vec::new();
+            for group in [2, 4] {
+                // Rows split in two parts, as two threads' shares of a block are.
+                let half = rows / 2;
+                let a = ColumnBlocks::from_rows(inner, group, &entries[..half]).unwrap();
+                let b = ColumnBlocks::from_rows(inner, group, &entries[half..]).unwrap();
+                let mut got = Matrix::zeros(inner, cols).unwrap();
+                // Pixel ranges on block boundaries (the last one ends at the width).
+                let cut = (inner / 2).next_multiple_of(4).min(inner);
+                for range in [0..cut, cut..inner] {
+                    let start = range.start;
+                    let mut out = vec![0.5; range.len() * cols];
+                    let view = MatMut::new(&mut out, range.len(), cols).unwrap();
+                    let r1 = Some((&u[range.clone()], &c[..]));
+                    sparse_weight_grad(&[&a, &b], range.clone(), dz.as_ref(), 2.0, r1, view)
+                        .unwrap();
+                    got.as_mut_slice()[start * cols..range.end * cols].copy_from_slice(&out);
+                }
+                for k in 0..inner {
+                    for j in 0..cols {
+                        let want = 1.0 + u[k] * c[j] + want.as_slice()[k * cols + j];
+                        let got = got.as_slice()[k * cols + j];
+                        assert!(
+                            (want - got).abs() < 1e-12,
+                            "{rows}×{inner}×{cols} at ({k}, {j})"
+                        );
+                    }
+                }
+                by_group.push(got);
+            }
+            assert_eq!(by_group[0], by_group[1], "{rows}×{inner}×{cols}");
+        }
+    }
+
+    #[test]
+    fn the_byte_gather_is_the_checked_build_scaled() {
+        // Rows of a 10-wide byte dataset in blocks of four (the last block half past the
+        // width), with a per-column scale.
+        let bytes: [[u8; 10]; 3] = [
+            [0, 0, 3, 0, 0, 0, 0, 0, 9, 1],
+            [0; 10],
+            [7, 0, 0, 0, 0, 5, 6, 0, 0, 2],
+        ];
+        let blocks: Vec<Vec<ByteBlock>> = bytes
+            .iter()
+            .map(|row| {
+                row.chunks(4)
+                    .enumerate()
+                    .filter(|(_, b)| b.iter().any(|&v| v != 0))
+                    .map(|(j, b)| {
+                        let mut four = [0; 4];
+                        four[..b.len()].copy_from_slice(b);
+                        (j as u16, four)
+                    })
+                    .collect()
+            })
+            .collect();
+        let scale: Vec<f64> = (0..10).map(|c| 1.0 + c as f64).collect();
+        for group in [2, 4] {
+            let mut got = ColumnBlocks::new();
+            got.gather_byte_rows(10, group, 3, |i| &blocks[i], Some(&scale))
+                .unwrap();
+            let entries: Vec<Vec<(usize, f64)>> = bytes
+                .iter()
+                .map(|row| {
+                    (0..10)
+                        .filter(|&c| row[c] != 0)
+                        .map(|c| (c, f64::from(row[c]) * scale[c]))
+                        .collect()
                 })
                 .collect();
-            assert_eq!(t.row(j).collect::<Vec<_>>(), col);
+            let want = ColumnBlocks::from_rows(10, group, &entries).unwrap();
+            assert_eq!(got, want, "group {group}");
+            // Rebuilt in the same buffers: the same matrix.
+            got.gather_byte_rows(10, group, 3, |i| &blocks[i], Some(&scale))
+                .unwrap();
+            assert_eq!(got, want);
         }
     }
 
     #[test]
-    fn bad_rows_and_shapes_are_refused() {
-        let mut a = Csr::<f32>::new(3);
-        assert!(a.push_row([(3, 1.0)]).is_err(), "column out of range");
-        assert!(a.push_row([(1, 1.0), (1, 2.0)]).is_err(), "not increasing");
-        assert_eq!((a.rows(), a.nnz()), (0, 0), "nothing appended");
-        a.push_row([(0, 1.0), (2, 2.0)]).unwrap();
-        let b = Matrix::<f32>::zeros(4, 2).unwrap();
+    fn bad_rows_ranges_and_shapes_are_refused() {
+        let err = |r: Result<ColumnBlocks<f32>>| r.unwrap_err().into_kind();
+        use crate::error::ErrorKind::{InvalidParameter, Shape};
+        assert!(matches!(
+            err(ColumnBlocks::from_rows(3, 2, &[vec![(3, 1.0)]])),
+            InvalidParameter { .. }
+        ));
+        assert!(matches!(
+            err(ColumnBlocks::from_rows(3, 2, &[vec![(1, 1.0), (1, 2.0)]])),
+            InvalidParameter { .. }
+        ));
+        assert!(matches!(
+            err(ColumnBlocks::from_rows(3, 3, &[])),
+            InvalidParameter { .. }
+        ));
+        let a = ColumnBlocks::from_rows(6, 2, &[vec![(0, 1.0), (5, 2.0)]]).unwrap();
+        let w = Matrix::<f32>::zeros(5, 2).unwrap();
         let mut out = Matrix::<f32>::zeros(1, 2).unwrap();
-        assert!(spmm(&a, b.as_ref(), Start::Scaled(0.0), None, out.as_mut()).is_err());
-        let b = Matrix::<f32>::zeros(3, 2).unwrap();
-        assert!(spmm(
-            &a,
-            b.as_ref().t().t(),
-            Start::Row(&[0.0]),
-            None,
-            out.as_mut()
-        )
-        .is_err());
-        assert!(spmm(&a, b.as_ref(), Start::Scaled(0.0), None, out.as_mut()).is_ok());
+        let e = sparse_forward(&a, w.as_ref(), &[0.0; 2], None, out.as_mut()).unwrap_err();
+        assert!(matches!(
+            e.kind(),
+            Shape {
+                expected: 6,
+                found: 5,
+                ..
+            }
+        ));
+        let w = Matrix::<f32>::zeros(6, 2).unwrap();
+        assert!(sparse_forward(&a, w.as_ref(), &[0.0; 3], None, out.as_mut()).is_err());
+        assert!(sparse_forward(&a, w.as_ref().t().t(), &[0.0; 2], None, out.as_mut()).is_ok());
+        let dz = Matrix::<f32>::zeros(1, 2).unwrap();
+        let mut dw = Matrix::<f32>::zeros(3, 2).unwrap();
+        // 1..4 does not start on a block of two.
+        let e = sparse_weight_grad(&[&a], 1..4, dz.as_ref(), 0.0, None, dw.as_mut()).unwrap_err();
+        assert!(matches!(e.kind(), InvalidParameter { .. }));
+        assert!(sparse_weight_grad(&[&a], 2..5, dz.as_ref(), 0.0, None, dw.as_mut()).is_err());
+        assert!(sparse_weight_grad(&[&a], 2..8, dz.as_ref(), 0.0, None, dw.as_mut()).is_err());
+        assert!(sparse_weight_grad(&[&a, &a], 2..5, dz.as_ref(), 0.0, None, dw.as_mut()).is_err());
+        let mut dw4 = Matrix::<f32>::zeros(4, 2).unwrap();
+        assert!(sparse_weight_grad(&[&a], 2..6, dz.as_ref(), 0.0, None, dw4.as_mut()).is_ok());
+        assert!(
+            sparse_weight_grad::<f32>(&[], 0..0, dz.as_ref(), 0.0, None, dw4.as_mut()).is_err()
+        );
     }
 }

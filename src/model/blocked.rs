@@ -41,9 +41,9 @@ use std::ops::Range;
 
 use crate::data::Batch;
 use crate::error::Result;
-use crate::kernels::elementwise::{activate, activate_backward};
+use crate::kernels::elementwise::activate_backward;
 use crate::kernels::pool::{split_range, ThreadPool};
-use crate::kernels::sparse::{spmm, Csr, Start};
+use crate::kernels::sparse::{sparse_forward, sparse_weight_grad, ColumnBlocks};
 use crate::kernels::{column_sums_into, dense_forward, gemm};
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef};
@@ -62,6 +62,8 @@ pub(super) enum FirstLayer<'a, T> {
     Sparse {
         bias: &'a [T],
         offset: Option<&'a [T]>,
+        /// The column-block width the input is gathered in.
+        group: usize,
     },
 }
 
@@ -76,10 +78,9 @@ pub(super) struct Workspace<T> {
     /// `dZ` of each layer (the last: `∂L/∂scores`).
     deltas: Vec<Vec<T>>,
     losses: Vec<f64>,
-    /// Each thread's rows as compressed rows (the sparse first layer's phase A).
-    sparse_rows: Vec<Csr<T>>,
-    /// Each thread's pixels of the block, transposed (the sparse first layer's phase B).
-    sparse_cols: Vec<Csr<T>>,
+    /// Each thread's rows, their nonzeros in column blocks (the sparse first layer: phase A
+    /// gathers and multiplies its own; phase B reads every thread's).
+    sparse_rows: Vec<ColumnBlocks<T>>,
     /// Each thread's `colsum(dZ₁)` (the sparse first layer's phase B).
     colsums: Vec<Vec<T>>,
 }
@@ -87,9 +88,7 @@ pub(super) struct Workspace<T> {
 impl<T: Scalar> Workspace<T> {
     pub fn ensure(&mut self, layers: &[LayerSpec], rows: usize, threads: usize) {
         if self.sparse_rows.len() < threads {
-            let inputs = layers[0].fan_in;
-            self.sparse_rows.resize_with(threads, || Csr::new(inputs));
-            self.sparse_cols.resize_with(threads, || Csr::new(0));
+            self.sparse_rows.resize_with(threads, ColumnBlocks::new);
             self.colsums.resize_with(threads, Vec::new);
         }
         if self.rows >= rows {
@@ -140,7 +139,7 @@ struct RowShare<'a, T> {
     start: usize,
     rows: usize,
     x: &'a mut [T],
-    sparse: &'a mut Csr<T>,
+    sparse: &'a mut ColumnBlocks<T>,
     labels: &'a mut [usize],
     acts: Vec<&'a mut [T]>,
     deltas: Vec<&'a mut [T]>,
@@ -151,7 +150,6 @@ struct RowShare<'a, T> {
 /// and its scratch for the sparse first layer.
 struct WeightShare<'a, T> {
     grads: Vec<(&'a mut [T], &'a mut [T])>,
-    sparse_cols: &'a mut Csr<T>,
     colsum: &'a mut Vec<T>,
 }
 
@@ -215,7 +213,7 @@ pub(super) fn run_block<T: Scalar>(
 
     // Phase B: weights.
     if let Some((grad, beta)) = grad {
-        let block_rows: Vec<&Csr<T>> = ws.sparse_rows.iter().take(threads).collect();
+        let block_rows: Vec<&ColumnBlocks<T>> = ws.sparse_rows.iter().take(threads).collect();
         let inputs = Inputs {
             x: &ws.x,
             sparse: &block_rows,
@@ -223,13 +221,11 @@ pub(super) fn run_block<T: Scalar>(
             deltas: &ws.deltas,
         };
         let mut slices: Vec<WeightShare<'_, T>> = ws
-            .sparse_cols
+            .colsums
             .iter_mut()
-            .zip(ws.colsums.iter_mut())
             .take(threads)
-            .map(|(sparse_cols, colsum)| WeightShare {
+            .map(|colsum| WeightShare {
                 grads: Vec::with_capacity(layers.len()),
-                sparse_cols,
                 colsum,
             })
             .collect();
@@ -263,7 +259,7 @@ pub(super) fn run_block<T: Scalar>(
 /// compressed rows), every layer's output and every layer's `dZ`.
 struct Inputs<'a, T> {
     x: &'a [T],
-    sparse: &'a [&'a Csr<T>],
+    sparse: &'a [&'a ColumnBlocks<T>],
     acts: &'a [Vec<T>],
     deltas: &'a [Vec<T>],
 }
@@ -322,7 +318,9 @@ fn phase_a<T: Scalar>(
 ) -> Result<()> {
     let n = s.rows;
     if n == 0 {
-        s.sparse.clear(layers[0].fan_in);
+        if let FirstLayer::Sparse { group, .. } = first {
+            batch.gather_sparse(s.start..s.start, group, s.sparse, s.labels)?;
+        }
         return Ok(());
     }
     let rows = s.start..s.start + n;
@@ -331,22 +329,20 @@ fn phase_a<T: Scalar>(
             batch.gather(rows, s.x, s.labels)?;
             forward_layers(layers, params, s.x, &mut s.acts, n, 0, Head::Logits)?;
         }
-        FirstLayer::Sparse { bias, .. } => {
-            // Z₁ = (x·s)·W₁ + (b₁ + oᵀ·W₁), then the activation, row by row.
-            batch.gather_sparse(rows, s.sparse, s.labels)?;
+        FirstLayer::Sparse { bias, group, .. } => {
+            // Z₁ = (x·s)·W₁ + (b₁ + oᵀ·W₁), with the activation (unless the first layer is
+            // also the output layer, whose activation the loss applies).
+            batch.gather_sparse(rows, group, s.sparse, s.labels)?;
             let l0 = &layers[0];
+            let act = if layers.len() > 1 { l0.act } else { None };
             let out = &mut s.acts[0][..n * l0.fan_out];
-            spmm(
+            sparse_forward(
                 s.sparse,
                 l0.weights(params)?,
-                Start::Row(bias),
-                None,
+                bias,
+                act,
                 MatMut::new(out, n, l0.fan_out)?,
             )?;
-            // (Unless it is also the output layer, whose activation the loss applies.)
-            if let (Some(act), true) = (l0.act, layers.len() > 1) {
-                activate(act, out);
-            }
             forward_layers(layers, params, s.x, &mut s.acts, n, 1, Head::Logits)?;
         }
     }
@@ -421,10 +417,9 @@ fn phase_b<T: Scalar>(
                 *g = if beta == T::zero() { c } else { beta * *g + c };
             }
             if !wr.is_empty() {
-                Csr::transpose_parts_into(inputs.sparse, wr.clone(), share.sparse_cols);
                 let rank1 = offset.map(|o| (&o[wr.clone()], &colsum[..]));
                 let dw = MatMut::new(gw, wr.len(), layer.fan_out)?;
-                spmm(share.sparse_cols, dz, Start::Scaled(beta), rank1, dw)?;
+                sparse_weight_grad(inputs.sparse, wr, dz, beta, rank1, dw)?;
             }
             continue;
         }

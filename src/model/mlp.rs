@@ -27,6 +27,7 @@ use crate::data::{Batch, Dataset};
 use crate::error::{Error, Result};
 use crate::kernels::gemm;
 use crate::kernels::pool::ThreadPool;
+use crate::kernels::sparse::preferred_group;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
 use crate::model::blocked::{block_size, forward_rows, run_block, FirstLayer, Workspace};
@@ -470,6 +471,7 @@ impl<T: Scalar> Mlp<T> {
             FirstLayer::Sparse {
                 bias: &self.first_bias,
                 offset,
+                group: preferred_group(),
             }
         } else {
             FirstLayer::Dense

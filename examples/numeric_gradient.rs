@@ -178,8 +178,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let h = cli.h;
 
     // The slide's walk. Its losses are printed with enough decimals that the difference of
-    // the printed numbers, over h, gives the printed entry of dW to its last digit.
-    let loss_decimals = 4 + (-h.log10()).ceil().max(0.0) as usize;
+    // the printed numbers, over h, gives the printed entry of dW to a tenth of its last
+    // digit, and W with enough that W + h differs from W where it was nudged.
+    let h_digits = (-h.log10()).ceil().max(0.0) as usize;
+    let loss_decimals = 4 + h_digits;
+    let w_decimals = h_digits.max(2);
     let mut analytic = vec![0.0; n];
     let loss = model.loss_and_grad(&batch, &mut analytic)?;
     println!(
@@ -194,7 +197,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     println!(
         "{:<20}{}  loss {loss:.loss_decimals$}",
         "current W:",
-        head(&w, 4)
+        head(&w, w_decimals)
     );
     let ordinal = ["first", "second", "third"];
     let mut walk = Vec::with_capacity(WALKED);
@@ -206,7 +209,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         println!(
             "{:<20}{}  loss {loss_plus_h:.loss_decimals$}",
             format!("W + h ({name} dim):"),
-            head(&nudged, 4),
+            head(&nudged, w_decimals),
         );
         walk.push(WalkStep {
             dimension: i,

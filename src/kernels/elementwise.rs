@@ -43,6 +43,16 @@ fn add_assign_body<T: Scalar>(acc: &mut [T], x: &[T]) {
     }
 }
 
+/// `acc[j] += a · x[j]` (a multiply and an add: no contraction, as everywhere here).
+#[inline(always)]
+fn axpy_body<T: Scalar>(acc: &mut [T], a: T, x: &[T]) {
+    let n = acc.len().min(x.len());
+    let (acc, x) = (&mut acc[..n], &x[..n]);
+    for j in 0..n {
+        acc[j] = acc[j] + a * x[j];
+    }
+}
+
 /// `z[j] = max(z[j], 0)` (written as a select: NaN-propagation is not wanted here).
 #[inline(always)]
 fn relu_body<T: Scalar>(z: &mut [T]) {
@@ -75,6 +85,11 @@ dispatch!(
     /// `acc[j] += x[j]` over the common length.
     pub(crate) add_assign, add_assign_avx2, add_assign_body,
     (acc: &mut [T], x: &[T])
+);
+dispatch!(
+    /// `acc[j] += a · x[j]` over the common length.
+    pub(crate) axpy, axpy_avx2, axpy_body,
+    (acc: &mut [T], a: T, x: &[T])
 );
 dispatch!(
     /// `z ← max(z, 0)`.

@@ -53,5 +53,5 @@ pub(crate) mod pool;
 pub mod sparse;
 pub(crate) mod update;
 
-pub use dense::{column_sums_into, dense_forward};
+pub use dense::{column_sums_into, dense_forward, vector_matrix};
 pub use gemm::gemm;

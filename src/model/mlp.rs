@@ -25,9 +25,9 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::activation::Activation;
 use crate::data::{Batch, Dataset};
 use crate::error::{Error, Result};
-use crate::kernels::gemm;
 use crate::kernels::pool::ThreadPool;
 use crate::kernels::sparse::preferred_group;
+use crate::kernels::vector_matrix;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
 use crate::model::blocked::{block_size, forward_rows, run_block, FirstLayer, Workspace};
@@ -462,9 +462,8 @@ impl<T: Scalar> Mlp<T> {
             self.first_bias.clear();
             self.first_bias.extend_from_slice(l0.bias(&self.params));
             if let Some(o) = offset {
-                let o = MatRef::new(o, 1, l0.fan_in)?;
-                let out = MatMut::new(&mut self.first_bias, 1, l0.fan_out)?;
-                gemm(T::one(), o, l0.weights(&self.params)?, T::one(), out)?;
+                let b = l0.bias(&self.params);
+                vector_matrix(o, l0.weights(&self.params)?, b, &mut self.first_bias)?;
             }
         }
         let first = if sparse {

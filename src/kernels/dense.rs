@@ -40,7 +40,7 @@ pub fn vector_matrix<T: Scalar>(x: &[T], w: MatRef<'_, T>, b: &[T], out: &mut [T
         return Err(Error::shape(WHERE, "output length", w.cols(), out.len()));
     }
     out.copy_from_slice(b);
-    let mut row = vec![T::zero(); 0];
+    let mut row = Vec::new();
     for (k, &xk) in x.iter().enumerate() {
         if xk == T::zero() {
             continue;

@@ -108,7 +108,7 @@ pub use train::{EpochRecord, Observer, TrainReport, TrainState, Trainer};
 
 /// The names most programs need: `use downhill::prelude::*;`.
 pub mod prelude {
-    pub use crate::data::{load_mnist, Batch, Dataset, FeatureTransform};
+    pub use crate::data::{load_cifar10, load_mnist, Batch, Dataset, FeatureTransform};
     pub use crate::gradcheck::{GradCheck, GradReport};
     pub use crate::loss::Loss;
     pub use crate::matrix::{MatMut, MatRef, Matrix};

@@ -175,6 +175,27 @@ pub struct CifarReader {
 }
 
 /// Reads one batch file with the default [`CifarReader`]; see [`CifarReader::read`].
+///
+/// ```
+/// use downhill::data::cifar::{read_batch, RECORD_BYTES};
+/// use downhill::error::ErrorKind;
+///
+/// let path = std::env::temp_dir().join(format!("downhill-doc-batch-{}.bin", std::process::id()));
+/// // Three records of label 2, 0 and 9, every pixel 128.
+/// let mut bytes = Vec::new();
+/// for label in [2u8, 0, 9] {
+///     bytes.push(label);
+///     bytes.extend([128u8; RECORD_BYTES - 1]);
+/// }
+/// std::fs::write(&path, &bytes)?;
+/// let batch = read_batch(&path)?;
+/// assert_eq!(batch.labels, [2, 0, 9]);
+/// assert_eq!(batch.pixels.len(), 3 * 3072);
+/// std::fs::remove_file(&path)?;
+/// // A missing file is an I/O error naming it.
+/// assert!(matches!(read_batch(&path).unwrap_err().kind(), ErrorKind::Io { .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn read_batch(path: impl AsRef<Path>) -> Result<CifarBatch> {
     CifarReader::new().read(path)
 }
@@ -339,6 +360,18 @@ pub struct Cifar10<T> {
 
 /// The directory the batches are in: `dir` itself if it holds either required batch,
 /// otherwise `dir/cifar-10-batches-bin` if that is a directory, otherwise `dir`.
+///
+/// ```
+/// use downhill::data::cifar::{batches_dir, ARCHIVE_DIR};
+///
+/// let dir = std::env::temp_dir().join(format!("downhill-doc-dir-{}", std::process::id()));
+/// std::fs::create_dir_all(dir.join(ARCHIVE_DIR))?;
+/// assert_eq!(batches_dir(&dir), dir.join(ARCHIVE_DIR));
+/// std::fs::write(dir.join("test_batch.bin"), [])?;
+/// assert_eq!(batches_dir(&dir), dir);
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn batches_dir(dir: &Path) -> PathBuf {
     let has_batches = |d: &Path| d.join(TRAIN_BATCHES[0]).is_file() || d.join(TEST_BATCH).is_file();
     let nested = dir.join(ARCHIVE_DIR);
@@ -361,13 +394,34 @@ impl<T: Scalar> Cifar10<T> {
     /// A missing required batch is an [`ErrorKind::Io`] (not found) naming every path
     /// looked for; the other errors are [`CifarReader::read`]'s, naming the file.
     ///
-    /// ```no_run
+    /// ```
+    /// use downhill::data::cifar::{ARCHIVE_DIR, RECORD_BYTES};
     /// use downhill::data::{Cifar10, ReadLimit};
+    /// use downhill::error::ErrorKind;
     ///
-    /// let cifar = Cifar10::<f32>::load("cifar-10", ReadLimit::default())?;
-    /// assert_eq!((cifar.train.len(), cifar.test.len()), (50_000, 10_000));
+    /// // A small directory laid out as the archive extracts: two training batches and the test
+    /// // batch, each record a label and 3072 pixel bytes.
+    /// let dir = std::env::temp_dir().join(format!("downhill-doc-cifar-{}", std::process::id()));
+    /// let batches = dir.join(ARCHIVE_DIR);
+    /// std::fs::create_dir_all(&batches)?;
+    /// let record = |label: u8| [vec![label], vec![label * 20; RECORD_BYTES - 1]].concat();
+    /// std::fs::write(batches.join("data_batch_1.bin"), [record(0), record(1)].concat())?;
+    /// std::fs::write(batches.join("data_batch_2.bin"), record(2))?;
+    /// std::fs::write(batches.join("test_batch.bin"), record(3))?;
+    ///
+    /// let cifar = Cifar10::<f32>::load(&dir, ReadLimit::default())?;
+    /// assert_eq!((cifar.train.len(), cifar.test.len()), (3, 1));
+    /// assert_eq!(cifar.train.labels(), [0, 1, 2]);
+    /// assert_eq!(cifar.train_files.len(), 2);
     /// assert_eq!(cifar.train.num_features(), 3072);
-    /// # Ok::<(), downhill::Error>(())
+    ///
+    /// // Without the test batch: an I/O error naming the paths looked for.
+    /// std::fs::remove_file(batches.join("test_batch.bin"))?;
+    /// let err = Cifar10::<f32>::load(&dir, ReadLimit::default()).unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::Io { .. }));
+    /// assert!(err.to_string().contains("test_batch.bin"));
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn load(dir: impl AsRef<Path>, limit: ReadLimit) -> Result<Self> {
         let given = dir.as_ref();

@@ -25,9 +25,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use common::cli::{self, Failure};
-use common::data::DataArgs;
+use common::data::{Data, DataArgs};
 use common::plot::{self, Panel};
-use downhill::data::Mnist;
 use downhill::prelude::*;
 use serde::Serialize;
 
@@ -157,7 +156,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
 fn race(
     model: &Mlp<f32>,
     trainer: &Trainer,
-    mnist: &Mnist<f32>,
+    mnist: &Data<f32>,
     opt: &mut dyn Optimizer<f32>,
     seconds: f64,
 ) -> Result<Outcome, Failure> {

@@ -1,15 +1,36 @@
-//! Lecture step 1, random search: draw `W = randn · 1e-4` again and again for a linear
-//! classifier on the digits, keep the best weights by training loss, and see how well the
-//! best does on the test set (about 12%: better than chance, barely).
+//! Lecture step 1, random search, as the CS231n notes write it: a linear classifier scored by
+//! the multiclass SVM loss (margin 1, averaged over the training images, no regularisation)
+//! on the raw pixel values; draw every weight from `randn · 0.0001`, 1000 times; keep the
+//! draw with the lowest loss over the whole training set, printing
+//! `in attempt N the loss was L, best B` each time; then score the test images with the best
+//! weights and report the mean of `argmax(scores) == label`.
+//!
+//! The lecture's `W` is 10 × 3073: 3072 pixel weights per class and a last column that
+//! multiplies a constant 1 (the bias trick). `LinearClassifier` keeps that column as its bias
+//! `b` (`scores = x·W + b`) and random search draws it from `randn · 0.0001` with the rest: the
+//! same model and the same draw. On MNIST-format data it is 10 × 785.
+//!
+//! Raw pixels (0 to 255) are the lecture's: its first loss, 9.40 on CIFAR-10, is what draws
+//! of `randn · 0.0001` score on them (here, on the digits: 9.03). On pixels in [0, 1] every
+//! score is within about 0.001 of 0 and every loss about 9.00, the margin's 9 × 1
+//! (`--pixels unit`).
+//!
+//! On the shipped digits with the defaults, the best of 1000 draws classifies 13.7% of the
+//! 2000 test digits (`cargo run --release --example random_search`; 13.7–23.7% over `--seed`
+//! 0 to 4: which draw wins is luck); the old protocol here (softmax loss, pixels in [0, 1]:
+//! `-- --loss softmax --pixels unit`) gets 13.45%. The lecture's 15.5% is on CIFAR-10
+//! (`-- --data DIR` with its binary version; not measured here).
 //!
 //! ```text
-//! cargo run --release --example random_search -- --tries 1000
+//! cargo run --release --example random_search
+//! cargo run --release --example random_search -- --loss softmax --pixels unit --every 50
 //! cargo run --release --example random_search -- --help
 //! ```
 
 mod common {
     pub mod cli;
     pub mod data;
+    pub mod search;
 }
 
 use std::num::NonZeroUsize;
@@ -18,6 +39,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use common::cli::{self, Failure};
 use common::data::DataArgs;
+use common::search::{LossArg, Pixels};
 use downhill::prelude::*;
 use serde::Serialize;
 
@@ -30,11 +52,17 @@ struct Cli {
     /// Weight vectors to try
     #[arg(long, default_value_t = 1000)]
     tries: usize,
-    /// Standard deviation of each weight drawn
+    /// Standard deviation of each weight drawn (biases included)
     #[arg(long, default_value_t = 1e-4)]
     scale: f32,
-    /// Print every this many tries
-    #[arg(long, default_value = "50")]
+    /// The loss a draw is scored by
+    #[arg(long, value_enum, default_value_t = LossArg::Svm)]
+    loss: LossArg,
+    /// The pixel values the classifier sees
+    #[arg(long, value_enum, default_value_t = Pixels::Raw)]
+    pixels: Pixels,
+    /// Print every this many tries (the lecture prints every one)
+    #[arg(long, default_value = "1")]
     every: NonZeroUsize,
     /// Seed of the draws
     #[arg(long, default_value_t = 0)]
@@ -49,6 +77,9 @@ struct Cli {
 struct Report {
     example: &'static str,
     data: String,
+    data_format: &'static str,
+    loss: &'static str,
+    pixels: &'static str,
     tries: usize,
     scale: f32,
     /// Every try is scored on the whole training set.
@@ -62,10 +93,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let mnist = cli.data.load::<f32>()?;
-    let mut model = LinearClassifier::<f32>::builder(mnist.train.num_features(), 10).build()?;
+    let data = cli.data.load::<f32>()?;
+    let (mut train, mut test) = (data.train, data.test);
+    cli.pixels.apply(&mut train)?;
+    cli.pixels.apply(&mut test)?;
+    let mut model = LinearClassifier::<f32>::builder(train.num_features(), train.num_classes())
+        .loss(cli.loss.into())
+        .build()?;
     let mut search = RandomSearch::new(cli.scale, cli.seed)?;
-    let all = mnist.train.all();
+    let all = train.all();
     for attempt in 0..cli.tries {
         search.step(&mut model.on(&all))?;
         if attempt % cli.every == 0 || attempt + 1 == cli.tries {
@@ -76,18 +112,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
             );
         }
     }
-    let test_accuracy = accuracy(&mut model, &mnist.test)?;
+    // As the lecture scores it: the class of the highest score (the first, on a tie) against
+    // the label, averaged over the test set.
+    let test_accuracy = accuracy(&mut model, &test)?;
     println!(
-        "the best weights found classify {:.1}% of the test digits",
-        100.0 * test_accuracy
+        "test accuracy of the best W: {test_accuracy:.4} (mean of argmax(scores) == label over \
+         {} test images)",
+        test.len()
     );
     if cli.json {
         cli::print_json(&Report {
             example: "random_search",
             data: cli.data.dir(),
+            data_format: data.format.name(),
+            loss: cli.loss.name(),
+            pixels: cli.pixels.name(),
             tries: cli.tries,
             scale: cli.scale,
-            batch: mnist.train.len(),
+            batch: train.len(),
             best_loss: search.best_loss(),
             test_accuracy,
         })?;

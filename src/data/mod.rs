@@ -6,10 +6,15 @@
 //!   models read it in row blocks.
 //! * [`Minibatches`] is SGD's per-epoch shuffled order.
 //! * [`FeatureTransform`] scales or standardises features on the fly.
-//! * [`idx`] reads IDX files; [`load_mnist`] reads a whole MNIST-format directory. Every
-//!   reader refuses a header that claims more than its [`ReadLimit`].
+//! * [`idx`] reads IDX files; [`load_mnist`] reads a whole MNIST-format directory.
+//! * [`cifar`] reads CIFAR-10's binary batch files; [`load_cifar10`] reads a whole CIFAR-10
+//!   directory.
+//!
+//! Every reader refuses a file that would take more than its [`ReadLimit`] (a header's claim,
+//! or the file's own length) before reading it.
 
 mod batch;
+pub mod cifar;
 mod dataset;
 pub mod idx;
 mod limit;
@@ -18,6 +23,7 @@ mod sparse;
 mod transform;
 
 pub use batch::{Batch, Examples, Minibatches};
+pub use cifar::{load_cifar10, Cifar10};
 pub use dataset::Dataset;
 pub use limit::ReadLimit;
 pub use mnist::{load_mnist, Mnist};

@@ -14,6 +14,12 @@ use crate::Scalar;
 
 /// Random local search around the best parameters; the model always holds the best found.
 ///
+/// Every parameter is perturbed, biases included (the lecture's
+/// `W_try = W + randn(10, 3073) · step_size`, the bias its last column). The first step
+/// measures the loss of the parameters the model starts with, so a try is kept only if it
+/// beats that: one loss evaluation more than the lecture's loop, whose best loss starts at
+/// infinity and so always keeps its first try.
+///
 /// Try `k` draws its direction from a generator seeded with `(seed, k)`, so the search's
 /// whole random state is its seed and its number of tries (see
 /// [`RandomSearch`](super::RandomSearch)).

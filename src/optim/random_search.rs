@@ -14,6 +14,11 @@ use crate::Scalar;
 
 /// Random search: each step tries fresh random weights; the model always holds the best found.
 ///
+/// Every parameter is drawn, biases included: for a
+/// [`LinearClassifier`](crate::model::LinearClassifier) with 3072 inputs and 10 classes that
+/// is the lecture's `W = randn(10, 3073) · scale`, whose last column is the bias. The first
+/// try is always kept (the lecture's best loss starts at infinity), unless its loss is NaN.
+///
 /// Try `k` draws from a generator seeded with `(seed, k)`, so the search's whole random state
 /// is its seed and its number of tries, and a resumed search draws what it would have drawn.
 #[derive(Debug, Clone)]

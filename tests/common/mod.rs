@@ -263,3 +263,34 @@ pub fn write_mnist(dir: &TempDir, rows: u32, cols: u32, train: &[u8], test: &[u8
         );
     }
 }
+
+/// Byte `j` of image `k`'s pixels in the CIFAR-10 batches [`cifar_batch`] writes:
+/// `(k · 131 + j · 7) mod 256`, so every image and every channel differs.
+pub fn cifar_pixel(k: usize, j: usize) -> u8 {
+    ((k * 131 + j * 7) % 256) as u8
+}
+
+/// A CIFAR-10 batch file: one 3073-byte record per label, image `first + i`'s pixels by
+/// [`cifar_pixel`].
+pub fn cifar_batch(first: usize, labels: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(labels.len() * 3073);
+    for (i, &label) in labels.iter().enumerate() {
+        bytes.push(label);
+        bytes.extend((0..3072).map(|j| cifar_pixel(first + i, j)));
+    }
+    bytes
+}
+
+/// Writes a CIFAR-10 directory into `dir`: `data_batch_{i+1}.bin` for each of `train` (image
+/// numbers continuing from one file to the next) and `test_batch.bin` (images numbered from
+/// 1000).
+pub fn write_cifar(dir: &Path, train: &[&[u8]], test: &[u8]) {
+    fs::create_dir_all(dir).unwrap();
+    let mut first = 0;
+    for (i, labels) in train.iter().enumerate() {
+        let path = dir.join(format!("data_batch_{}.bin", i + 1));
+        fs::write(path, cifar_batch(first, labels)).unwrap();
+        first += labels.len();
+    }
+    fs::write(dir.join("test_batch.bin"), cifar_batch(1000, test)).unwrap();
+}

@@ -267,7 +267,7 @@ impl CifarReader {
         let record = RECORD_BYTES as u64;
         let (records, rest) = (len / record, len % record);
         if rest != 0 {
-            let hint = if len % CIFAR100_RECORD == 0 {
+            let hint = if len.is_multiple_of(CIFAR100_RECORD) {
                 format!(
                     " (it is a whole number of CIFAR-100's {CIFAR100_RECORD}-byte records: \
                      this reader reads CIFAR-10)"

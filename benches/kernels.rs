@@ -185,7 +185,10 @@ fn first_layer_by_density(c: &mut Criterion) {
                 bn.iter(|| dense_forward(x.as_ref(), w.as_ref(), &b, None, out.as_mut()).unwrap())
             });
             g.bench_function(format!("forward sparse {name}"), |bn| {
-                bn.iter(|| sparse_forward(&a, w.as_ref(), &b, None, out.as_mut()).unwrap())
+                bn.iter(|| {
+                    sparse_forward(&[&a], 0..inputs, w.as_ref(), Some(&b), None, out.as_mut())
+                        .unwrap()
+                })
             });
             g.bench_function(format!("weight grad dense {name}"), |bn| {
                 bn.iter(|| gemm(1.0, x.as_ref().t(), dz.as_ref(), 0.0, dw.as_mut()).unwrap())

@@ -483,7 +483,12 @@ fn check_group(group: usize) -> Result<()> {
     }
 }
 
-/// `out = act(bias + a·w)` (see the [module docs](self)); `w` must have contiguous rows.
+/// `out = act(start + a[:, pixels]·w[pixels, :])` for the row-stacked `parts` (see the
+/// [module docs](self)), with `start` the bias row (or zero, `None`): the forward over one
+/// range of the pixels, which starts on a column block and ends on one or at the width.
+/// The activation applies to what is written, so it belongs with a range of all the
+/// pixels; the first layer's forward cut in two (`model/blocked.rs`) adds the halves and
+/// activates the sum itself. `w` must have contiguous rows.
 ///
 /// ```
 /// use downhill::kernels::sparse::{sparse_forward, ColumnBlocks};
@@ -493,30 +498,40 @@ fn check_group(group: usize) -> Result<()> {
 /// let a = ColumnBlocks::from_rows(2, 2, &[vec![(1, 2.0)], vec![(0, 1.0)]])?;
 /// let w = Matrix::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3)?;
 /// let mut out = Matrix::<f64>::zeros(2, 3)?;
-/// sparse_forward(&a, w.as_ref(), &[1.0; 3], None, out.as_mut())?;
+/// sparse_forward(&[&a], 0..2, w.as_ref(), Some(&[1.0; 3]), None, out.as_mut())?;
 /// assert_eq!(out.as_slice(), &[9.0, 11.0, 13.0, 2.0, 3.0, 4.0]);
 /// # Ok::<(), downhill::Error>(())
 /// ```
 pub fn sparse_forward<T: Scalar>(
-    a: &ColumnBlocks<T>,
+    parts: &[&ColumnBlocks<T>],
+    pixels: Range<usize>,
     w: MatRef<'_, T>,
-    bias: &[T],
+    bias: Option<&[T]>,
     act: Option<Activation>,
     mut out: MatMut<'_, T>,
 ) -> Result<()> {
     const WHERE: &str = "kernels::sparse_forward";
+    let (cols, _) = check_parts(WHERE, parts, &pixels)?;
     let n = out.cols();
-    if a.cols() != w.rows() {
-        return Err(Error::shape(WHERE, "rows of w", a.cols(), w.rows()));
+    let rows: usize = parts.iter().map(|p| p.rows()).sum();
+    if cols != w.rows() {
+        return Err(Error::shape(WHERE, "rows of w", cols, w.rows()));
     }
-    if out.rows() != a.rows() {
-        return Err(Error::shape(WHERE, "output rows", a.rows(), out.rows()));
+    if out.rows() != rows {
+        return Err(Error::shape(
+            WHERE,
+            "output rows (all parts' rows)",
+            rows,
+            out.rows(),
+        ));
     }
     if n != w.cols() {
         return Err(Error::shape(WHERE, "output columns", w.cols(), n));
     }
-    if bias.len() != n {
-        return Err(Error::shape(WHERE, "bias length", n, bias.len()));
+    if let Some(b) = bias {
+        if b.len() != n {
+            return Err(Error::shape(WHERE, "bias length", n, b.len()));
+        }
     }
     contiguous_rows(
         WHERE,
@@ -524,11 +539,12 @@ pub fn sparse_forward<T: Scalar>(
         w.col_stride(),
         n,
     )?;
-    if a.rows() == 0 || n == 0 {
+    if rows == 0 || n == 0 {
         return Ok(());
     }
     let x = Forward {
-        a,
+        parts,
+        pixels,
         w: w.data(),
         wrs: w.row_stride(),
         bias,
@@ -539,6 +555,45 @@ pub fn sparse_forward<T: Scalar>(
     };
     forward_dispatch(x);
     Ok(())
+}
+
+/// The parts' common width and block width, with `pixels` a range of whole blocks.
+fn check_parts<T: Scalar>(
+    context: &'static str,
+    parts: &[&ColumnBlocks<T>],
+    pixels: &Range<usize>,
+) -> Result<(usize, usize)> {
+    let Some(first) = parts.first() else {
+        return Err(Error::param(
+            "sparse parts",
+            0,
+            "at least one part is needed",
+        ));
+    };
+    let (cols, group) = (first.cols(), first.group());
+    if let Some(p) = parts.iter().find(|p| p.cols() != cols) {
+        return Err(Error::shape(context, "width of every part", cols, p.cols()));
+    }
+    if let Some(p) = parts.iter().find(|p| p.group() != group) {
+        return Err(Error::shape(
+            context,
+            "block width of every part",
+            group,
+            p.group(),
+        ));
+    }
+    if pixels.start > pixels.end
+        || pixels.end > cols
+        || !pixels.start.is_multiple_of(group)
+        || (!pixels.end.is_multiple_of(group) && pixels.end != cols)
+    {
+        return Err(Error::param(
+            "sparse pixel range",
+            format!("{pixels:?} of {cols} columns in blocks of {group}"),
+            "must lie within the width, start on a block and end on one or at the width",
+        ));
+    }
+    Ok((cols, group))
 }
 
 /// `out[k − pixels.start, :] = β·out[..] + u[k]·c + Σ (parts stacked)ᵀ[k, :]·dz` for the
@@ -568,25 +623,7 @@ pub fn sparse_weight_grad<T: Scalar>(
     mut out: MatMut<'_, T>,
 ) -> Result<()> {
     const WHERE: &str = "kernels::sparse_weight_grad";
-    let Some(first) = parts.first() else {
-        return Err(Error::param(
-            "sparse parts",
-            0,
-            "at least one part is needed",
-        ));
-    };
-    let (cols, group) = (first.cols(), first.group());
-    if let Some(p) = parts.iter().find(|p| p.cols() != cols) {
-        return Err(Error::shape(WHERE, "width of every part", cols, p.cols()));
-    }
-    if let Some(p) = parts.iter().find(|p| p.group() != group) {
-        return Err(Error::shape(
-            WHERE,
-            "block width of every part",
-            group,
-            p.group(),
-        ));
-    }
+    let _ = check_parts(WHERE, parts, &pixels)?;
     let rows: usize = parts.iter().map(|p| p.rows()).sum();
     let n = out.cols();
     if dz.rows() != rows {
@@ -595,17 +632,6 @@ pub fn sparse_weight_grad<T: Scalar>(
             "rows of dz (all parts' rows)",
             rows,
             dz.rows(),
-        ));
-    }
-    if pixels.start > pixels.end
-        || pixels.end > cols
-        || !pixels.start.is_multiple_of(group)
-        || (!pixels.end.is_multiple_of(group) && pixels.end != cols)
-    {
-        return Err(Error::param(
-            "sparse_weight_grad pixel range",
-            format!("{pixels:?} of {cols} columns in blocks of {group}"),
-            "must lie within the width, start on a block and end on one or at the width",
         ));
     }
     if out.rows() != pixels.len() {
@@ -665,10 +691,11 @@ fn contiguous_rows(
 
 /// Everything the forward body needs, checked by [`sparse_forward`].
 struct Forward<'a, 'o, T> {
-    a: &'a ColumnBlocks<T>,
+    parts: &'a [&'a ColumnBlocks<T>],
+    pixels: Range<usize>,
     w: &'a [T],
     wrs: usize,
-    bias: &'a [T],
+    bias: Option<&'a [T]>,
     act: Option<Activation>,
     out: &'o mut [T],
     ors: usize,
@@ -731,7 +758,8 @@ fn tile_mut<T: Scalar, const W: usize>(s: &mut [T], at: usize) -> &mut [T; W] {
     }
 }
 
-/// The forward for one panel of `W` columns at `c0`, one row group.
+/// The forward for one panel of `W` columns at `c0`, one row group of one part (whose rows
+/// start at output row `first_row`), over the pixel blocks of the range.
 ///
 /// The group's output panel is built in a contiguous tile, not in place: output rows are a
 /// power-of-two apart (1 KiB at 256 columns, 4 KiB at 1024), so their panels fall in the
@@ -739,16 +767,20 @@ fn tile_mut<T: Scalar, const W: usize>(s: &mut [T], at: usize) -> &mut [T; W] {
 #[inline(always)]
 fn forward_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     x: &mut Forward<'_, '_, T>,
+    a: &ColumnBlocks<T>,
+    first_row: usize,
     c0: usize,
     group: usize,
 ) {
-    let a = x.a;
     let blocks = a.blocks();
     let first = group * GROUP_ROWS;
     let rows = first..((group + 1) * GROUP_ROWS).min(a.rows);
-    let bias = *tile::<T, W>(x.bias, c0);
-    let mut out = [bias; GROUP_ROWS];
-    for j in 0..blocks {
+    let start = match x.bias {
+        Some(b) => *tile::<T, W>(b, c0),
+        None => [T::zero(); W],
+    };
+    let mut out = [start; GROUP_ROWS];
+    for j in x.pixels.start / G..x.pixels.end.div_ceil(G) {
         let from = a.marks[group * blocks + j] as usize;
         let to = a.marks[(group + 1) * blocks + j] as usize;
         if from == to {
@@ -779,7 +811,7 @@ fn forward_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
         if let Some(act) = x.act {
             activate(act, tile);
         }
-        *tile_mut::<T, W>(x.out, i * x.ors + c0) = *tile;
+        *tile_mut::<T, W>(x.out, (first_row + i) * x.ors + c0) = *tile;
     }
 }
 
@@ -865,25 +897,35 @@ fn accumulate<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
 #[inline(always)]
 fn forward_body<T: Scalar, M: MulAdd, const G: usize, const W: usize>(mut x: Forward<'_, '_, T>) {
     let n = x.n;
-    let groups = x.a.rows.div_ceil(GROUP_ROWS);
     let mut c0 = 0;
     while c0 + W <= n {
-        for g in 0..groups {
-            forward_panel::<T, M, G, W>(&mut x, c0, g);
-        }
+        forward_column::<T, M, G, W>(&mut x, c0);
         c0 += W;
     }
     while c0 + 8 <= n {
-        for g in 0..groups {
-            forward_panel::<T, M, G, 8>(&mut x, c0, g);
-        }
+        forward_column::<T, M, G, 8>(&mut x, c0);
         c0 += 8;
     }
     while c0 < n {
-        for g in 0..groups {
-            forward_panel::<T, M, G, 1>(&mut x, c0, g);
-        }
+        forward_column::<T, M, G, 1>(&mut x, c0);
         c0 += 1;
+    }
+}
+
+/// One panel of the forward: every row group of every part. (A function, not a closure:
+/// a closure is not always inlined into the target-feature function that calls it, and
+/// then it is compiled for the baseline CPU, multiply-adds and all.)
+#[inline(always)]
+fn forward_column<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
+    x: &mut Forward<'_, '_, T>,
+    c0: usize,
+) {
+    let mut first_row = 0;
+    for a in x.parts {
+        for g in 0..a.rows.div_ceil(GROUP_ROWS) {
+            forward_panel::<T, M, G, W>(x, a, first_row, c0, g);
+        }
+        first_row += a.rows;
     }
 }
 
@@ -935,13 +977,15 @@ macro_rules! widths {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn forward_avx512<T: Scalar>(x: Forward<'_, '_, T>) {
-    widths!(forward_body, x, x.a.group, Fused, 256, 256)
+    let group = x.parts[0].group;
+    widths!(forward_body, x, group, Fused, 256, 256)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn forward_avx2<T: Scalar>(x: Forward<'_, '_, T>) {
-    widths!(forward_body, x, x.a.group, Fused, 64, 128)
+    let group = x.parts[0].group;
+    widths!(forward_body, x, group, Fused, 64, 128)
 }
 
 fn forward_dispatch<T: Scalar>(x: Forward<'_, '_, T>) {
@@ -959,7 +1003,8 @@ fn forward_dispatch<T: Scalar>(x: Forward<'_, '_, T>) {
             return unsafe { forward_avx2(x) };
         }
     }
-    widths!(forward_body, x, x.a.group, Separate, 64, 64)
+    let group = x.parts[0].group;
+    widths!(forward_body, x, group, Separate, 64, 64)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -1041,7 +1086,7 @@ mod tests {
     ];
 
     #[test]
-    fn the_forward_is_the_dense_product_for_every_shape_and_block_width() {
+    fn the_forward_is_the_dense_product_for_every_shape_block_width_and_cut() {
         for &(rows, inner, cols, density) in SHAPES {
             let (entries, dense_a) = sparse(rows, inner, density, rows as u64 * 7 + 1);
             let (_, w) = sparse(inner, cols, 1.0, 3);
@@ -1050,12 +1095,35 @@ mod tests {
             crate::kernels::gemm(1.0, dense_a.as_ref(), w.as_ref(), 0.0, want.as_mut()).unwrap();
             let mut by_group = Vec::new();
             for group in [2, 4] {
-                let a = ColumnBlocks::from_rows(inner, group, &entries).unwrap();
+                let whole = ColumnBlocks::from_rows(inner, group, &entries).unwrap();
                 for (r, row) in entries.iter().enumerate() {
-                    assert_eq!(&a.row_entries(r), row, "{rows}×{inner}, row {r}");
+                    assert_eq!(&whole.row_entries(r), row, "{rows}×{inner}, row {r}");
                 }
+                // The rows in two parts (two threads' gathers), and in one.
+                let half = rows / 2;
+                let a = ColumnBlocks::from_rows(inner, group, &entries[..half]).unwrap();
+                let b = ColumnBlocks::from_rows(inner, group, &entries[half..]).unwrap();
                 let mut got = Matrix::zeros(rows, cols).unwrap();
-                sparse_forward(&a, w.as_ref(), &bias, None, got.as_mut()).unwrap();
+                sparse_forward(
+                    &[&a, &b],
+                    0..inner,
+                    w.as_ref(),
+                    Some(&bias),
+                    None,
+                    got.as_mut(),
+                )
+                .unwrap();
+                let mut one = Matrix::zeros(rows, cols).unwrap();
+                sparse_forward(
+                    &[&whole],
+                    0..inner,
+                    w.as_ref(),
+                    Some(&bias),
+                    None,
+                    one.as_mut(),
+                )
+                .unwrap();
+                assert_eq!(got, one, "the parts do not change a bit");
                 for r in 0..rows {
                     for c in 0..cols {
                         let want = want.as_slice()[r * cols + c] + bias[c];
@@ -1066,9 +1134,44 @@ mod tests {
                         );
                     }
                 }
+                // Cut in two ranges of pixels on a block boundary: the halves add up.
+                let cut = (inner / 2).next_multiple_of(4).min(inner);
+                let mut second = Matrix::zeros(rows, cols).unwrap();
+                let mut first = Matrix::zeros(rows, cols).unwrap();
+                sparse_forward(
+                    &[&whole],
+                    0..cut,
+                    w.as_ref(),
+                    Some(&bias),
+                    None,
+                    first.as_mut(),
+                )
+                .unwrap();
+                sparse_forward(
+                    &[&whole],
+                    cut..inner,
+                    w.as_ref(),
+                    None,
+                    None,
+                    second.as_mut(),
+                )
+                .unwrap();
+                for (i, (&f, &s)) in first.as_slice().iter().zip(second.as_slice()).enumerate() {
+                    let (r, c) = (i / cols, i % cols);
+                    let want = want.as_slice()[i] + bias[c];
+                    assert!((want - (f + s)).abs() < 1e-12, "cut at {cut}: ({r}, {c})");
+                }
                 let mut relu = Matrix::zeros(rows, cols).unwrap();
-                sparse_forward(&a, w.as_ref(), &bias, Some(Activation::Relu), relu.as_mut())
-                    .unwrap();
+                let act = Some(Activation::Relu);
+                sparse_forward(
+                    &[&whole],
+                    0..inner,
+                    w.as_ref(),
+                    Some(&bias),
+                    act,
+                    relu.as_mut(),
+                )
+                .unwrap();
                 for (&z, &y) in got.as_slice().iter().zip(relu.as_slice()) {
                     assert_eq!(y, z.max(0.0));
                 }
@@ -1188,7 +1291,10 @@ mod tests {
         let a = ColumnBlocks::from_rows(6, 2, &[vec![(0, 1.0), (5, 2.0)]]).unwrap();
         let w = Matrix::<f32>::zeros(5, 2).unwrap();
         let mut out = Matrix::<f32>::zeros(1, 2).unwrap();
-        let e = sparse_forward(&a, w.as_ref(), &[0.0; 2], None, out.as_mut()).unwrap_err();
+        let fw = |w: MatRef<'_, f32>, b: &[f32], px: Range<usize>, out: MatMut<'_, f32>| {
+            sparse_forward(&[&a], px, w, Some(b), None, out)
+        };
+        let e = fw(w.as_ref(), &[0.0; 2], 0..6, out.as_mut()).unwrap_err();
         assert!(matches!(
             e.kind(),
             Shape {
@@ -1198,8 +1304,17 @@ mod tests {
             }
         ));
         let w = Matrix::<f32>::zeros(6, 2).unwrap();
-        assert!(sparse_forward(&a, w.as_ref(), &[0.0; 3], None, out.as_mut()).is_err());
-        assert!(sparse_forward(&a, w.as_ref().t().t(), &[0.0; 2], None, out.as_mut()).is_ok());
+        assert!(fw(w.as_ref(), &[0.0; 3], 0..6, out.as_mut()).is_err());
+        assert!(
+            fw(w.as_ref(), &[0.0; 2], 1..6, out.as_mut()).is_err(),
+            "not on a block"
+        );
+        assert!(
+            fw(w.as_ref(), &[0.0; 2], 0..7, out.as_mut()).is_err(),
+            "past the width"
+        );
+        assert!(fw(w.as_ref().t().t(), &[0.0; 2], 0..6, out.as_mut()).is_ok());
+        assert!(fw(w.as_ref(), &[0.0; 2], 2..6, out.as_mut()).is_ok());
         let dz = Matrix::<f32>::zeros(1, 2).unwrap();
         let mut dw = Matrix::<f32>::zeros(3, 2).unwrap();
         // 1..4 does not start on a block of two.

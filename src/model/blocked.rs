@@ -41,7 +41,7 @@ use std::ops::Range;
 
 use crate::data::Batch;
 use crate::error::Result;
-use crate::kernels::elementwise::activate_backward;
+use crate::kernels::elementwise::{activate, activate_backward, add_assign};
 use crate::kernels::pool::{split_range, ThreadPool};
 use crate::kernels::sparse::{sparse_forward, sparse_weight_grad, ColumnBlocks};
 use crate::kernels::{column_sums_into, dense_forward, gemm};
@@ -49,6 +49,10 @@ use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef};
 use crate::model::mlp::LayerSpec;
 use crate::Scalar;
+
+/// The sparse first layer's forward is cut in this many ranges of the pixels, whatever the
+/// thread count (see the module docs).
+const FORWARD_HALVES: usize = 2;
 
 /// How the first layer reads its input.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +87,8 @@ pub(super) struct Workspace<T> {
     sparse_rows: Vec<ColumnBlocks<T>>,
     /// Each thread's `colsum(dZ₁)` (the sparse first layer's phase B).
     colsums: Vec<Vec<T>>,
+    /// The second half of the sparse first layer's `Z₁` (the first is `acts[0]`).
+    partial: Vec<T>,
 }
 
 impl<T: Scalar> Workspace<T> {
@@ -101,6 +107,7 @@ impl<T: Scalar> Workspace<T> {
         self.labels = vec![0; rows];
         self.acts = per_layer();
         self.deltas = per_layer();
+        self.partial = vec![z; rows * layers[0].fan_out];
         self.losses = vec![0.0; rows];
     }
 
@@ -134,12 +141,23 @@ fn split_rows<'a, U>(
     out
 }
 
+/// [`split_rows`] for a shared buffer: the pieces `ranges` name (empty pieces for an
+/// empty buffer).
+fn split_rows_ref<'a, U>(buf: &'a [U], width: usize, ranges: &[Range<usize>]) -> Vec<&'a [U]> {
+    ranges
+        .iter()
+        .map(|r| buf.get(r.start * width..r.end * width).unwrap_or(&[]))
+        .collect()
+}
+
 /// One thread's rows in phase A.
 struct RowShare<'a, T> {
     start: usize,
     rows: usize,
     x: &'a mut [T],
-    sparse: &'a mut ColumnBlocks<T>,
+    /// The sparse first layer's second half of `Z₁` for these rows (empty for the dense
+    /// path).
+    partial: &'a [T],
     labels: &'a mut [usize],
     acts: Vec<&'a mut [T]>,
     deltas: Vec<&'a mut [T]>,
@@ -178,19 +196,57 @@ pub(super) fn run_block<T: Scalar>(
     let want_grad = grad.is_some();
     let inputs = layers[0].fan_in;
 
+    // The sparse first layer first: each thread gathers its rows, then the forward
+    // `Z₁ = X·W₁` runs in two halves of the pixels, each over every row (see the module
+    // docs), into `acts[0]` and `partial`.
+    if let FirstLayer::Sparse { bias, group, .. } = first {
+        let gathers: Vec<_> = ranges
+            .iter()
+            .zip(ws.sparse_rows.iter_mut())
+            .zip(split_rows(&mut ws.labels, 1, &ranges))
+            .map(|((r, sparse), labels)| (block.start + r.start, r.len(), sparse, labels))
+            .collect();
+        pool.run_each(gathers, |_, (start, n, sparse, labels)| {
+            batch.gather_sparse(*start..*start + *n, group, sparse, labels)
+        })?;
+        let l0 = &layers[0];
+        let parts: Vec<&ColumnBlocks<T>> = ws.sparse_rows.iter().take(threads).collect();
+        let w1 = l0.weights(params)?;
+        let size = rows * l0.fan_out;
+        let outs = [&mut ws.acts[0][..size], &mut ws.partial[..size]];
+        let mut halves: Vec<Vec<(usize, &mut [T])>> = (0..threads).map(|_| Vec::new()).collect();
+        for (h, out) in outs.into_iter().enumerate() {
+            halves[h % threads].push((h, out));
+        }
+        pool.run_each(halves, |_, halves| {
+            for (h, out) in halves.iter_mut() {
+                let pixels = split_range(l0.fan_in, FORWARD_HALVES, *h, 8);
+                let start = (*h == 0).then_some(bias);
+                let out = MatMut::new(out, rows, l0.fan_out)?;
+                sparse_forward(&parts, pixels, w1, start, None, out)?;
+            }
+            Ok::<(), crate::error::Error>(())
+        })?;
+    }
+
     // Phase A: rows.
     {
+        let partial = match first {
+            FirstLayer::Sparse { .. } => &ws.partial[..rows * layers[0].fan_out],
+            FirstLayer::Dense => &[],
+        };
+        let partials = split_rows_ref(partial, layers[0].fan_out, &ranges);
         let mut shares: Vec<RowShare<'_, T>> = ranges
             .iter()
             .zip(split_rows(&mut ws.x, inputs, &ranges))
-            .zip(ws.sparse_rows.iter_mut())
+            .zip(partials)
             .zip(split_rows(&mut ws.labels, 1, &ranges))
             .zip(split_rows(&mut ws.losses, 1, &ranges))
-            .map(|((((r, x), sparse), labels), losses)| RowShare {
+            .map(|((((r, x), partial), labels), losses)| RowShare {
                 start: block.start + r.start,
                 rows: r.len(),
                 x,
-                sparse,
+                partial,
                 labels,
                 acts: Vec::with_capacity(layers.len()),
                 deltas: Vec::with_capacity(layers.len()),
@@ -318,9 +374,6 @@ fn phase_a<T: Scalar>(
 ) -> Result<()> {
     let n = s.rows;
     if n == 0 {
-        if let FirstLayer::Sparse { group, .. } = first {
-            batch.gather_sparse(s.start..s.start, group, s.sparse, s.labels)?;
-        }
         return Ok(());
     }
     let rows = s.start..s.start + n;
@@ -329,20 +382,16 @@ fn phase_a<T: Scalar>(
             batch.gather(rows, s.x, s.labels)?;
             forward_layers(layers, params, s.x, &mut s.acts, n, 0, Head::Logits)?;
         }
-        FirstLayer::Sparse { bias, group, .. } => {
-            // Z₁ = (x·s)·W₁ + (b₁ + oᵀ·W₁), with the activation (unless the first layer is
-            // also the output layer, whose activation the loss applies).
-            batch.gather_sparse(rows, group, s.sparse, s.labels)?;
+        FirstLayer::Sparse { .. } => {
+            // Z₁ = (first half) + (second half), then the activation (unless the first
+            // layer is also the output layer, whose activation the loss applies); the
+            // labels came with the gather.
             let l0 = &layers[0];
-            let act = if layers.len() > 1 { l0.act } else { None };
-            let out = &mut s.acts[0][..n * l0.fan_out];
-            sparse_forward(
-                s.sparse,
-                l0.weights(params)?,
-                bias,
-                act,
-                MatMut::new(out, n, l0.fan_out)?,
-            )?;
+            let z = &mut s.acts[0][..n * l0.fan_out];
+            add_assign(z, s.partial);
+            if let (Some(act), true) = (l0.act, layers.len() > 1) {
+                activate(act, z);
+            }
             forward_layers(layers, params, s.x, &mut s.acts, n, 1, Head::Logits)?;
         }
     }

@@ -6,7 +6,7 @@ use crate::data::{Batch, Dataset};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef};
-use crate::model::{Classifier, Evaluation, Init, Mlp, MlpBuilder, Model, ParamGroup, Params};
+use crate::model::{forward_params, Classifier, Evaluation, Init, Mlp, MlpBuilder, Model, Params};
 use crate::Scalar;
 
 /// A linear classifier: one score per class, `x·W + b`, with `W` of `inputs × classes`.
@@ -73,27 +73,7 @@ impl<T: Scalar> LinearClassifier<T> {
 }
 
 impl<T: Scalar> Params<T> for LinearClassifier<T> {
-    fn params(&self) -> &[T] {
-        self.0.params()
-    }
-    fn params_mut(&mut self) -> &mut [T] {
-        self.0.params_mut()
-    }
-    fn param_groups(&self) -> Vec<ParamGroup> {
-        self.0.param_groups()
-    }
-    fn set_threads(&mut self, threads: usize) -> Result<()> {
-        self.0.set_threads(threads)
-    }
-    fn parallelism(&self) -> usize {
-        self.0.parallelism()
-    }
-    fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
-        self.0.run_shares(job)
-    }
-    fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
-        self.0.swap_params(next)
-    }
+    forward_params!(0);
 }
 
 impl<T: Scalar> Model<T> for LinearClassifier<T> {

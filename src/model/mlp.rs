@@ -25,7 +25,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::activation::Activation;
 use crate::data::{Batch, Dataset};
 use crate::error::{Error, Result};
-use crate::kernels::pool::ThreadPool;
+use crate::kernels::pool::{split_range, ThreadPool};
 use crate::kernels::sparse::preferred_group;
 use crate::kernels::vector_matrix;
 use crate::loss::{l2_penalty, Loss};
@@ -557,6 +557,18 @@ impl<T: Scalar> Params<T> for Mlp<T> {
     }
     fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
         self.pool.run(job)
+    }
+    /// Share `t` updates the rows of the first layer's weights for the input features that
+    /// thread `t` reads in the first layer's forward and writes in its weight gradient (the
+    /// ranges `model/blocked.rs` gives it); the last share also takes every later tensor.
+    fn share_bounds(&self) -> Option<Vec<usize>> {
+        let threads = self.pool.threads();
+        let l0 = self.layers.first()?;
+        let mut bounds: Vec<usize> = (0..threads)
+            .map(|t| l0.w + split_range(l0.fan_in, threads, t, 8).start * l0.fan_out)
+            .collect();
+        bounds.push(self.params.len());
+        Some(bounds)
     }
     fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
         if next.len() != self.params.len() {

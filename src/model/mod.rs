@@ -30,6 +30,7 @@ pub use crate::activation::Activation;
 pub use init::Init;
 pub use linear::{LinearBuilder, LinearClassifier};
 pub use mlp::{Mlp, MlpArchitecture, MlpBuilder, SparseInput, SPARSE_CROSSOVER};
+pub(crate) use objective::forward_params;
 pub use objective::{FnObjective, Layout, Objective, OnBatch, ParamGroup, Params};
 
 pub(crate) use objective::check_groups;

@@ -41,6 +41,42 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::Scalar;
 
+/// The body of a [`Params`] impl that forwards every method to `self.$field`: a wrapper
+/// (a model bound to a batch, a classifier around an MLP) must forward all of them, or it
+/// silently loses its inner model's threads, names or swap.
+macro_rules! forward_params {
+    ($field:tt) => {
+        fn params(&self) -> &[T] {
+            self.$field.params()
+        }
+        fn params_mut(&mut self) -> &mut [T] {
+            self.$field.params_mut()
+        }
+        fn num_params(&self) -> usize {
+            self.$field.num_params()
+        }
+        fn param_groups(&self) -> Vec<$crate::model::ParamGroup> {
+            self.$field.param_groups()
+        }
+        fn set_threads(&mut self, threads: usize) -> $crate::error::Result<()> {
+            self.$field.set_threads(threads)
+        }
+        fn parallelism(&self) -> usize {
+            self.$field.parallelism()
+        }
+        fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
+            self.$field.run_shares(job)
+        }
+        fn share_bounds(&self) -> Option<Vec<usize>> {
+            self.$field.share_bounds()
+        }
+        fn swap_params(&mut self, next: &mut Vec<T>) -> $crate::error::Result<()> {
+            self.$field.swap_params(next)
+        }
+    };
+}
+pub(crate) use forward_params;
+
 /// A flat vector of parameters: what optimizers move and checkpoints save.
 ///
 /// Only [`params`](Params::params) and [`params_mut`](Params::params_mut) are required. The
@@ -81,6 +117,16 @@ pub trait Params<T: Scalar> {
     /// shares. The default runs `job(0)` here.
     fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
         job(0)
+    }
+    /// Where an optimizer cuts its elementwise update into the
+    /// [`parallelism()`](Params::parallelism) shares [`run_shares`](Params::run_shares)
+    /// runs: `Some(bounds)` with `bounds[0] = 0 < … < bounds[parallelism()] = num_params()`,
+    /// share `i` updating `bounds[i]..bounds[i + 1]`; `None` (the default) for equal shares.
+    /// A model whose threads each own part of the parameters says so here, so each thread
+    /// updates what its own caches hold: [`Mlp`](crate::model::Mlp) cuts its first layer's
+    /// weights where its threads' ranges of input features meet.
+    fn share_bounds(&self) -> Option<Vec<usize>> {
+        None
     }
     /// Swaps the parameters with `other` (of the same length): afterwards the model holds
     /// what `other` held and `other` the old parameters. It commits an update computed into
@@ -227,30 +273,7 @@ impl<'a, 'b, T: Scalar, D: Examples + ?Sized> OnBatch<'a, 'b, T, D> {
 }
 
 impl<T: Scalar, D: Examples + ?Sized> Params<T> for OnBatch<'_, '_, T, D> {
-    fn params(&self) -> &[T] {
-        self.model.params()
-    }
-    fn params_mut(&mut self) -> &mut [T] {
-        self.model.params_mut()
-    }
-    fn num_params(&self) -> usize {
-        self.model.num_params()
-    }
-    fn param_groups(&self) -> Vec<ParamGroup> {
-        self.model.param_groups()
-    }
-    fn set_threads(&mut self, threads: usize) -> Result<()> {
-        self.model.set_threads(threads)
-    }
-    fn parallelism(&self) -> usize {
-        self.model.parallelism()
-    }
-    fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
-        self.model.run_shares(job)
-    }
-    fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
-        self.model.swap_params(next)
-    }
+    forward_params!(model);
 }
 
 impl<T: Scalar, D: Examples + ?Sized> Objective<T> for OnBatch<'_, '_, T, D> {

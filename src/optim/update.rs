@@ -304,16 +304,31 @@ fn on_shares<T: Scalar, S: Send, R: Send>(
         .collect()
 }
 
-/// The shares' ranges of `0..n`: one per thread of `params`, aligned to `align`.
+/// The shares' ranges of `0..n`: one per thread of `params`, aligned to `align`, or where
+/// the model asks for the update to be cut ([`Params::share_bounds`](crate::model::Params)).
 fn share_ranges<T: Scalar>(
     params: &dyn Objective<T>,
     n: usize,
     align: usize,
-) -> Vec<std::ops::Range<usize>> {
+) -> Result<Vec<std::ops::Range<usize>>> {
     let shares = params.parallelism().max(1);
-    (0..shares)
+    if let Some(bounds) = params.share_bounds() {
+        let fits = bounds.len() == shares + 1
+            && bounds.first() == Some(&0)
+            && bounds.last() == Some(&n)
+            && bounds.windows(2).all(|w| w[0] <= w[1]);
+        if !fits {
+            return Err(Error::param(
+                "Params::share_bounds",
+                format!("{bounds:?}"),
+                "must run from 0 to the parameter count, increasing, one range per share",
+            ));
+        }
+        return Ok(bounds.windows(2).map(|w| w[0]..w[1]).collect());
+    }
+    Ok((0..shares)
         .map(|t| split_range(n, shares, t, align))
-        .collect()
+        .collect())
 }
 
 /// The factor that scales `g` to global norm at most `max` (PyTorch's `clip_grad_norm_`:
@@ -322,7 +337,10 @@ fn share_ranges<T: Scalar>(
 fn clip_factor<T: Scalar>(objective: &dyn Objective<T>, g: &[T], max: T) -> Result<T> {
     let chunks = g.len().div_ceil(NORM_CHUNK);
     let mut partials = vec![0.0f64; chunks];
-    let ranges = share_ranges(objective, chunks, 1);
+    let shares = objective.parallelism().max(1);
+    let ranges: Vec<_> = (0..shares)
+        .map(|t| split_range(chunks, shares, t, 1))
+        .collect();
     let mut items = Vec::with_capacity(ranges.len());
     let mut rest = &mut partials[..];
     for r in &ranges {
@@ -361,7 +379,7 @@ fn run_pass<T: Scalar>(
     state_out: &mut RuleState<T>,
 ) -> Result<()> {
     let w = objective.params();
-    let ranges = share_ranges(objective, w.len(), SHARE_ALIGN);
+    let ranges = share_ranges(objective, w.len(), SHARE_ALIGN)?;
     let finite = {
         // Cut every output into the shares' pieces.
         let mut w_rest = &mut params_out[..];

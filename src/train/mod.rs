@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use crate::data::{Batch, Examples, Minibatches};
 use crate::error::{Error, Quantity, Result};
-use crate::model::{Model, Objective, OnBatch, ParamGroup, Params};
+use crate::model::{forward_params, Model, Objective, OnBatch, Params};
 use crate::optim::{Batching, Optimizer};
 use crate::rng::stream_rng;
 use crate::validate::{at_least_one, thread_count};
@@ -415,30 +415,7 @@ impl Examples for NoData {
 struct WithoutData<'a, T>(&'a mut dyn Objective<T>);
 
 impl<T: Scalar> Params<T> for WithoutData<'_, T> {
-    fn params(&self) -> &[T] {
-        self.0.params()
-    }
-    fn params_mut(&mut self) -> &mut [T] {
-        self.0.params_mut()
-    }
-    fn num_params(&self) -> usize {
-        self.0.num_params()
-    }
-    fn param_groups(&self) -> Vec<ParamGroup> {
-        self.0.param_groups()
-    }
-    fn set_threads(&mut self, threads: usize) -> Result<()> {
-        self.0.set_threads(threads)
-    }
-    fn parallelism(&self) -> usize {
-        self.0.parallelism()
-    }
-    fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
-        self.0.run_shares(job)
-    }
-    fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
-        self.0.swap_params(next)
-    }
+    forward_params!(0);
 }
 
 impl<T: Scalar> Model<T, NoData> for WithoutData<'_, T> {

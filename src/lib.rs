@@ -92,6 +92,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod gradcheck;
+pub mod guide;
 #[allow(unsafe_code)]
 pub mod kernels;
 pub mod loss;

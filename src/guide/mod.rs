@@ -7,7 +7,7 @@
 //! Each chapter of this guide takes one step and has the same parts:
 //!
 //! * **The slide** — what the lecture says, in its words and symbols.
-//! * **In code** — the same thing with this crate. Every code block is a doc test: it
+//! * **In code** — the same thing with this crate. Every Rust block is a doc test: it
 //!   compiles, runs in well under a second on small synthetic data, and asserts what the
 //!   prose claims.
 //! * **Run it** — the example in `examples/` that does the step on the 10,000 real MNIST

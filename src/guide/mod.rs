@@ -10,10 +10,12 @@
 //! * **In code** — the same thing with this crate. Every Rust block is a doc test: it
 //!   compiles, runs in well under a second on small synthetic data, and asserts what the
 //!   prose claims.
-//! * **Run it** — the example in `examples/` that does the step on the 10,000 real MNIST
-//!   digits shipped in the repository (`data/mnist-10k`), the command that runs it, and what
-//!   it printed when this guide was written, trimmed. Timings and some losses depend on the
-//!   machine and its load; the shape of the output does not.
+//! * **Run it** — the example in `examples/` that does the step at full size, the command
+//!   that runs it, and what it printed when this guide was written, trimmed. The examples
+//!   read the 10,000 real MNIST digits shipped in the repository (`data/mnist-10k`; `--data
+//!   DIR` points them at another MNIST-format or a CIFAR-10 directory), except `landscape`,
+//!   whose functions are small enough to draw. Timings, and what a run given a number of
+//!   seconds gets done in them, depend on the machine and its load; the rest is seeded.
 //! * **The figure** — for the examples that draw one: what it shows, and the command that
 //!   writes it. The figures are in the repository under `docs/figures/`, not in the
 //!   published crate.

@@ -27,6 +27,8 @@
 //!    the cost, optionally smoothed by momentum.
 //! 6. **The training loop** ([`Trainer`]) — batch → forward → loss → backward → update.
 //!
+//! The [`guide`] walks these steps chapter by chapter, with the code and what it prints.
+//!
 //! And what goes wrong: in an ill-conditioned valley gradient descent zig-zags across and
 //! crawls along; at a saddle point the gradient vanishes and full-batch descent stalls, while
 //! SGD's noise rarely lets it sit there (see the `landscape` and `gd_vs_sgd` examples).
@@ -92,6 +94,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod gradcheck;
+pub mod guide;
 #[allow(unsafe_code)]
 pub mod kernels;
 pub mod loss;

@@ -29,17 +29,29 @@ use crate::Scalar;
 /// # Ok::<(), downhill::Error>(())
 /// ```
 pub fn vector_matrix<T: Scalar>(x: &[T], w: MatRef<'_, T>, b: &[T], out: &mut [T]) -> Result<()> {
+    if b.len() != w.cols() {
+        return Err(Error::shape(
+            "kernels::vector_matrix",
+            "bias length",
+            w.cols(),
+            b.len(),
+        ));
+    }
+    if out.len() == b.len() {
+        out.copy_from_slice(b);
+    }
+    add_vector_matrix(x, w, out)
+}
+
+/// `out ← out + xᵀ·w`, skipping the zeros of `x` (see [`vector_matrix`]).
+pub(crate) fn add_vector_matrix<T: Scalar>(x: &[T], w: MatRef<'_, T>, out: &mut [T]) -> Result<()> {
     const WHERE: &str = "kernels::vector_matrix";
     if x.len() != w.rows() {
         return Err(Error::shape(WHERE, "rows of w", x.len(), w.rows()));
     }
-    if b.len() != w.cols() {
-        return Err(Error::shape(WHERE, "bias length", w.cols(), b.len()));
-    }
     if out.len() != w.cols() {
         return Err(Error::shape(WHERE, "output length", w.cols(), out.len()));
     }
-    out.copy_from_slice(b);
     let mut row = Vec::new();
     for (k, &xk) in x.iter().enumerate() {
         if xk == T::zero() {

@@ -40,11 +40,11 @@
 use std::ops::Range;
 
 use crate::data::Batch;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernels::elementwise::{activate, activate_backward, add_assign};
 use crate::kernels::pool::{split_range, ThreadPool};
 use crate::kernels::sparse::{sparse_forward, sparse_weight_grad, ColumnBlocks};
-use crate::kernels::{column_sums_into, dense_forward, gemm};
+use crate::kernels::{add_vector_matrix, column_sums_into, dense_forward, gemm};
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef};
 use crate::model::mlp::LayerSpec;
@@ -59,10 +59,9 @@ const FORWARD_HALVES: usize = 2;
 pub(super) enum FirstLayer<'a, T> {
     /// Gathered dense, multiplied by the dense kernels.
     Dense,
-    /// Gathered as compressed rows of its nonzeros (scaled by the transform), multiplied by
-    /// the sparse kernels: `bias` is `b₁ + oᵀ·W₁`, the layer's bias with the transform's
-    /// offset folded in, and `offset` is `o` when it is not all zero (for `dW₁`'s rank-1
-    /// term).
+    /// Gathered as column blocks of its nonzeros (scaled by the transform), multiplied by
+    /// the sparse kernels: `bias` is the layer's `b₁`, and `offset` the transform's `o` when
+    /// it is not all zero (folded into the forward's start rows and `dW₁`'s rank-1 term).
     Sparse {
         bias: &'a [T],
         offset: Option<&'a [T]>,
@@ -89,6 +88,9 @@ pub(super) struct Workspace<T> {
     colsums: Vec<Vec<T>>,
     /// The second half of the sparse first layer's `Z₁` (the first is `acts[0]`).
     partial: Vec<T>,
+    /// The start rows of the sparse first layer's two halves (see `run_block`), computed
+    /// by a batch's first block.
+    starts: [Vec<T>; FORWARD_HALVES],
 }
 
 impl<T: Scalar> Workspace<T> {
@@ -190,6 +192,8 @@ pub(super) fn run_block<T: Scalar>(
 ) -> Result<()> {
     let rows = block.len();
     let threads = pool.threads();
+    // The sparse forward's start rows depend on the parameters only: once per batch.
+    let fresh_starts = block.start == 0;
     let ranges: Vec<Range<usize>> = (0..threads)
         .map(|t| split_range(rows, threads, t, 8))
         .collect();
@@ -199,7 +203,12 @@ pub(super) fn run_block<T: Scalar>(
     // The sparse first layer first: each thread gathers its rows, then the forward
     // `Z₁ = X·W₁` runs in two halves of the pixels, each over every row (see the module
     // docs), into `acts[0]` and `partial`.
-    if let FirstLayer::Sparse { bias, group, .. } = first {
+    if let FirstLayer::Sparse {
+        bias,
+        offset,
+        group,
+    } = first
+    {
         let gathers: Vec<_> = ranges
             .iter()
             .zip(ws.sparse_rows.iter_mut())
@@ -214,18 +223,35 @@ pub(super) fn run_block<T: Scalar>(
         let w1 = l0.weights(params)?;
         let size = rows * l0.fan_out;
         let outs = [&mut ws.acts[0][..size], &mut ws.partial[..size]];
-        let mut halves: Vec<Vec<(usize, &mut [T])>> = (0..threads).map(|_| Vec::new()).collect();
-        for (h, out) in outs.into_iter().enumerate() {
-            halves[h % threads].push((h, out));
+        let mut halves: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+        for (h, (out, start)) in outs.into_iter().zip(ws.starts.iter_mut()).enumerate() {
+            halves[h % threads].push((h, out, start));
         }
+        let zero = T::zero();
         pool.run_each(halves, |_, halves| {
-            for (h, out) in halves.iter_mut() {
+            for (h, out, start) in halves.iter_mut() {
                 let pixels = split_range(l0.fan_in, FORWARD_HALVES, *h, 8);
-                let start = (*h == 0).then_some(bias);
+                if fresh_starts {
+                    // Half h's start row: b₁ (first half) or 0, plus its pixels' share of
+                    // the offset, Σ_{k in half} o_k·W₁[k, :] — the same for every row,
+                    // computed once per batch from the rows of W₁ this half reads anyway.
+                    start.clear();
+                    start.resize(l0.fan_out, zero);
+                    if *h == 0 {
+                        start.copy_from_slice(bias);
+                    }
+                    if let Some(o) = offset {
+                        let rows_of_w = w1.row_range(pixels.start, pixels.end);
+                        let rows_of_w = rows_of_w.ok_or_else(|| {
+                            Error::shape("sparse forward", "rows of W₁", l0.fan_in, pixels.end)
+                        })?;
+                        add_vector_matrix(&o[pixels.clone()], rows_of_w, start)?;
+                    }
+                }
                 let out = MatMut::new(out, rows, l0.fan_out)?;
-                sparse_forward(&parts, pixels, w1, start, None, out)?;
+                sparse_forward(&parts, pixels, w1, Some(&start[..]), None, out)?;
             }
-            Ok::<(), crate::error::Error>(())
+            Ok::<(), Error>(())
         })?;
     }
 

@@ -77,6 +77,9 @@ impl<T: Scalar> Params<T> for LinearClassifier<T> {
 }
 
 impl<T: Scalar> Model<T> for LinearClassifier<T> {
+    fn prepare(&mut self, data: &Dataset<T>) -> Result<()> {
+        self.0.prepare(data)
+    }
     fn loss(&mut self, batch: &Batch<'_, T>) -> Result<T> {
         self.0.loss(batch)
     }

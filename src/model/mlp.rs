@@ -27,7 +27,6 @@ use crate::data::{Batch, Dataset};
 use crate::error::{Error, Result};
 use crate::kernels::pool::{split_range, ThreadPool};
 use crate::kernels::sparse::preferred_group;
-use crate::kernels::vector_matrix;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
 use crate::model::blocked::{block_size, forward_rows, run_block, FirstLayer, Workspace};
@@ -106,8 +105,6 @@ pub struct Mlp<T> {
     pub(crate) params: Vec<T>,
     block_rows: usize,
     sparse_input: SparseInput,
-    /// The sparse first layer's bias with the input's offset folded in.
-    first_bias: Vec<T>,
     ws: Workspace<T>,
     pool: Arc<ThreadPool>,
 }
@@ -273,7 +270,6 @@ impl<T: Scalar> MlpBuilder<T> {
             params,
             block_rows,
             sparse_input: self.sparse_input,
-            first_bias: Vec::new(),
             ws: Workspace::default(),
             pool: Arc::new(start_pool(1)?),
         })
@@ -456,19 +452,9 @@ impl<T: Scalar> Mlp<T> {
             .transform()
             .map(|t| &t.offset[..])
             .filter(|o| o.iter().any(|&v| v != T::zero()));
-        if sparse {
-            // b₁ + oᵀ·W₁: the standardised input's offset, the same for every row.
-            let l0 = &self.layers[0];
-            self.first_bias.clear();
-            self.first_bias.extend_from_slice(l0.bias(&self.params));
-            if let Some(o) = offset {
-                let b = l0.bias(&self.params);
-                vector_matrix(o, l0.weights(&self.params)?, b, &mut self.first_bias)?;
-            }
-        }
         let first = if sparse {
             FirstLayer::Sparse {
-                bias: &self.first_bias,
+                bias: self.layers[0].bias(&self.params),
                 offset,
                 group: preferred_group(),
             }
@@ -585,6 +571,12 @@ impl<T: Scalar> Params<T> for Mlp<T> {
 }
 
 impl<T: Scalar> Model<T> for Mlp<T> {
+    /// Measures the data's density and, if the first layer will read it sparse, builds its
+    /// nonzero blocks (both are kept by the dataset).
+    fn prepare(&mut self, data: &Dataset<T>) -> Result<()> {
+        self.reads_sparse(data);
+        Ok(())
+    }
     fn loss(&mut self, batch: &Batch<'_, T>) -> Result<T> {
         self.check_batch("Mlp::loss", batch)?;
         self.walk_batch(batch, None)

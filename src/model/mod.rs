@@ -64,6 +64,15 @@ pub trait Model<T: Scalar, D: Examples + ?Sized = Dataset<T>>: Params<T> {
             accuracy: None,
         })
     }
+    /// Readies the model for training on `data`; the [`Trainer`](crate::Trainer) calls it
+    /// once, before the first epoch and outside the epochs' timing. A model that reads the
+    /// data in a form of its own builds it here rather than in its first step: an
+    /// [`Mlp`](crate::model::Mlp) with a sparse first layer builds the dataset's nonzero
+    /// blocks. The default does nothing.
+    fn prepare(&mut self, data: &D) -> Result<()> {
+        let _ = data;
+        Ok(())
+    }
     /// This model on `batch`, as an [`Objective`]: what an optimizer's step takes.
     ///
     /// ```

@@ -236,6 +236,7 @@ impl Trainer {
             ));
         }
         model.set_threads(self.threads)?;
+        model.prepare(train)?;
         let mut sampler = match optimizer.batching() {
             Batching::MiniBatch(size) => Some(Minibatches::new(train.len(), size)?),
             Batching::FullBatch => None,

@@ -19,8 +19,10 @@
 //! The public functions check every shape and return an error on a mismatch, so nothing
 //! outside this folder can reach an unchecked pointer.
 
-/// Defines a function `$name` that runs `$body` compiled for AVX2 when the CPU has it, and
-/// the baseline build of the same body otherwise.
+/// Defines a function `$name` that runs `$body` compiled for AVX-512F or AVX2 when the CPU
+/// has them, and the baseline build of the same body otherwise. The bodies are plain
+/// arithmetic with no fused multiply-adds (the compiler does not contract `a * b + c`), so
+/// every build gives the same bits.
 macro_rules! dispatch {
     ($(#[$doc:meta])* $vis:vis $name:ident, $avx2:ident, $body:ident,
      ($($arg:ident : $ty:ty),*) $(-> $ret:ty)?) => {
@@ -34,10 +36,21 @@ macro_rules! dispatch {
         #[inline]
         $vis fn $name<T: Scalar>($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the only requirement of an `avx2` target-feature function is that
-                // the CPU supports AVX2, which was detected at run time just above.
-                return unsafe { $avx2($($arg),*) };
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512<T: Scalar>($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the only requirement of an `avx512f` target-feature function
+                    // is that the CPU supports AVX-512F, detected at run time just above.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the only requirement of an `avx2` target-feature function is
+                    // that the CPU supports AVX2, which was detected at run time just above.
+                    return unsafe { $avx2($($arg),*) };
+                }
             }
             $body($($arg),*)
         }

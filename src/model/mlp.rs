@@ -44,9 +44,16 @@ use crate::Scalar;
 pub(crate) const BLOCK_BYTES: usize = 8 << 20;
 
 /// Below this fraction of nonzero inputs, [`SparseInput::Auto`] takes the sparse first
-/// layer: the density where the sparse and the dense first-layer products take the same
-/// time (`cargo bench --bench kernels`, group "first layer").
-pub const SPARSE_CROSSOVER: f64 = 0.3;
+/// layer: about where a training step takes as long either way.
+///
+/// Measured on an AMD EPYC (Zen 5, AVX-512) with `cargo bench --bench kernels -- density`,
+/// on the shipped digits thinned and thickened to densities 0.01 … 1.0. A 784-256-10 SGD
+/// step at batch 128 on one thread ("sgd step by density"): sparse 302 µs against dense
+/// 615 µs at the digits' 0.19, 520 against 641 at 0.67, 683 against 633 at 0.85. The first
+/// layer's two products at batch 256 and 1024 hidden ("first layer 256x784x1024"): 3.7 ms
+/// against 4.2 at 0.67, 4.5 against 4.2 at 0.85. Both cross near 0.8; on a CPU without
+/// AVX-512 the sparse kernels use blocks of two pixels and the crossover is likely lower.
+pub const SPARSE_CROSSOVER: f64 = 0.75;
 
 /// How an [`Mlp`]'s first layer reads a batch of byte features (pixels).
 ///

@@ -308,7 +308,7 @@ fn adam_pass<T: Scalar>(
         beta1: T::from_f64(beta1),
         beta2: T::from_f64(beta2),
         eps: T::from_f64(eps),
-        bc2_sqrt: T::from_f64((1.0 - beta2.powi(t)).sqrt()),
+        inv_bc2_sqrt: T::from_f64(1.0 / (1.0 - beta2.powi(t)).sqrt()),
         keep: T::one() - lr * T::from_f64(decoupled),
     }
 }

@@ -345,6 +345,11 @@ impl<T: Scalar> ColumnBlocks<T> {
             })?;
         }
         let total = self.ptr[blocks] as usize;
+        // Room for the most entries `n` rows can have, once: buffers that grew a little at
+        // every denser block cost a reallocation and fresh pages each time.
+        let most = n.saturating_mul(blocks);
+        self.row.reserve(most.saturating_sub(self.row.len()));
+        self.val.reserve(most.saturating_mul(group).saturating_sub(self.val.len()));
         // Every entry's `group` values are written below: no zeroing needed beyond resize's.
         self.row.resize(total, 0);
         self.val.resize(total * group, T::zero());

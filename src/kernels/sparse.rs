@@ -349,7 +349,8 @@ impl<T: Scalar> ColumnBlocks<T> {
         // every denser block cost a reallocation and fresh pages each time.
         let most = n.saturating_mul(blocks);
         self.row.reserve(most.saturating_sub(self.row.len()));
-        self.val.reserve(most.saturating_mul(group).saturating_sub(self.val.len()));
+        self.val
+            .reserve(most.saturating_mul(group).saturating_sub(self.val.len()));
         // Every entry's `group` values are written below: no zeroing needed beyond resize's.
         self.row.resize(total, 0);
         self.val.resize(total * group, T::zero());

@@ -111,15 +111,10 @@ impl AccuracyClock<'_> {
 }
 
 impl Observer<f32> for AccuracyClock<'_> {
-    fn on_epoch(
-        &mut self,
-        record: &EpochRecord,
-        params: &mut dyn Params<f32>,
-        _optimizer: &mut dyn Optimizer<f32>,
-    ) -> downhill::Result<Control> {
-        self.clock += record.train_seconds;
+    fn on_epoch(&mut self, end: &mut EpochEnd<'_, f32>) -> downhill::Result<Control> {
+        self.clock += end.record.train_seconds;
         if self.clock >= self.next {
-            self.check(params)?;
+            self.check(end.params)?;
             while self.next <= self.clock {
                 self.next += self.every;
             }

@@ -113,7 +113,7 @@ pub use error::{Error, Result};
 pub use model::{accuracy, Model};
 pub use optim::Optimizer;
 pub use scalar::Scalar;
-pub use train::{EpochRecord, Observer, TrainReport, TrainState, Trainer};
+pub use train::{EpochEnd, EpochRecord, Observer, TrainReport, TrainState, Trainer};
 
 /// The names most programs need: `use downhill::prelude::*;`.
 pub mod prelude {
@@ -127,7 +127,7 @@ pub mod prelude {
     pub use crate::optim::{
         GradientDescent, LocalSearch, Optimizer, RandomSearch, Schedule, Sgd, UpdateRule,
     };
-    pub use crate::train::{Control, EpochRecord, Observer, TrainReport, Trainer};
+    pub use crate::train::{Control, EpochEnd, EpochRecord, Observer, TrainReport, Trainer};
     pub use crate::{Error, Result, Scalar};
 }
 

@@ -38,7 +38,7 @@ fn early_stopping_stops_after_patience_and_restores_the_best() {
     let mut controls = Vec::new();
     for (i, &l) in losses.iter().enumerate() {
         model.params_mut().fill(i as f64 + 1.0);
-        let c = Observer::<f64>::on_epoch(&mut stop, &record(i + 1, l), &mut model, &mut sgd);
+        let c = stop.on_epoch(&mut EpochEnd::new(&record(i + 1, l), &mut model, &mut sgd));
         controls.push(c.unwrap());
     }
     assert!(controls[..4].iter().all(|c| *c == Control::Continue));
@@ -81,7 +81,8 @@ fn early_stopping_on_accuracy_counts_higher_as_better_with_min_delta() {
     let mut acc = |e: usize, a: f64| {
         let mut r = record(e, 1.0);
         r.valid_accuracy = Some(a);
-        Observer::<f64>::on_epoch(&mut stop, &r, &mut model, &mut sgd).unwrap()
+        stop.on_epoch(&mut EpochEnd::new(&r, &mut model, &mut sgd))
+            .unwrap()
     };
     assert_eq!(acc(1, 0.90), Control::Continue);
     assert_eq!(acc(2, 0.95), Control::Continue); // improves
@@ -276,7 +277,8 @@ fn early_stopping_saved_and_restored_carries_on_as_if_never_stopped() {
         epochs
             .map(|i| {
                 model.params_mut().fill(i as f64 + 1.0);
-                Observer::<f64>::on_epoch(stop, &record(i + 1, losses[i]), &mut model, &mut sgd)
+                let r = record(i + 1, losses[i]);
+                stop.on_epoch(&mut EpochEnd::new(&r, &mut model, &mut sgd))
                     .unwrap()
             })
             .collect::<Vec<_>>()

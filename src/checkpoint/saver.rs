@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::model::{MlpArchitecture, Params};
-use crate::optim::{Optimizer, StateDict};
-use crate::train::{Control, EpochRecord, Observer, Observers, StepInfo, TrainReport, TrainState};
+use crate::optim::StateDict;
+use crate::train::{Control, EpochEnd, Observer, Observers, StepInfo, TrainReport, TrainState};
 use crate::Scalar;
 
 /// An [`Observer`] that saves a [`Checkpoint`] to one path after every epoch (atomically, so
@@ -83,19 +83,15 @@ impl<T: Scalar> Observer<T> for CheckpointSaver<'_, T> {
         self.steps = info.step + 1;
         self.inner.on_step(info)
     }
-    fn on_epoch(
-        &mut self,
-        record: &EpochRecord,
-        params: &mut dyn Params<T>,
-        optimizer: &mut dyn Optimizer<T>,
-    ) -> Result<Control> {
-        let control = self.inner.on_epoch(record, params, optimizer)?;
+    fn on_epoch(&mut self, end: &mut EpochEnd<'_, T>) -> Result<Control> {
+        let control = self.inner.on_epoch(end)?;
         let state = TrainState {
-            epoch: record.epoch,
+            epoch: end.record.epoch,
             step: self.steps,
             seed: self.seed,
         };
-        let mut ckpt = Checkpoint::capture(params, optimizer, state).with_observer(&self.inner);
+        let mut ckpt =
+            Checkpoint::capture(end.params, end.optimizer, state).with_observer(&self.inner);
         ckpt.architecture = self.architecture.clone();
         ckpt.hyper = self.hyper.clone();
         ckpt.save(&self.path)?;

@@ -67,7 +67,7 @@ pub trait Model<T: Scalar, D: Examples + ?Sized = Dataset<T>>: Params<T> {
     /// Readies the model for training on `data`; the [`Trainer`](crate::Trainer) calls it
     /// once, before the first epoch and outside the epochs' timing. A model that reads the
     /// data in a form of its own builds it here rather than in its first step: an
-    /// [`Mlp`](crate::model::Mlp) with a sparse first layer builds the dataset's nonzero
+    /// [`Mlp`] with a sparse first layer builds the dataset's nonzero
     /// blocks. The default does nothing.
     fn prepare(&mut self, data: &D) -> Result<()> {
         let _ = data;

@@ -27,8 +27,8 @@
 
 use crate::error::{Error, Result};
 use crate::model::Params;
-use crate::optim::{Optimizer, StateDict};
-use crate::train::{Control, EpochRecord, Monitor, Observer, StopReason, TrainReport};
+use crate::optim::StateDict;
+use crate::train::{Control, EpochEnd, Monitor, Observer, StopReason, TrainReport};
 use crate::validate::{at_least_one, non_negative};
 use crate::Scalar;
 
@@ -78,7 +78,7 @@ impl<T: Scalar> EarlyStopping<T> {
     pub fn best_value(&self) -> Option<f64> {
         self.best.map(|b| b.0)
     }
-    /// The epoch (as numbered in its [`EpochRecord`]) where the metric was best.
+    /// The epoch (as numbered in its [`EpochRecord`](crate::EpochRecord)) where the metric was best.
     pub fn best_epoch(&self) -> Option<usize> {
         self.best.map(|b| b.1)
     }
@@ -98,22 +98,17 @@ impl<T: Scalar> EarlyStopping<T> {
 }
 
 impl<T: Scalar> Observer<T> for EarlyStopping<T> {
-    fn on_epoch(
-        &mut self,
-        record: &EpochRecord,
-        model: &mut dyn Params<T>,
-        _optimizer: &mut dyn Optimizer<T>,
-    ) -> Result<Control> {
-        let value = self.monitor.value(record).ok_or(Error::param(
+    fn on_epoch(&mut self, end: &mut EpochEnd<'_, T>) -> Result<Control> {
+        let value = self.monitor.value(end.record).ok_or(Error::param(
             "early stopping monitor",
             self.monitor,
             "is not in the epoch records (give the trainer a validation set, and a model \
              that names its loss for valid_loss)",
         ))?;
         if self.improves(value) {
-            self.best = Some((value, record.epoch));
+            self.best = Some((value, end.record.epoch));
             self.best_params.clear();
-            self.best_params.extend_from_slice(model.params());
+            self.best_params.extend_from_slice(end.params.params());
             self.bad_epochs = 0;
             return Ok(Control::Continue);
         }
@@ -122,7 +117,7 @@ impl<T: Scalar> Observer<T> for EarlyStopping<T> {
             return Ok(Control::Continue);
         }
         Ok(Control::Stop(StopReason::EarlyStopping {
-            epoch: record.epoch,
+            epoch: end.record.epoch,
             monitor: self.monitor,
             patience: self.patience,
             best: self.best,

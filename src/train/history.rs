@@ -23,9 +23,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::model::Params;
-use crate::optim::Optimizer;
-use crate::train::{Control, EpochRecord, Observer};
+use crate::train::{Control, EpochEnd, EpochRecord, Observer};
 use crate::Scalar;
 
 const COLUMNS: [&str; 8] = [
@@ -122,13 +120,8 @@ impl History {
 }
 
 impl<T: Scalar> Observer<T> for History {
-    fn on_epoch(
-        &mut self,
-        record: &EpochRecord,
-        _params: &mut dyn Params<T>,
-        _optimizer: &mut dyn Optimizer<T>,
-    ) -> Result<Control> {
-        self.records.push(record.clone());
+    fn on_epoch(&mut self, end: &mut EpochEnd<'_, T>) -> Result<Control> {
+        self.records.push(end.record.clone());
         if let Some(path) = &self.csv {
             History::write(path, &history_csv(&self.records))?;
         }

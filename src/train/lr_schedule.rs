@@ -21,9 +21,8 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::model::Params;
 use crate::optim::{Optimizer, Schedule};
-use crate::train::{Control, EpochRecord, Monitor, Observer};
+use crate::train::{Control, EpochEnd, Monitor, Observer};
 use crate::Scalar;
 
 /// An [`Observer`] that sets the optimizer's learning rate from a [`Schedule`] after every
@@ -98,14 +97,9 @@ impl LrScheduler {
 }
 
 impl<T: Scalar> Observer<T> for LrScheduler {
-    fn on_epoch(
-        &mut self,
-        record: &EpochRecord,
-        _params: &mut dyn Params<T>,
-        optimizer: &mut dyn Optimizer<T>,
-    ) -> Result<Control> {
+    fn on_epoch(&mut self, end: &mut EpochEnd<'_, T>) -> Result<Control> {
         self.epochs_done += 1;
-        let metric = self.monitor.cost(record);
+        let metric = self.monitor.cost(end.record);
         if self.schedule.needs_metric() && metric.is_none() {
             return Err(Error::param(
                 "schedule monitor",
@@ -117,7 +111,7 @@ impl<T: Scalar> Observer<T> for LrScheduler {
         self.current = self
             .schedule
             .learning_rate(self.base, self.epochs_done, metric)?;
-        optimizer.set_learning_rate(self.current)?;
+        end.optimizer.set_learning_rate(self.current)?;
         Ok(Control::Continue)
     }
 }

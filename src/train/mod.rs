@@ -41,7 +41,7 @@ pub use early_stop::EarlyStopping;
 pub use history::{history_csv, history_json, History};
 pub use lr_schedule::LrScheduler;
 pub use monitor::Monitor;
-pub use observer::{Control, Observer, Observers, StepInfo, StopReason};
+pub use observer::{Control, EpochEnd, Observer, Observers, StepInfo, StopReason};
 pub use progress::Progress;
 
 use std::time::{Duration, Instant};
@@ -275,7 +275,7 @@ impl Trainer {
                 let e = model.evaluate(v)?;
                 (record.valid_loss, record.valid_accuracy) = (e.loss, e.accuracy);
             }
-            let after_epoch = observer.on_epoch(&record, model, optimizer)?;
+            let after_epoch = observer.on_epoch(&mut EpochEnd::new(&record, model, optimizer))?;
             report.history.push(record);
             if let Some(why) = [control, after_epoch]
                 .into_iter()

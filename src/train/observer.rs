@@ -127,6 +127,34 @@ pub struct StepInfo {
     pub epoch_seconds: f64,
 }
 
+/// What the training loop shows an observer when an epoch ends: the epoch's record, and the
+/// parameters and the optimizer as they stand — both open to change, so an observer can put
+/// back the best weights or set a new learning rate.
+#[non_exhaustive]
+pub struct EpochEnd<'a, T: Scalar> {
+    /// The finished epoch's record.
+    pub record: &'a EpochRecord,
+    /// The parameters after the epoch's last step.
+    pub params: &'a mut dyn Params<T>,
+    /// The optimizer, with its state after the epoch's last step.
+    pub optimizer: &'a mut dyn Optimizer<T>,
+}
+
+impl<'a, T: Scalar> EpochEnd<'a, T> {
+    /// The end of the epoch `record` describes (for calling an observer by hand, in a test).
+    pub fn new(
+        record: &'a EpochRecord,
+        params: &'a mut dyn Params<T>,
+        optimizer: &'a mut dyn Optimizer<T>,
+    ) -> Self {
+        EpochEnd {
+            record,
+            params,
+            optimizer,
+        }
+    }
+}
+
 /// Callbacks from the training loop. Every method has a default that does nothing, so an
 /// observer implements only what it watches.
 pub trait Observer<T: Scalar> {
@@ -135,14 +163,9 @@ pub trait Observer<T: Scalar> {
         let _ = info;
         Ok(Control::Continue)
     }
-    /// After every epoch, with the parameters and the optimizer as they stand.
-    fn on_epoch(
-        &mut self,
-        record: &EpochRecord,
-        params: &mut dyn Params<T>,
-        optimizer: &mut dyn Optimizer<T>,
-    ) -> Result<Control> {
-        let _ = (record, params, optimizer);
+    /// After every epoch, with its record and the parameters and the optimizer as they stand.
+    fn on_epoch(&mut self, end: &mut EpochEnd<'_, T>) -> Result<Control> {
+        let _ = end;
         Ok(Control::Continue)
     }
     /// Once, when the run ends without an error (after the last epoch, a time limit or a
@@ -166,13 +189,8 @@ pub trait Observer<T: Scalar> {
 
 /// A closure over epoch records is an observer.
 impl<T: Scalar, F: FnMut(&EpochRecord)> Observer<T> for F {
-    fn on_epoch(
-        &mut self,
-        record: &EpochRecord,
-        _params: &mut dyn Params<T>,
-        _optimizer: &mut dyn Optimizer<T>,
-    ) -> Result<Control> {
-        self(record);
+    fn on_epoch(&mut self, end: &mut EpochEnd<'_, T>) -> Result<Control> {
+        self(end.record);
         Ok(Control::Continue)
     }
 }
@@ -207,16 +225,11 @@ impl<T: Scalar> Observer<T> for Observers<'_, T> {
         }
         Ok(Control::Continue)
     }
-    fn on_epoch(
-        &mut self,
-        record: &EpochRecord,
-        params: &mut dyn Params<T>,
-        optimizer: &mut dyn Optimizer<T>,
-    ) -> Result<Control> {
+    fn on_epoch(&mut self, end: &mut EpochEnd<'_, T>) -> Result<Control> {
         let mut control = Control::Continue;
         // Every observer sees every epoch, even after one has asked to stop.
         for o in self.0.iter_mut() {
-            let c = o.on_epoch(record, params, optimizer)?;
+            let c = o.on_epoch(end)?;
             if control == Control::Continue {
                 control = c;
             }

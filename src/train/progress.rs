@@ -27,8 +27,7 @@ use std::io::Write;
 
 use crate::error::Result;
 use crate::model::Params;
-use crate::optim::Optimizer;
-use crate::train::{Control, EpochRecord, Observer, StepInfo, TrainReport};
+use crate::train::{Control, EpochEnd, Observer, StepInfo, TrainReport};
 use crate::Scalar;
 
 /// An [`Observer`] that reports progress: a bar on a terminal, plain lines otherwise.
@@ -151,12 +150,8 @@ impl<T: Scalar, W: Write> Observer<T> for Progress<W> {
         Ok(Control::Continue)
     }
 
-    fn on_epoch(
-        &mut self,
-        record: &EpochRecord,
-        _params: &mut dyn Params<T>,
-        _optimizer: &mut dyn Optimizer<T>,
-    ) -> Result<Control> {
+    fn on_epoch(&mut self, end: &mut EpochEnd<'_, T>) -> Result<Control> {
+        let record = end.record;
         self.seconds += record.train_seconds;
         self.samples += record.samples;
         self.valid_accuracy = record.valid_accuracy;

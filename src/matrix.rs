@@ -110,6 +110,24 @@ impl<T> Matrix<T> {
     }
 }
 
+/// The shape accessors [`MatRef`] and [`MatMut`] share.
+macro_rules! shape_accessors {
+    () => {
+        /// Number of rows.
+        pub fn rows(&self) -> usize {
+            self.rows
+        }
+        /// Number of columns.
+        pub fn cols(&self) -> usize {
+            self.cols
+        }
+        /// Distance between consecutive rows, in elements.
+        pub fn row_stride(&self) -> usize {
+            self.rs
+        }
+    };
+}
+
 /// A read-only view of a matrix with arbitrary (non-negative) row and column strides.
 ///
 /// Invariant, checked on construction: every element `(r, c)` with `r < rows`, `c < cols`
@@ -189,18 +207,7 @@ impl<'a, T: Copy> MatRef<'a, T> {
             cs: 1,
         }
     }
-    /// Number of rows.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-    /// Number of columns.
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-    /// Distance between consecutive rows, in elements.
-    pub fn row_stride(&self) -> usize {
-        self.rs
-    }
+    shape_accessors!();
     /// Distance between consecutive columns, in elements.
     pub fn col_stride(&self) -> usize {
         self.cs
@@ -322,18 +329,7 @@ impl<'a, T: Copy> MatMut<'a, T> {
             rs: row_stride,
         })
     }
-    /// Number of rows.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-    /// Number of columns.
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-    /// Distance between consecutive rows, in elements.
-    pub fn row_stride(&self) -> usize {
-        self.rs
-    }
+    shape_accessors!();
     /// Row `r` as a slice, or `None` if out of range.
     pub fn row_mut(&mut self, r: usize) -> Option<&mut [T]> {
         (r < self.rows).then(|| &mut self.data[r * self.rs..r * self.rs + self.cols])

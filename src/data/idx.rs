@@ -199,14 +199,11 @@ impl IdxReader {
         let path = path.as_ref();
         let array = self.read(path)?;
         let [count, rows, cols] = array.dims[..] else {
-            return Err(Error::format_at(
+            return Err(wrong_dims(
                 path,
-                Position::Byte(3),
-                format!(
-                    "an images file must have 3 dimensions (count, rows, cols), this one has {} ({})",
-                    array.dims.len(),
-                    show_dims(&array.dims)
-                ),
+                "an images",
+                "3 dimensions (count, rows, cols)",
+                &array,
             ));
         };
         // With zero images the full product is 0 and was not checked for rows * cols.
@@ -226,15 +223,7 @@ impl IdxReader {
         let path = path.as_ref();
         let array = self.read(path)?;
         if array.dims.len() != 1 {
-            return Err(Error::format_at(
-                path,
-                Position::Byte(3),
-                format!(
-                    "a labels file must have 1 dimension (count), this one has {} ({})",
-                    array.dims.len(),
-                    show_dims(&array.dims)
-                ),
-            ));
+            return Err(wrong_dims(path, "a labels", "1 dimension (count)", &array));
         }
         let labels: Vec<usize> = array.data.iter().map(|&b| usize::from(b)).collect();
         if let Some((row, &label)) = labels.iter().enumerate().find(|&(_, &l)| l >= classes) {
@@ -482,6 +471,14 @@ pub(crate) fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<u
         }
     }
     Ok(filled)
+}
+
+/// The error for a file whose header has the wrong number of dimensions for what it holds
+/// (`kind` is "an images" or "a labels", `want` what it must have).
+fn wrong_dims(path: &Path, kind: &str, want: &str, array: &IdxArray) -> Error {
+    let (n, dims) = (array.dims.len(), show_dims(&array.dims));
+    let what = format!("{kind} file must have {want}, this one has {n} ({dims})");
+    Error::format_at(path, Position::Byte(3), what)
 }
 
 /// Formats dimensions as `a x b x c`.

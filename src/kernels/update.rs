@@ -120,51 +120,54 @@ fn plain_body<T: Scalar>(s: Share<'_, T>, lr: T, c: T, wd: T) -> bool {
 
 #[inline(always)]
 fn momentum_body<T: Scalar>(s: Share<'_, T>, lr: T, mu: T, nesterov: bool, c: T, wd: T) -> bool {
-    let n = s.w.len().min(s.g.len()).min(s.s0.len());
-    let n = n.min(s.w_out.len()).min(s.s0_out.len());
-    for r in chunks(n) {
-        let (w, g, v) = (&s.w[r.clone()], &s.g[r.clone()], &s.s0[r.clone()]);
-        let (w_out, v_out) = (&mut s.w_out[r.clone()], &mut s.s0_out[r]);
-        let m = w.len();
-        let (g, v, w_out, v_out) = (&g[..m], &v[..m], &mut w_out[..m], &mut v_out[..m]);
+    one_buffer(s, |w, g, v, w_out, v_out| {
         if nesterov {
-            for j in 0..m {
+            for j in 0..w.len() {
                 let d = c * g[j] + wd * w[j];
                 let nv = mu * v[j] + d;
                 v_out[j] = nv;
                 w_out[j] = w[j] - lr * (d + mu * nv);
             }
         } else {
-            for j in 0..m {
+            for j in 0..w.len() {
                 let nv = mu * v[j] + (c * g[j] + wd * w[j]);
                 v_out[j] = nv;
                 w_out[j] = w[j] - lr * nv;
             }
         }
-        if !(finite(w_out) && finite(v_out)) {
-            return false;
-        }
-    }
-    true
+    })
 }
 
 #[inline(always)]
 fn rmsprop_body<T: Scalar>(s: Share<'_, T>, lr: T, alpha: T, eps: T, c: T, wd: T) -> bool {
-    let n = s.w.len().min(s.g.len()).min(s.s0.len());
-    let n = n.min(s.w_out.len()).min(s.s0_out.len());
     let one_minus_alpha = T::one() - alpha;
-    for r in chunks(n) {
-        let (w, g, sq) = (&s.w[r.clone()], &s.g[r.clone()], &s.s0[r.clone()]);
-        let (w_out, sq_out) = (&mut s.w_out[r.clone()], &mut s.s0_out[r]);
-        let m = w.len();
-        let (g, sq, w_out, sq_out) = (&g[..m], &sq[..m], &mut w_out[..m], &mut sq_out[..m]);
-        for j in 0..m {
+    one_buffer(s, |w, g, sq, w_out, sq_out| {
+        for j in 0..w.len() {
             let d = c * g[j] + wd * w[j];
             let ns = alpha * sq[j] + one_minus_alpha * d * d;
             sq_out[j] = ns;
             w_out[j] = w[j] - lr * d / (ns.sqrt() + eps);
         }
-        if !(finite(w_out) && finite(sq_out)) {
+    })
+}
+
+/// The loop of a rule with one buffer (momentum's velocity, RMSProp's square average):
+/// `step(w, g, s, w_out, s_out)` on each chunk, all five slices cut to one length so the
+/// compiler drops the bounds checks; stops at the first chunk with a non-finite output.
+#[inline(always)]
+fn one_buffer<T: Scalar>(
+    s: Share<'_, T>,
+    mut step: impl FnMut(&[T], &[T], &[T], &mut [T], &mut [T]),
+) -> bool {
+    let n = s.w.len().min(s.g.len()).min(s.s0.len());
+    let n = n.min(s.w_out.len()).min(s.s0_out.len());
+    for r in chunks(n) {
+        let (w, g, b) = (&s.w[r.clone()], &s.g[r.clone()], &s.s0[r.clone()]);
+        let (w_out, b_out) = (&mut s.w_out[r.clone()], &mut s.s0_out[r]);
+        let m = w.len();
+        let (g, b, w_out, b_out) = (&g[..m], &b[..m], &mut w_out[..m], &mut b_out[..m]);
+        step(w, g, b, w_out, b_out);
+        if !(finite(w_out) && finite(b_out)) {
             return false;
         }
     }

@@ -136,13 +136,13 @@ impl UpdateRule {
 
     /// Sets Adam's or AdamW's moment decays, each in `[0, 1)`.
     pub fn betas(mut self, beta1: f64, beta2: f64) -> Result<UpdateRule> {
-        let (b1, b2) = (
+        let b = (
             unit_interval("beta1", beta1)?,
             unit_interval("beta2", beta2)?,
         );
         match &mut self.kind {
             Kind::Adam { beta1, beta2, .. } | Kind::AdamW { beta1, beta2, .. } => {
-                (*beta1, *beta2) = (b1, b2);
+                (*beta1, *beta2) = b;
                 Ok(self)
             }
             _ => Err(Error::param(
@@ -153,45 +153,58 @@ impl UpdateRule {
         }
     }
     /// Sets ε (finite, > 0) of RMSProp, Adam or AdamW.
-    pub fn eps(mut self, value: f64) -> Result<UpdateRule> {
+    pub fn eps(self, value: f64) -> Result<UpdateRule> {
         let value = positive("eps", value)?;
-        match &mut self.kind {
-            Kind::RmsProp { eps, .. } | Kind::Adam { eps, .. } | Kind::AdamW { eps, .. } => {
-                *eps = value;
-                Ok(self)
-            }
-            _ => Err(Error::param(
-                "eps",
-                self,
-                "only rmsprop, adam and adamw have eps",
-            )),
-        }
+        self.set(
+            "eps",
+            value,
+            "only rmsprop, adam and adamw have eps",
+            |kind| match kind {
+                Kind::RmsProp { eps, .. } | Kind::Adam { eps, .. } | Kind::AdamW { eps, .. } => {
+                    Some(eps)
+                }
+                _ => None,
+            },
+        )
     }
     /// Sets RMSProp's smoothing constant α, in `[0, 1)`.
-    pub fn alpha(mut self, value: f64) -> Result<UpdateRule> {
+    pub fn alpha(self, value: f64) -> Result<UpdateRule> {
         let value = unit_interval("alpha", value)?;
-        match &mut self.kind {
-            Kind::RmsProp { alpha, .. } => {
-                *alpha = value;
-                Ok(self)
-            }
-            _ => Err(Error::param("alpha", self, "only rmsprop has alpha")),
-        }
+        self.set(
+            "alpha",
+            value,
+            "only rmsprop has alpha",
+            |kind| match kind {
+                Kind::RmsProp { alpha, .. } => Some(alpha),
+                _ => None,
+            },
+        )
     }
     /// Sets AdamW's decoupled weight decay λ (finite, ≥ 0). For L2 weight decay added to the
     /// gradient (any rule), see [`Descent::weight_decay`](crate::optim::Descent::weight_decay).
-    pub fn weight_decay(mut self, value: f64) -> Result<UpdateRule> {
+    pub fn weight_decay(self, value: f64) -> Result<UpdateRule> {
         let value = non_negative("weight_decay", value)?;
-        match &mut self.kind {
-            Kind::AdamW { weight_decay, .. } => {
-                *weight_decay = value;
+        let why = "only adamw decouples weight decay (use the optimizer's weight_decay)";
+        self.set("weight_decay", value, why, |kind| match kind {
+            Kind::AdamW { weight_decay, .. } => Some(weight_decay),
+            _ => None,
+        })
+    }
+    /// The scalar setters' common part: `field` finds the hyper-parameter `name` in the rules
+    /// that have it, and `value` (already validated) goes there; the other rules refuse it.
+    fn set(
+        mut self,
+        name: &'static str,
+        value: f64,
+        why: &'static str,
+        field: impl FnOnce(&mut Kind) -> Option<&mut f64>,
+    ) -> Result<UpdateRule> {
+        match field(&mut self.kind) {
+            Some(slot) => {
+                *slot = value;
                 Ok(self)
             }
-            _ => Err(Error::param(
-                "weight_decay",
-                self,
-                "only adamw decouples weight decay (use the optimizer's weight_decay)",
-            )),
+            None => Err(Error::param(name, self, why)),
         }
     }
 

@@ -26,6 +26,7 @@ use std::str::FromStr;
 
 use crate::activation::Activation;
 use crate::error::{Error, ErrorKind, Result};
+use crate::validate::same_size;
 use crate::Scalar;
 
 /// Which data loss a model minimises.
@@ -80,14 +81,12 @@ impl Loss {
         grad: &mut [T],
     ) -> Result<T> {
         check_label(y, s.len())?;
-        if grad.len() != s.len() {
-            return Err(Error::shape(
-                "Loss::row_loss_and_grad",
-                "gradient length (one per score)",
-                s.len(),
-                grad.len(),
-            ));
-        }
+        same_size(
+            "Loss::row_loss_and_grad",
+            "gradient length (one per score)",
+            s.len(),
+            grad.len(),
+        )?;
         grad.copy_from_slice(s);
         Ok(self.grad_in_place(grad, y, scale))
     }

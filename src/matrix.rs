@@ -19,6 +19,7 @@
 //! ```
 
 use crate::error::{Error, Result};
+use crate::validate::same_size;
 
 /// An owned row-major matrix.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,14 +55,12 @@ impl<T> Matrix<T> {
     /// Wraps `data` (row-major, `rows * cols` long) as a matrix.
     pub fn from_vec(data: Vec<T>, rows: usize, cols: usize) -> Result<Self> {
         let len = checked_len(rows, cols)?;
-        if data.len() != len {
-            return Err(Error::shape(
-                "Matrix::from_vec",
-                "element count (rows × cols)",
-                len,
-                data.len(),
-            ));
-        }
+        same_size(
+            "Matrix::from_vec",
+            "element count (rows × cols)",
+            len,
+            data.len(),
+        )?;
         Ok(Matrix { data, rows, cols })
     }
     /// Number of rows.
@@ -245,14 +244,12 @@ impl<'a, T: Copy> MatRef<'a, T> {
                 r,
             ));
         }
-        if dst.len() != self.cols {
-            return Err(Error::shape(
-                "MatRef::copy_row",
-                "destination length (columns)",
-                self.cols,
-                dst.len(),
-            ));
-        }
+        same_size(
+            "MatRef::copy_row",
+            "destination length (columns)",
+            self.cols,
+            dst.len(),
+        )?;
         for (c, d) in dst.iter_mut().enumerate() {
             *d = self.data[r * self.rs + c * self.cs];
         }

@@ -74,3 +74,18 @@ pub(crate) fn thread_count(threads: usize) -> Result<usize> {
     }
     Ok(threads)
 }
+
+/// A size that must equal what the context expects: `found` against `expected`, else
+/// [`ErrorKind::Shape`](crate::error::ErrorKind::Shape) naming where and what.
+pub(crate) fn same_size(
+    context: &'static str,
+    what: &'static str,
+    expected: usize,
+    found: usize,
+) -> Result<()> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(Error::shape(context, what, expected, found))
+    }
+}

@@ -16,6 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::elementwise::{affine, affine_bytes};
 use crate::matrix::Matrix;
 use crate::rng::seeded;
+use crate::validate::same_size;
 use crate::Scalar;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,14 +92,12 @@ impl<T: Scalar> Dataset<T> {
     /// A dataset of float features: one row of `x` per label. NaN or infinite features are
     /// rejected, naming the first one's row and column.
     pub fn from_matrix(x: Matrix<T>, labels: Vec<usize>, num_classes: usize) -> Result<Self> {
-        if labels.len() != x.rows() {
-            return Err(Error::shape(
-                "Dataset::from_matrix",
-                "labels (one per row)",
-                x.rows(),
-                labels.len(),
-            ));
-        }
+        same_size(
+            "Dataset::from_matrix",
+            "labels (one per row)",
+            x.rows(),
+            labels.len(),
+        )?;
         let num_features = x.cols();
         Self::new(
             Features::Floats(x.into_vec()),
@@ -215,14 +214,12 @@ impl<T: Scalar> Dataset<T> {
 
     /// Replaces the feature transform (it must have one finite scale and offset per feature).
     pub fn set_transform(&mut self, transform: FeatureTransform<T>) -> Result<()> {
-        if transform.len() != self.num_features {
-            return Err(Error::shape(
-                "Dataset::set_transform",
-                "transform length (features)",
-                self.num_features,
-                transform.len(),
-            ));
-        }
+        same_size(
+            "Dataset::set_transform",
+            "transform length (features)",
+            self.num_features,
+            transform.len(),
+        )?;
         // `uniform` takes any scale and offset: check here, once, for every constructor.
         transform.check_finite()?;
         self.transform = Some(transform);

@@ -6,7 +6,7 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::validate::non_negative;
+use crate::validate::{non_negative, same_size};
 use crate::Scalar;
 
 /// `x' = x·scale[j] + offset[j]` for feature `j`.
@@ -28,14 +28,12 @@ impl<T: Scalar> FeatureTransform<T> {
 
     /// Per-feature scales and offsets (same length, all finite).
     pub fn new(scale: Vec<T>, offset: Vec<T>) -> Result<Self> {
-        if scale.len() != offset.len() {
-            return Err(Error::shape(
-                "FeatureTransform::new",
-                "offsets (one per scale)",
-                scale.len(),
-                offset.len(),
-            ));
-        }
+        same_size(
+            "FeatureTransform::new",
+            "offsets (one per scale)",
+            scale.len(),
+            offset.len(),
+        )?;
         let transform = FeatureTransform { scale, offset };
         transform.check_finite()?;
         Ok(transform)

@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::Objective;
-use crate::validate::positive;
+use crate::validate::{positive, same_size};
 use crate::Scalar;
 
 /// Which finite difference to take.
@@ -192,14 +192,12 @@ pub fn numeric_gradient<T: Scalar>(
     out: &mut [T],
 ) -> Result<()> {
     let h = positive("h", h)?;
-    if out.len() != objective.num_params() {
-        return Err(Error::shape(
-            "numeric_gradient",
-            "output length (parameter count)",
-            objective.num_params(),
-            out.len(),
-        ));
-    }
+    same_size(
+        "numeric_gradient",
+        "output length (parameter count)",
+        objective.num_params(),
+        out.len(),
+    )?;
     let f0 = match difference {
         Difference::Forward => objective.loss()?,
         _ => T::zero(),

@@ -7,10 +7,11 @@
 //! products are plain [`gemm`] calls with transposed views; `model/backprop.rs` shows them.)
 
 use crate::activation::Activation;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::elementwise::{activate, add_assign, axpy};
 use crate::kernels::gemm::gemm;
 use crate::matrix::{MatMut, MatRef};
+use crate::validate::same_size;
 use crate::Scalar;
 
 /// `out ← b + xᵀ·w` for one row vector `x`, skipping its zeros: a layer's bias with a
@@ -29,14 +30,7 @@ use crate::Scalar;
 /// # Ok::<(), downhill::Error>(())
 /// ```
 pub fn vector_matrix<T: Scalar>(x: &[T], w: MatRef<'_, T>, b: &[T], out: &mut [T]) -> Result<()> {
-    if b.len() != w.cols() {
-        return Err(Error::shape(
-            "kernels::vector_matrix",
-            "bias length",
-            w.cols(),
-            b.len(),
-        ));
-    }
+    same_size("kernels::vector_matrix", "bias length", w.cols(), b.len())?;
     if out.len() == b.len() {
         out.copy_from_slice(b);
     }
@@ -46,12 +40,8 @@ pub fn vector_matrix<T: Scalar>(x: &[T], w: MatRef<'_, T>, b: &[T], out: &mut [T
 /// `out ← out + xᵀ·w`, skipping the zeros of `x` (see [`vector_matrix`]).
 pub(crate) fn add_vector_matrix<T: Scalar>(x: &[T], w: MatRef<'_, T>, out: &mut [T]) -> Result<()> {
     const WHERE: &str = "kernels::vector_matrix";
-    if x.len() != w.rows() {
-        return Err(Error::shape(WHERE, "rows of w", x.len(), w.rows()));
-    }
-    if out.len() != w.cols() {
-        return Err(Error::shape(WHERE, "output length", w.cols(), out.len()));
-    }
+    same_size(WHERE, "rows of w", x.len(), w.rows())?;
+    same_size(WHERE, "output length", w.cols(), out.len())?;
     let mut row = Vec::new();
     for (k, &xk) in x.iter().enumerate() {
         if xk == T::zero() {
@@ -78,22 +68,13 @@ pub fn dense_forward<T: Scalar>(
     act: Option<Activation>,
     mut out: MatMut<'_, T>,
 ) -> Result<()> {
-    if b.len() != w.cols() {
-        return Err(Error::shape(
-            "kernels::dense_forward",
-            "bias length",
-            w.cols(),
-            b.len(),
-        ));
-    }
-    if out.cols() != w.cols() {
-        return Err(Error::shape(
-            "kernels::dense_forward",
-            "output columns",
-            w.cols(),
-            out.cols(),
-        ));
-    }
+    same_size("kernels::dense_forward", "bias length", w.cols(), b.len())?;
+    same_size(
+        "kernels::dense_forward",
+        "output columns",
+        w.cols(),
+        out.cols(),
+    )?;
     for r in 0..out.rows() {
         if let Some(row) = out.row_mut(r) {
             row.copy_from_slice(b);
@@ -113,14 +94,12 @@ pub fn dense_forward<T: Scalar>(
 /// `db ← β·db + colsum(dz)`, summing rows in order (the result does not depend on how the
 /// caller splits work elsewhere). `β = 0` overwrites `db` without reading it.
 pub fn column_sums_into<T: Scalar>(dz: MatRef<'_, T>, beta: T, db: &mut [T]) -> Result<()> {
-    if db.len() != dz.cols() {
-        return Err(Error::shape(
-            "kernels::column_sums_into",
-            "bias gradient length",
-            dz.cols(),
-            db.len(),
-        ));
-    }
+    same_size(
+        "kernels::column_sums_into",
+        "bias gradient length",
+        dz.cols(),
+        db.len(),
+    )?;
     if beta == T::zero() {
         db.fill(T::zero());
     } else if beta != T::one() {

@@ -10,8 +10,9 @@
 
 use std::any::TypeId;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::matrix::{MatMut, MatRef};
+use crate::validate::same_size;
 use crate::Scalar;
 
 /// `c ← alpha·a·b + beta·c`. With `beta == 0`, `c` is written without being read.
@@ -35,30 +36,14 @@ pub fn gemm<T: Scalar>(
     beta: T,
     mut c: MatMut<'_, T>,
 ) -> Result<()> {
-    if a.cols() != b.rows() {
-        return Err(Error::shape(
-            "kernels::gemm",
-            "inner dimension (rows of b)",
-            a.cols(),
-            b.rows(),
-        ));
-    }
-    if c.rows() != a.rows() {
-        return Err(Error::shape(
-            "kernels::gemm",
-            "output rows",
-            a.rows(),
-            c.rows(),
-        ));
-    }
-    if c.cols() != b.cols() {
-        return Err(Error::shape(
-            "kernels::gemm",
-            "output columns",
-            b.cols(),
-            c.cols(),
-        ));
-    }
+    same_size(
+        "kernels::gemm",
+        "inner dimension (rows of b)",
+        a.cols(),
+        b.rows(),
+    )?;
+    same_size("kernels::gemm", "output rows", a.rows(), c.rows())?;
+    same_size("kernels::gemm", "output columns", b.cols(), c.cols())?;
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
     if m == 0 || n == 0 {
         return Ok(());

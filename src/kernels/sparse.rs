@@ -63,6 +63,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::activate;
 use crate::matrix::{MatMut, MatRef};
+use crate::validate::same_size;
 use crate::Scalar;
 
 /// Rows of the output whose panel the forward builds together, in one contiguous tile (32
@@ -311,9 +312,7 @@ impl<T: Scalar> ColumnBlocks<T> {
     ) -> Result<()> {
         check_group(group)?;
         if let Some(s) = scale {
-            if s.len() != cols {
-                return Err(Error::shape("sparse gather", "scales", cols, s.len()));
-            }
+            same_size("sparse gather", "scales", cols, s.len())?;
         }
         self.reset(n, cols, group)?;
         let blocks = block_count(cols, group);
@@ -520,24 +519,11 @@ pub fn sparse_forward<T: Scalar>(
     let (cols, _) = check_parts(WHERE, parts, &pixels)?;
     let n = out.cols();
     let rows: usize = parts.iter().map(|p| p.rows()).sum();
-    if cols != w.rows() {
-        return Err(Error::shape(WHERE, "rows of w", cols, w.rows()));
-    }
-    if out.rows() != rows {
-        return Err(Error::shape(
-            WHERE,
-            "output rows (all parts' rows)",
-            rows,
-            out.rows(),
-        ));
-    }
-    if n != w.cols() {
-        return Err(Error::shape(WHERE, "output columns", w.cols(), n));
-    }
+    same_size(WHERE, "rows of w", cols, w.rows())?;
+    same_size(WHERE, "output rows (all parts' rows)", rows, out.rows())?;
+    same_size(WHERE, "output columns", w.cols(), n)?;
     if let Some(b) = bias {
-        if b.len() != n {
-            return Err(Error::shape(WHERE, "bias length", n, b.len()));
-        }
+        same_size(WHERE, "bias length", n, b.len())?;
     }
     contiguous_rows(
         WHERE,
@@ -632,32 +618,12 @@ pub fn sparse_weight_grad<T: Scalar>(
     let _ = check_parts(WHERE, parts, &pixels)?;
     let rows: usize = parts.iter().map(|p| p.rows()).sum();
     let n = out.cols();
-    if dz.rows() != rows {
-        return Err(Error::shape(
-            WHERE,
-            "rows of dz (all parts' rows)",
-            rows,
-            dz.rows(),
-        ));
-    }
-    if out.rows() != pixels.len() {
-        return Err(Error::shape(WHERE, "output rows", pixels.len(), out.rows()));
-    }
-    if n != dz.cols() {
-        return Err(Error::shape(WHERE, "output columns", dz.cols(), n));
-    }
+    same_size(WHERE, "rows of dz (all parts' rows)", rows, dz.rows())?;
+    same_size(WHERE, "output rows", pixels.len(), out.rows())?;
+    same_size(WHERE, "output columns", dz.cols(), n)?;
     if let Some((u, c)) = rank1 {
-        if u.len() != pixels.len() {
-            return Err(Error::shape(
-                WHERE,
-                "rank-1 u length",
-                pixels.len(),
-                u.len(),
-            ));
-        }
-        if c.len() != n {
-            return Err(Error::shape(WHERE, "rank-1 c length", n, c.len()));
-        }
+        same_size(WHERE, "rank-1 u length", pixels.len(), u.len())?;
+        same_size(WHERE, "rank-1 c length", n, c.len())?;
     }
     contiguous_rows(
         WHERE,
@@ -980,69 +946,61 @@ macro_rules! widths {
 // | AVX2    | 16 × 32 B  | 64 B (8 reg)   | 128 B (8 reg)   |
 // | base    | 16 × 16 B  | 64 B (16 reg)  | 64 B (8 reg)    |
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn forward_avx512<T: Scalar>(x: Forward<'_, '_, T>) {
-    let group = x.parts[0].group;
-    widths!(forward_body, x, group, Fused, 256, 256)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn forward_avx2<T: Scalar>(x: Forward<'_, '_, T>) {
-    let group = x.parts[0].group;
-    widths!(forward_body, x, group, Fused, 64, 128)
-}
-
-fn forward_dispatch<T: Scalar>(x: Forward<'_, '_, T>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the only requirement of an `avx512f` target-feature function is that
-            // the CPU supports AVX-512F, which was detected at run time just above.
-            return unsafe { forward_avx512(x) };
+/// Builds `$dispatch`, which runs `$body` (over the argument struct `$args`) through the
+/// `widths!` table compiled for the best instruction set the CPU has: AVX-512F, AVX2 with
+/// FMA, or the baseline (which keeps the multiply and the add separate, as it has no FMA).
+macro_rules! simd_dispatch {
+    ($dispatch:ident, $avx512:ident, $avx2:ident, $body:ident, $args:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        fn $avx512<T: Scalar>(x: $args<'_, '_, T>) {
+            let group = x.parts[0].group;
+            widths!($body, x, group, Fused, 256, 256)
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the only requirement of an `avx2,fma` target-feature function is that
-            // the CPU supports both, which was detected at run time just above.
-            return unsafe { forward_avx2(x) };
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx2<T: Scalar>(x: $args<'_, '_, T>) {
+            let group = x.parts[0].group;
+            widths!($body, x, group, Fused, 64, 128)
         }
-    }
-    let group = x.parts[0].group;
-    widths!(forward_body, x, group, Separate, 64, 64)
+
+        fn $dispatch<T: Scalar>(x: $args<'_, '_, T>) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the only requirement of an `avx512f` target-feature function is
+                    // that the CPU supports AVX-512F, which was detected at run time just above.
+                    return unsafe { $avx512(x) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the only requirement of an `avx2,fma` target-feature function is
+                    // that the CPU supports both, which was detected at run time just above.
+                    return unsafe { $avx2(x) };
+                }
+            }
+            let group = x.parts[0].group;
+            widths!($body, x, group, Separate, 64, 64)
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn weight_grad_avx512<T: Scalar>(x: WeightGrad<'_, '_, T>) {
-    let group = x.parts[0].group;
-    widths!(weight_grad_body, x, group, Fused, 256, 256)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn weight_grad_avx2<T: Scalar>(x: WeightGrad<'_, '_, T>) {
-    let group = x.parts[0].group;
-    widths!(weight_grad_body, x, group, Fused, 64, 128)
-}
-
-fn weight_grad_dispatch<T: Scalar>(x: WeightGrad<'_, '_, T>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: as in `forward_dispatch`: AVX-512F was detected just above.
-            return unsafe { weight_grad_avx512(x) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as in `forward_dispatch`: AVX2 and FMA were detected just above.
-            return unsafe { weight_grad_avx2(x) };
-        }
-    }
-    let group = x.parts[0].group;
-    widths!(weight_grad_body, x, group, Separate, 64, 64)
-}
+simd_dispatch!(
+    forward_dispatch,
+    forward_avx512,
+    forward_avx2,
+    forward_body,
+    Forward
+);
+simd_dispatch!(
+    weight_grad_dispatch,
+    weight_grad_avx512,
+    weight_grad_avx2,
+    weight_grad_body,
+    WeightGrad
+);
 
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)] // the tests index dense matrices by (row, column)

@@ -43,15 +43,19 @@ pub(crate) enum RulePass<T> {
     Momentum { lr: T, mu: T, nesterov: bool },
     /// RMSProp.
     RmsProp { lr: T, alpha: T, eps: T },
-    /// Adam and AdamW (`keep = 1 − lr·λ`, 1 for Adam).
-    Adam {
-        step_size: T,
-        beta1: T,
-        beta2: T,
-        eps: T,
-        inv_bc2_sqrt: T,
-        keep: T,
-    },
+    /// Adam and AdamW.
+    Adam(AdamStep<T>),
+}
+
+/// Adam's and AdamW's constants for one step (`keep = 1 − lr·λ`, 1 for Adam).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AdamStep<T> {
+    pub(crate) step_size: T,
+    pub(crate) beta1: T,
+    pub(crate) beta2: T,
+    pub(crate) eps: T,
+    pub(crate) inv_bc2_sqrt: T,
+    pub(crate) keep: T,
 }
 
 /// A whole step's pass: the rule, the clipping factor and the L2 weight decay.
@@ -175,7 +179,7 @@ fn one_buffer<T: Scalar>(
 }
 
 #[inline(always)]
-fn adam_body<T: Scalar>(s: Share<'_, T>, k: AdamConstants<T>) -> bool {
+fn adam_body<T: Scalar>(s: Share<'_, T>, k: AdamStep<T>, c: T, wd: T) -> bool {
     let n = s.w.len().min(s.g.len()).min(s.s0.len()).min(s.s1.len());
     let n = n.min(s.w_out.len()).min(s.s0_out.len()).min(s.s1_out.len());
     let (c1, c2) = (T::one() - k.beta1, T::one() - k.beta2);
@@ -188,7 +192,7 @@ fn adam_body<T: Scalar>(s: Share<'_, T>, k: AdamConstants<T>) -> bool {
         let (g, m1, m2) = (&g[..m], &m1[..m], &m2[..m]);
         let (w_out, m1_out, m2_out) = (&mut w_out[..m], &mut m1_out[..m], &mut m2_out[..m]);
         for j in 0..m {
-            let d = k.c * g[j] + k.wd * w[j];
+            let d = c * g[j] + wd * w[j];
             let nm = k.beta1 * m1[j] + c1 * d;
             let nv = k.beta2 * m2[j] + c2 * d * d;
             m1_out[j] = nm;
@@ -200,19 +204,6 @@ fn adam_body<T: Scalar>(s: Share<'_, T>, k: AdamConstants<T>) -> bool {
         }
     }
     true
-}
-
-/// Adam's constants, bundled so the dispatch wrapper stays short.
-#[derive(Debug, Clone, Copy)]
-struct AdamConstants<T> {
-    step_size: T,
-    beta1: T,
-    beta2: T,
-    eps: T,
-    inv_bc2_sqrt: T,
-    keep: T,
-    c: T,
-    wd: T,
 }
 
 dispatch!(
@@ -233,7 +224,7 @@ dispatch!(
 dispatch!(
     /// Adam or AdamW over one share.
     adam, adam_avx2, adam_body,
-    (s: Share<'_, T>, k: AdamConstants<T>) -> bool
+    (s: Share<'_, T>, k: AdamStep<T>, c: T, wd: T) -> bool
 );
 
 /// Runs `pass` over one share, writing `share`'s outputs. True if every value written is
@@ -245,26 +236,7 @@ pub(crate) fn apply<T: Scalar>(pass: &Pass<T>, s: Share<'_, T>) -> bool {
         RulePass::Plain { lr } => plain(s, lr, c, wd),
         RulePass::Momentum { lr, mu, nesterov } => momentum(s, lr, mu, nesterov, c, wd),
         RulePass::RmsProp { lr, alpha, eps } => rmsprop(s, lr, alpha, eps, c, wd),
-        RulePass::Adam {
-            step_size,
-            beta1,
-            beta2,
-            eps,
-            inv_bc2_sqrt,
-            keep,
-        } => adam(
-            s,
-            AdamConstants {
-                step_size,
-                beta1,
-                beta2,
-                eps,
-                inv_bc2_sqrt,
-                keep,
-                c,
-                wd,
-            },
-        ),
+        RulePass::Adam(k) => adam(s, k, c, wd),
     }
 }
 

@@ -47,6 +47,7 @@ use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatRef, Matrix};
 use crate::model::mlp::{CompensatedSum, LayerSpec};
 use crate::model::{Mlp, Params};
+use crate::validate::same_size;
 use crate::Scalar;
 
 // ---- linear: Z = X·W + b ----------------------------------------------------------------
@@ -157,14 +158,12 @@ pub fn scores<T: Scalar>(mlp: &Mlp<T>, x: &Matrix<T>) -> Result<Matrix<T>> {
 /// The loss of `mlp` on `batch` and its gradient, written into `grad`: forward through every
 /// layer, the loss and its gradient, then backward through every layer, then L2.
 pub fn loss_and_grad<T: Scalar>(mlp: &Mlp<T>, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
-    if grad.len() != mlp.num_params() {
-        return Err(Error::shape(
-            "backprop::loss_and_grad",
-            "gradient length",
-            mlp.num_params(),
-            grad.len(),
-        ));
-    }
+    same_size(
+        "backprop::loss_and_grad",
+        "gradient length",
+        mlp.num_params(),
+        grad.len(),
+    )?;
     let (x, labels) = batch.to_matrix()?;
     let outputs = forward(mlp, x.clone())?;
     let z = outputs

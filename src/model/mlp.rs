@@ -32,7 +32,7 @@ use crate::matrix::{MatMut, MatRef};
 use crate::model::blocked::{block_size, forward_rows, run_block, FirstLayer, Workspace};
 use crate::model::{evaluate_classifier, Classifier, Evaluation, Init, Model, ParamGroup, Params};
 use crate::rng::seeded;
-use crate::validate::{non_negative, thread_count};
+use crate::validate::{non_negative, same_size, thread_count};
 use crate::Scalar;
 
 /// Bytes of activations one row block may occupy (8 MiB). A block's rows are the `m` of
@@ -421,22 +421,13 @@ impl<T: Scalar> Mlp<T> {
     }
 
     fn check_batch(&self, context: &'static str, batch: &Batch<'_, T>) -> Result<()> {
-        if batch.num_features() != self.num_inputs() {
-            return Err(Error::shape(
-                context,
-                "features per example",
-                self.num_inputs(),
-                batch.num_features(),
-            ));
-        }
-        if batch.num_classes() != self.num_classes() {
-            return Err(Error::shape(
-                context,
-                "classes",
-                self.num_classes(),
-                batch.num_classes(),
-            ));
-        }
+        same_size(
+            context,
+            "features per example",
+            self.num_inputs(),
+            batch.num_features(),
+        )?;
+        same_size(context, "classes", self.num_classes(), batch.num_classes())?;
         if batch.is_empty() {
             return Err(Error::param(
                 "batch",
@@ -564,14 +555,12 @@ impl<T: Scalar> Params<T> for Mlp<T> {
         Some(bounds)
     }
     fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
-        if next.len() != self.params.len() {
-            return Err(Error::shape(
-                "Mlp::swap_params",
-                "parameter count",
-                self.params.len(),
-                next.len(),
-            ));
-        }
+        same_size(
+            "Mlp::swap_params",
+            "parameter count",
+            self.params.len(),
+            next.len(),
+        )?;
         std::mem::swap(&mut self.params, next);
         Ok(())
     }
@@ -590,14 +579,12 @@ impl<T: Scalar> Model<T> for Mlp<T> {
     }
     fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
         self.check_batch("Mlp::loss_and_grad", batch)?;
-        if grad.len() != self.params.len() {
-            return Err(Error::shape(
-                "Mlp::loss_and_grad",
-                "gradient length",
-                self.params.len(),
-                grad.len(),
-            ));
-        }
+        same_size(
+            "Mlp::loss_and_grad",
+            "gradient length",
+            self.params.len(),
+            grad.len(),
+        )?;
         self.walk_batch(batch, Some(grad))
     }
     fn evaluate(&mut self, data: &Dataset<T>) -> Result<Evaluation> {
@@ -618,30 +605,9 @@ impl<T: Scalar> Classifier<T> for Mlp<T> {
     }
     fn scores(&mut self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) -> Result<()> {
         let (inputs, classes) = (self.num_inputs(), self.num_classes());
-        if x.cols() != inputs {
-            return Err(Error::shape(
-                "Mlp::scores",
-                "features per example",
-                inputs,
-                x.cols(),
-            ));
-        }
-        if out.cols() != classes {
-            return Err(Error::shape(
-                "Mlp::scores",
-                "score columns",
-                classes,
-                out.cols(),
-            ));
-        }
-        if out.rows() != x.rows() {
-            return Err(Error::shape(
-                "Mlp::scores",
-                "score rows",
-                x.rows(),
-                out.rows(),
-            ));
-        }
+        same_size("Mlp::scores", "features per example", inputs, x.cols())?;
+        same_size("Mlp::scores", "score columns", classes, out.cols())?;
+        same_size("Mlp::scores", "score rows", x.rows(), out.rows())?;
         let n = x.rows();
         let block = block_size(n, self.block_rows);
         self.ws.ensure(&self.layers, block, self.pool.threads());

@@ -39,6 +39,7 @@ use crate::data::{Batch, Dataset, Examples};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef, Matrix};
+use crate::validate::same_size;
 use crate::Scalar;
 
 /// A loss over examples of `D` (a [`Dataset`] unless said otherwise), with its gradient.
@@ -175,14 +176,12 @@ pub fn evaluate_classifier<T: Scalar>(
             "must have examples to evaluate on",
         ));
     }
-    if data.num_features() != model.num_inputs() {
-        return Err(Error::shape(
-            "evaluate_classifier",
-            "features per example",
-            model.num_inputs(),
-            data.num_features(),
-        ));
-    }
+    same_size(
+        "evaluate_classifier",
+        "features per example",
+        model.num_inputs(),
+        data.num_features(),
+    )?;
     // A label the scores have no column for has no loss (accuracy just counts it wrong).
     if loss.is_some() && data.num_classes() > model.num_classes() {
         return Err(Error::shape(

@@ -39,6 +39,7 @@ use std::ops::Range;
 use crate::data::{Batch, Examples};
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::validate::same_size;
 use crate::Scalar;
 
 /// The body of a [`Params`] impl that forwards every method to `self.$field`: a wrapper
@@ -135,14 +136,12 @@ pub trait Params<T: Scalar> {
     /// nothing.
     fn swap_params(&mut self, other: &mut Vec<T>) -> Result<()> {
         let params = self.params_mut();
-        if other.len() != params.len() {
-            return Err(Error::shape(
-                "Params::swap_params",
-                "parameter count",
-                params.len(),
-                other.len(),
-            ));
-        }
+        same_size(
+            "Params::swap_params",
+            "parameter count",
+            params.len(),
+            other.len(),
+        )?;
         params.swap_with_slice(other);
         Ok(())
     }
@@ -226,14 +225,12 @@ impl ParamGroup {
 pub(crate) fn check_groups(groups: &[ParamGroup], n: usize) -> Result<()> {
     let mut next = 0usize;
     for g in groups {
-        if g.offset != next {
-            return Err(Error::shape(
-                "Params::param_groups",
-                "offset of the next group (groups must tile the parameters in order)",
-                next,
-                g.offset,
-            ));
-        }
+        same_size(
+            "Params::param_groups",
+            "offset of the next group (groups must tile the parameters in order)",
+            next,
+            g.offset,
+        )?;
         next = g
             .offset
             .checked_add(g.len())
@@ -247,14 +244,12 @@ pub(crate) fn check_groups(groups: &[ParamGroup], n: usize) -> Result<()> {
             ));
         }
     }
-    if next != n {
-        return Err(Error::shape(
-            "Params::param_groups",
-            "parameters the groups cover",
-            n,
-            next,
-        ));
-    }
+    same_size(
+        "Params::param_groups",
+        "parameters the groups cover",
+        n,
+        next,
+    )?;
     Ok(())
 }
 
@@ -324,14 +319,12 @@ impl<T: Scalar, F, G> Params<T> for FnObjective<T, F, G> {
         &mut self.x
     }
     fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
-        if next.len() != self.x.len() {
-            return Err(Error::shape(
-                "FnObjective::swap_params",
-                "parameter count",
-                self.x.len(),
-                next.len(),
-            ));
-        }
+        same_size(
+            "FnObjective::swap_params",
+            "parameter count",
+            self.x.len(),
+            next.len(),
+        )?;
         std::mem::swap(&mut self.x, next);
         Ok(())
     }
@@ -347,14 +340,12 @@ where
         Ok((self.f)(&self.x))
     }
     fn loss_and_grad(&mut self, grad: &mut [T]) -> Result<T> {
-        if grad.len() != self.x.len() {
-            return Err(Error::shape(
-                "FnObjective::loss_and_grad",
-                "gradient length",
-                self.x.len(),
-                grad.len(),
-            ));
-        }
+        same_size(
+            "FnObjective::loss_and_grad",
+            "gradient length",
+            self.x.len(),
+            grad.len(),
+        )?;
         (self.grad)(&self.x, grad);
         Ok((self.f)(&self.x))
     }

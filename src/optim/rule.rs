@@ -39,7 +39,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::kernels::update::RulePass;
+use crate::kernels::update::{AdamStep, RulePass};
 use crate::validate::{non_negative, open_unit_interval, positive, unit_interval};
 use crate::Scalar;
 
@@ -316,14 +316,14 @@ fn adam_pass<T: Scalar>(
 ) -> RulePass<T> {
     let t = i32::try_from(t).unwrap_or(i32::MAX);
     let lr64 = lr.to_f64_lossless();
-    RulePass::Adam {
+    RulePass::Adam(AdamStep {
         step_size: T::from_f64(lr64 / (1.0 - beta1.powi(t))),
         beta1: T::from_f64(beta1),
         beta2: T::from_f64(beta2),
         eps: T::from_f64(eps),
         inv_bc2_sqrt: T::from_f64(1.0 / (1.0 - beta2.powi(t)).sqrt()),
         keep: T::one() - lr * T::from_f64(decoupled),
-    }
+    })
 }
 
 impl fmt::Display for UpdateRule {
@@ -409,12 +409,11 @@ impl<T: Scalar> RuleState<T> {
     pub(crate) fn buffers_mut(&mut self) -> Vec<&mut Vec<T>> {
         match self {
             RuleState::Plain => Vec::new(),
-            RuleState::Momentum { velocity } => vec![velocity],
-            RuleState::RmsProp { square_avg } => vec![square_avg],
+            RuleState::Momentum { velocity: b } | RuleState::RmsProp { square_avg: b } => vec![b],
             RuleState::Adam {
-                exp_avg,
-                exp_avg_sq,
-            } => vec![exp_avg, exp_avg_sq],
+                exp_avg: m,
+                exp_avg_sq: v,
+            } => vec![m, v],
         }
     }
 

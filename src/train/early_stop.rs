@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::model::Params;
 use crate::optim::StateDict;
 use crate::train::{Control, EpochEnd, Monitor, Observer, StopReason, TrainReport};
-use crate::validate::{at_least_one, non_negative};
+use crate::validate::{at_least_one, non_negative, same_size};
 use crate::Scalar;
 
 /// The name early stopping's state goes under in a checkpoint.
@@ -130,14 +130,12 @@ impl<T: Scalar> Observer<T> for EarlyStopping<T> {
             return Ok(());
         }
         let params = model.params_mut();
-        if params.len() != self.best_params.len() {
-            return Err(Error::shape(
-                "EarlyStopping::on_end (restoring the best parameters)",
-                "parameter count",
-                self.best_params.len(),
-                params.len(),
-            ));
-        }
+        same_size(
+            "EarlyStopping::on_end (restoring the best parameters)",
+            "parameter count",
+            self.best_params.len(),
+            params.len(),
+        )?;
         params.copy_from_slice(&self.best_params);
         self.restored = true;
         Ok(())

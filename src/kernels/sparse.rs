@@ -863,25 +863,34 @@ fn accumulate<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     acc
 }
 
+/// Calls `$panel::<T, M, G, width>(&mut x, c0)` for each panel of `x.n` output columns from
+/// the left: panels `W` wide while they fit, then the tail in panels of 8 and of 1 (a macro,
+/// as the width is a const parameter of the panel function).
+macro_rules! by_panels {
+    ($panel:ident, $x:ident, $T:ty, $M:ty, $G:ident, $W:ident) => {
+        let n = $x.n;
+        let mut c0 = 0;
+        while c0 + $W <= n {
+            $panel::<$T, $M, $G, $W>(&mut $x, c0);
+            c0 += $W;
+        }
+        while c0 + 8 <= n {
+            $panel::<$T, $M, $G, 8>(&mut $x, c0);
+            c0 += 8;
+        }
+        while c0 < n {
+            $panel::<$T, $M, $G, 1>(&mut $x, c0);
+            c0 += 1;
+        }
+    };
+}
+
 /// The forward over every panel and row group: panels of `W` columns, then the tail in
 /// panels of 8 and of 1. Panels outside, so that a panel of `W₁` (784 rows × 256 bytes)
 /// stays in L2 while every row group uses it.
 #[inline(always)]
 fn forward_body<T: Scalar, M: MulAdd, const G: usize, const W: usize>(mut x: Forward<'_, '_, T>) {
-    let n = x.n;
-    let mut c0 = 0;
-    while c0 + W <= n {
-        forward_column::<T, M, G, W>(&mut x, c0);
-        c0 += W;
-    }
-    while c0 + 8 <= n {
-        forward_column::<T, M, G, 8>(&mut x, c0);
-        c0 += 8;
-    }
-    while c0 < n {
-        forward_column::<T, M, G, 1>(&mut x, c0);
-        c0 += 1;
-    }
+    by_panels!(forward_column, x, T, M, G, W);
 }
 
 /// One panel of the forward: every row group of every part. (A function, not a closure:
@@ -906,20 +915,7 @@ fn forward_column<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
 fn weight_grad_body<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     mut x: WeightGrad<'_, '_, T>,
 ) {
-    let n = x.n;
-    let mut c0 = 0;
-    while c0 + W <= n {
-        weight_grad_panel::<T, M, G, W>(&mut x, c0);
-        c0 += W;
-    }
-    while c0 + 8 <= n {
-        weight_grad_panel::<T, M, G, 8>(&mut x, c0);
-        c0 += 8;
-    }
-    while c0 < n {
-        weight_grad_panel::<T, M, G, 1>(&mut x, c0);
-        c0 += 1;
-    }
+    by_panels!(weight_grad_panel, x, T, M, G, W);
 }
 
 /// Instantiates a kernel body for each block width and element size with the panel widths

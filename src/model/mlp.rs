@@ -30,6 +30,7 @@ use crate::kernels::sparse::preferred_group;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
 use crate::model::blocked::{block_size, forward_rows, run_block, FirstLayer, Workspace};
+use crate::model::objective::swap_vec;
 use crate::model::{evaluate_classifier, Classifier, Evaluation, Init, Model, ParamGroup, Params};
 use crate::rng::seeded;
 use crate::validate::{non_negative, same_size, thread_count};
@@ -555,14 +556,7 @@ impl<T: Scalar> Params<T> for Mlp<T> {
         Some(bounds)
     }
     fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
-        same_size(
-            "Mlp::swap_params",
-            "parameter count",
-            self.params.len(),
-            next.len(),
-        )?;
-        std::mem::swap(&mut self.params, next);
-        Ok(())
+        swap_vec("Mlp::swap_params", &mut self.params, next)
     }
 }
 

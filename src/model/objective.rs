@@ -78,6 +78,18 @@ macro_rules! forward_params {
 }
 pub(crate) use forward_params;
 
+/// [`Params::swap_params`] for a model that owns its parameters as one `Vec`: a swap of
+/// the two vectors, no copy (after checking the lengths agree).
+pub(crate) fn swap_vec<T>(
+    context: &'static str,
+    mine: &mut Vec<T>,
+    next: &mut Vec<T>,
+) -> Result<()> {
+    same_size(context, "parameter count", mine.len(), next.len())?;
+    std::mem::swap(mine, next);
+    Ok(())
+}
+
 /// A flat vector of parameters: what optimizers move and checkpoints save.
 ///
 /// Only [`params`](Params::params) and [`params_mut`](Params::params_mut) are required. The
@@ -319,14 +331,7 @@ impl<T: Scalar, F, G> Params<T> for FnObjective<T, F, G> {
         &mut self.x
     }
     fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
-        same_size(
-            "FnObjective::swap_params",
-            "parameter count",
-            self.x.len(),
-            next.len(),
-        )?;
-        std::mem::swap(&mut self.x, next);
-        Ok(())
+        swap_vec("FnObjective::swap_params", &mut self.x, next)
     }
 }
 

@@ -297,6 +297,10 @@ impl Reader<'_> {
         self.names_or_none(key)
             .ok_or_else(|| self.bad(format!("metadata key {key:?} is missing")))
     }
+    /// [`names`](Self::names), owned (so the reader can be borrowed again while they are used).
+    fn owned_names(&self, key: &str) -> Result<Vec<String>> {
+        Ok(self.names(key)?.into_iter().map(String::from).collect())
+    }
     fn parsed_list<V: std::str::FromStr>(&self, key: &str) -> Result<Vec<V>>
     where
         V::Err: std::fmt::Display,
@@ -338,11 +342,7 @@ impl Reader<'_> {
             steps: self.parse(&format!("{prefix}.steps"))?,
             ..StateDict::default()
         };
-        let buffers: Vec<String> = self
-            .names(&format!("{prefix}.buffers"))?
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let buffers = self.owned_names(&format!("{prefix}.buffers"))?;
         for name in buffers {
             let tensor = format!("{prefix}.{name}");
             let (shape, buf) = self.tensor(&tensor)?;
@@ -353,11 +353,7 @@ impl Reader<'_> {
             }
             state.buffers.push((name, buf));
         }
-        let scalars: Vec<String> = self
-            .names(&format!("{prefix}.scalars"))?
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let scalars = self.owned_names(&format!("{prefix}.scalars"))?;
         for name in scalars {
             let value = self.parse(&format!("{prefix}.scalar.{name}"))?;
             state.scalars.push((name, value));

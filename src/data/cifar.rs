@@ -129,6 +129,14 @@ pub struct CifarBatch {
 }
 
 impl CifarBatch {
+    /// An empty batch with room for `records` records (a count the caller has checked
+    /// against the read limit, so `records * PIXELS` fits).
+    fn with_room(records: usize) -> Self {
+        CifarBatch {
+            labels: Vec::with_capacity(records),
+            pixels: Vec::with_capacity(records * PIXELS),
+        }
+    }
     /// Number of records.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -232,10 +240,7 @@ impl CifarReader {
         }
         let len = meta.len();
         let records = self.check_len(path, len)?;
-        let mut batch = CifarBatch {
-            labels: Vec::with_capacity(records),
-            pixels: Vec::with_capacity(records * PIXELS),
-        };
+        let mut batch = CifarBatch::with_room(records);
         read_records(file, path, len, records, &mut batch)?;
         Ok(batch)
     }
@@ -245,10 +250,7 @@ impl CifarReader {
     pub fn read_slice(&self, bytes: &[u8], path: &Path) -> Result<CifarBatch> {
         let len = bytes.len() as u64;
         let records = self.check_len(path, len)?;
-        let mut batch = CifarBatch {
-            labels: Vec::with_capacity(records),
-            pixels: Vec::with_capacity(records * PIXELS),
-        };
+        let mut batch = CifarBatch::with_room(records);
         read_records(bytes, path, len, records, &mut batch)?;
         Ok(batch)
     }
@@ -483,10 +485,7 @@ impl<T: Scalar> Cifar10<T> {
                     "the training batches together do not fit in memory here",
                 )
             })?;
-        let mut train = CifarBatch {
-            labels: Vec::with_capacity(train_records),
-            pixels: Vec::with_capacity(train_records * PIXELS),
-        };
+        let mut train = CifarBatch::with_room(train_records);
         for (path, &(len, records)) in train_files.iter().zip(&lengths) {
             let file = File::open(path).map_err(|e| Error::io(path, e))?;
             read_records(file, path, len, records, &mut train)?;

@@ -131,25 +131,33 @@ impl Schedule {
         })
     }
     /// Reduce-on-plateau's relative improvement threshold (finite, in `[0, 1)`; default 1e-4).
-    pub fn threshold(mut self, threshold: f64) -> Result<Schedule> {
+    pub fn threshold(self, threshold: f64) -> Result<Schedule> {
         let threshold = unit_interval("threshold", threshold)?;
-        match &mut self.kind {
-            Kind::Plateau(p) => p.threshold = threshold,
-            _ => return Err(self.not_plateau("threshold")),
-        }
-        Ok(self)
+        self.set_plateau("threshold", |p| p.threshold = threshold)
     }
     /// Reduce-on-plateau's floor for the learning rate (finite, ≥ 0; default 0).
-    pub fn min_lr(mut self, min_lr: f64) -> Result<Schedule> {
+    pub fn min_lr(self, min_lr: f64) -> Result<Schedule> {
         let min_lr = non_negative("min_lr", min_lr)?;
+        self.set_plateau("min_lr", |p| p.min_lr = min_lr)
+    }
+    /// Sets one of reduce-on-plateau's parameters (`name`, already validated); other
+    /// schedules refuse it.
+    fn set_plateau(
+        mut self,
+        name: &'static str,
+        set: impl FnOnce(&mut Plateau),
+    ) -> Result<Schedule> {
         match &mut self.kind {
-            Kind::Plateau(p) => p.min_lr = min_lr,
-            _ => return Err(self.not_plateau("min_lr")),
+            Kind::Plateau(p) => set(p),
+            _ => {
+                return Err(Error::param(
+                    name,
+                    self.name(),
+                    "only the plateau schedule has it",
+                ))
+            }
         }
         Ok(self)
-    }
-    fn not_plateau(&self, name: &'static str) -> Error {
-        Error::param(name, self.name(), "only the plateau schedule has it")
     }
     /// This schedule after a linear warm-up over `epochs` ≥ 1 epochs that starts at
     /// `start_factor·lr₀` (`start_factor` in `(0, 1]`); the schedule's own epoch count starts

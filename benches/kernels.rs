@@ -269,6 +269,20 @@ fn training_step(c: &mut Criterion) {
             bn.iter(|| sgd.step(&mut mlp.on(&batch)).unwrap())
         });
     }
+    // The dense path on one thread, for the roofline ("roofline: the 5 products of a step").
+    let mut dense = Mlp::<f32>::builder(784)
+        .hidden(256, Activation::Relu)
+        .classes(10)
+        .sparse_input(SparseInput::Never)
+        .build()
+        .unwrap();
+    dense.set_threads(1).unwrap();
+    let mut sgd = Sgd::new(0.01f32).unwrap().momentum(0.9).unwrap();
+    let idx: Vec<usize> = (0..128).map(|i| (i * 61) % train.len()).collect();
+    let batch = train.batch(&idx).unwrap();
+    g.bench_function("dense batch 128 threads 1", |bn| {
+        bn.iter(|| sgd.step(&mut dense.on(&batch)).unwrap())
+    });
     g.finish();
     mlp.set_threads(1).unwrap();
     let mut grad = vec![0.0f32; mlp.num_params()];

@@ -111,7 +111,9 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::data::{Batch, Examples};
 use crate::error::{Error, Result};
-use crate::model::{check_groups, FnObjective, Model, Objective, OnBatch, ParamGroup, Params};
+use crate::model::{
+    check_groups, forward_params, FnObjective, Model, Objective, OnBatch, ParamGroup, Params,
+};
 use crate::rng::{seeded, stream_rng};
 use crate::validate::{at_least_one, non_negative, positive, thread_count};
 use crate::Scalar;
@@ -695,15 +697,7 @@ impl<'a, T> Counted<'a, T> {
 }
 
 impl<T: Scalar> Params<T> for Counted<'_, T> {
-    fn params(&self) -> &[T] {
-        self.inner.params()
-    }
-    fn params_mut(&mut self) -> &mut [T] {
-        self.inner.params_mut()
-    }
-    fn param_groups(&self) -> Vec<ParamGroup> {
-        self.inner.param_groups()
-    }
+    forward_params!(inner);
 }
 
 impl<T: Scalar> Objective<T> for Counted<'_, T> {
@@ -723,12 +717,7 @@ struct Owned<'b, 'c, M, T, D: ?Sized> {
 }
 
 impl<T: Scalar, D: Examples + ?Sized, M: Model<T, D>> Params<T> for Owned<'_, '_, M, T, D> {
-    fn params(&self) -> &[T] {
-        self.model.params()
-    }
-    fn params_mut(&mut self) -> &mut [T] {
-        self.model.params_mut()
-    }
+    forward_params!(model);
 }
 
 impl<T: Scalar, D: Examples + ?Sized, M: Model<T, D>> Objective<T> for Owned<'_, '_, M, T, D> {

@@ -268,26 +268,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
         ParamGroup::new("b", B * I + I * O, vec![O]),
     ];
     let check = GradCheck::new().groups(groups).seed(cli.run.seed);
-    let report = check.check_vjp(&p, B * O, layer_forward, |p, dy, d| {
-        layer_backward(p, dy, d, false)
-    })?;
-    record(
-        &mut cases,
-        "dense_layer",
-        false,
-        &format!("a dense tanh layer Y = tanh(X·W + b), X {B}×{I}, W {I}×{O}: check_vjp, one row per input"),
-        &report,
-    );
-    let report = check.check_vjp(&p, B * O, layer_forward, |p, dy, d| {
-        layer_backward(p, dy, d, true)
-    })?;
-    record(
-        &mut cases,
-        "dense_layer_w_transposed",
-        true,
-        "the same layer, its dX reading W transposed",
-        &report,
-    );
+    // The right backward pass, then the broken one that reads W transposed in dX.
+    for (name, transposed, title) in [
+        (
+            "dense_layer",
+            false,
+            format!("a dense tanh layer Y = tanh(X·W + b), X {B}×{I}, W {I}×{O}: check_vjp, one row per input"),
+        ),
+        (
+            "dense_layer_w_transposed",
+            true,
+            "the same layer, its dX reading W transposed".to_string(),
+        ),
+    ] {
+        let report = check.check_vjp(&p, B * O, layer_forward, |p, dy, d| {
+            layer_backward(p, dy, d, transposed)
+        })?;
+        record(&mut cases, name, transposed, &title, &report);
+    }
 
     // (c) The crate's MLP, fast mode: k directions through all its parameters.
     let mnist = cli.data.load::<f64>()?;
@@ -355,7 +353,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         );
     }
     if cli.run.json {
-        cli::print_json("check_your_gradient", Some(&cli.data), &Report { cases })?;
+        cli::print_json(&cli.data, &Report { cases })?;
     }
     Ok(())
 }

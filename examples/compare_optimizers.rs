@@ -253,16 +253,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             results.insert(format!("{}_train_loss", e.key), e.train_loss.into());
             results.insert(format!("{}_steps", e.key), e.steps.into());
         }
-        cli::print_json(
-            "compare_optimizers",
-            Some(&cli.data),
-            &Report {
-                seconds,
-                random_scale: scale,
-                local_step: step,
-                results,
-            },
-        )?;
+        let json = Report {
+            seconds,
+            random_scale: scale,
+            local_step: step,
+            results,
+        };
+        cli::print_json(&cli.data, &json)?;
     }
     Ok(())
 }

@@ -117,23 +117,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
         println!("wrote {}", path.display());
     }
     if cli.run.json {
-        cli::print_json(
-            "gd_vs_sgd",
-            Some(&cli.data),
-            &Report {
-                seconds: cli.seconds,
-                gd_lr: cli.gd_lr,
-                sgd_lr: cli.sgd_lr,
-                gd_batch: mnist.train.len(),
-                sgd_batch: cli.batch,
-                gd_final_loss: gd.final_loss,
-                sgd_final_loss: sgd.final_loss,
-                gd_test_accuracy: gd.test_accuracy,
-                sgd_test_accuracy: sgd.test_accuracy,
-                gd_epochs: gd.epochs,
-                sgd_epochs: sgd.epochs,
-            },
-        )?;
+        let json = Report {
+            seconds: cli.seconds,
+            gd_lr: cli.gd_lr,
+            sgd_lr: cli.sgd_lr,
+            gd_batch: mnist.train.len(),
+            sgd_batch: cli.batch,
+            gd_final_loss: gd.final_loss,
+            sgd_final_loss: sgd.final_loss,
+            gd_test_accuracy: gd.test_accuracy,
+            sgd_test_accuracy: sgd.test_accuracy,
+            gd_epochs: gd.epochs,
+            sgd_epochs: sgd.epochs,
+        };
+        cli::print_json(&cli.data, &json)?;
     }
     Ok(())
 }

@@ -172,27 +172,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
         full_numeric / analytic_seconds
     );
     if cli.run.json {
-        cli::print_json(
-            "gradient_check",
-            Some(&cli.data),
-            &Report {
-                params: n,
-                checked: report.checked(),
-                max_rel_error: report.max_rel_error,
-                mean_rel_error: report.mean_rel_error,
-                worst_group: report.worst_group().map(str::to_string),
-                kinks: report.kinks.len(),
-                verdict: report.verdict().to_string(),
-                passed: report.passed(),
-                loss_seconds,
-                analytic_seconds,
-                check_seconds,
-                numeric_seconds_per_coordinate: per_coordinate,
-                loss_evaluations_per_coordinate: evaluations,
-                numeric_full_seconds: full_numeric,
-                numeric_over_analytic: full_numeric / analytic_seconds,
-            },
-        )?;
+        let json = Report {
+            params: n,
+            checked: report.checked(),
+            max_rel_error: report.max_rel_error,
+            mean_rel_error: report.mean_rel_error,
+            worst_group: report.worst_group().map(str::to_string),
+            kinks: report.kinks.len(),
+            verdict: report.verdict().to_string(),
+            passed: report.passed(),
+            loss_seconds,
+            analytic_seconds,
+            check_seconds,
+            numeric_seconds_per_coordinate: per_coordinate,
+            loss_evaluations_per_coordinate: evaluations,
+            numeric_full_seconds: full_numeric,
+            numeric_over_analytic: full_numeric / analytic_seconds,
+        };
+        cli::print_json(&cli.data, &json)?;
     }
     Ok(())
 }

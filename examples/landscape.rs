@@ -602,44 +602,41 @@ fn run(cli: Cli) -> Result<(), Failure> {
     if cli.run.json {
         let steps = |i: usize| valley_walks[i].1.reached;
         // No data directory: both functions are made up here ("data": null).
-        cli::print_json(
-            "landscape",
-            None,
-            &Report {
-                kappa,
-                tol,
-                max_steps,
-                gd_steps: steps(0),
-                momentum_steps: steps(1),
-                nesterov_steps: steps(2),
-                adam_steps: steps(3),
-                saddle_lr: cli.saddle_lr,
-                saddle_gd_steps: gd_walk.reached,
-                saddle_sgd_steps: sgd_walk.reached,
-                saddle_gd_final_x: gx,
-                saddle_gd_final_y: gy,
-                saddle_gd_final_loss: gd_walk.values.last().copied().unwrap_or(f64::NAN),
-                saddle_nudge: cli.nudge,
-                saddle_nudged_gd_steps: nudged_walk.reached,
-                saddle_nudged_gd_growth_per_step: growth,
-                well_tilt: cli.tilt,
-                well_global_min: wells.critical[0],
-                well_barrier: wells.critical[1],
-                well_local_min: wells.critical[2],
-                well_starts: cli.starts,
-                well_steps: cli.well_steps,
-                well_gd_global_fraction: wells.methods[0].fraction(),
-                well_sgd_global_fraction: wells.methods[1].fraction(),
-                well_momentum_global_fraction: wells.methods[2].fraction(),
-                well_adam_global_fraction: wells.methods[3].fraction(),
-                well_gd_max_distance_to_local_min: wells.methods[0]
-                    .finals
-                    .iter()
-                    .map(|x| (x - wells.critical[2]).abs())
-                    .fold(0.0, f64::max),
-                grad_check_max_rel_error: grad_error,
-            },
-        )?;
+        let json = Report {
+            kappa,
+            tol,
+            max_steps,
+            gd_steps: steps(0),
+            momentum_steps: steps(1),
+            nesterov_steps: steps(2),
+            adam_steps: steps(3),
+            saddle_lr: cli.saddle_lr,
+            saddle_gd_steps: gd_walk.reached,
+            saddle_sgd_steps: sgd_walk.reached,
+            saddle_gd_final_x: gx,
+            saddle_gd_final_y: gy,
+            saddle_gd_final_loss: gd_walk.values.last().copied().unwrap_or(f64::NAN),
+            saddle_nudge: cli.nudge,
+            saddle_nudged_gd_steps: nudged_walk.reached,
+            saddle_nudged_gd_growth_per_step: growth,
+            well_tilt: cli.tilt,
+            well_global_min: wells.critical[0],
+            well_barrier: wells.critical[1],
+            well_local_min: wells.critical[2],
+            well_starts: cli.starts,
+            well_steps: cli.well_steps,
+            well_gd_global_fraction: wells.methods[0].fraction(),
+            well_sgd_global_fraction: wells.methods[1].fraction(),
+            well_momentum_global_fraction: wells.methods[2].fraction(),
+            well_adam_global_fraction: wells.methods[3].fraction(),
+            well_gd_max_distance_to_local_min: wells.methods[0]
+                .finals
+                .iter()
+                .map(|x| (x - wells.critical[2]).abs())
+                .fold(0.0, f64::max),
+            grad_check_max_rel_error: grad_error,
+        };
+        cli::print_json(None, &json)?;
     }
     Ok(())
 }

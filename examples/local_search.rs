@@ -94,17 +94,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         p.test.len()
     );
     if cli.run.json {
-        cli::print_json(
-            "local_search",
-            Some(&cli.search.data),
-            &Report {
-                search: cli.search.report(&p, search.best_loss(), test_accuracy),
-                init_scale: cli.init_scale,
-                step: cli.step,
-                loss_evaluations: search.tries() + usize::from(search.best_loss().is_some()),
-                accepted: search.accepted(),
-            },
-        )?;
+        let json = Report {
+            search: cli.search.report(&p, search.best_loss(), test_accuracy),
+            init_scale: cli.init_scale,
+            step: cli.step,
+            loss_evaluations: search.tries() + usize::from(search.best_loss().is_some()),
+            accepted: search.accepted(),
+        };
+        cli::print_json(&cli.search.data, &json)?;
     }
     Ok(())
 }

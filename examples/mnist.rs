@@ -853,31 +853,28 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
     let test_accuracy = accuracy(&mut model, &test)?;
     let best_epoch = stopper.as_ref().and_then(|s| s.best_epoch());
     if json {
-        cli::print_json(
-            "mnist",
-            Some(&cli.data),
-            &Report {
-                optimizer: optimizer_name.clone(),
-                schedule: flag_name(s.schedule.arg()),
-                lr: s.lr,
-                test_accuracy,
-                train_loss: report.final_loss(),
-                epochs: report.history.len(),
-                seconds: report.train_seconds(),
-                samples_per_s: report.samples_per_s(),
-                batch: s.batch.unwrap_or(train.len()),
-                threads,
-                hidden: s.hidden.clone(),
-                density: train.density(),
-                sparse: model.reads_sparse(&train),
-                peak_rss_mib: peak_rss_mib(),
-                valid_size: s.valid,
-                valid_loss: report.history.last().and_then(|e| e.valid_loss),
-                best_epoch,
-                stopped: report.stopped.as_ref().map(|why| why.to_string()),
-                params_hash: params_hash(model.params()),
-            },
-        )?;
+        let json = Report {
+            optimizer: optimizer_name.clone(),
+            schedule: flag_name(s.schedule.arg()),
+            lr: s.lr,
+            test_accuracy,
+            train_loss: report.final_loss(),
+            epochs: report.history.len(),
+            seconds: report.train_seconds(),
+            samples_per_s: report.samples_per_s(),
+            batch: s.batch.unwrap_or(train.len()),
+            threads,
+            hidden: s.hidden.clone(),
+            density: train.density(),
+            sparse: model.reads_sparse(&train),
+            peak_rss_mib: peak_rss_mib(),
+            valid_size: s.valid,
+            valid_loss: report.history.last().and_then(|e| e.valid_loss),
+            best_epoch,
+            stopped: report.stopped.as_ref().map(|why| why.to_string()),
+            params_hash: params_hash(model.params()),
+        };
+        cli::print_json(&cli.data, &json)?;
     } else {
         if let Some(e) = best_epoch {
             println!("kept the parameters of epoch {e} (best {monitor})");

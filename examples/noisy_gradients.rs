@@ -240,7 +240,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         println!("wrote {}", path.display());
     }
     if cli.run.json {
-        cli::print_json("noisy_gradients", Some(&cli.data), &json)?;
+        cli::print_json(&cli.data, &json)?;
     }
     Ok(())
 }

@@ -239,23 +239,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .run(&mut model, &batch)?;
     println!("gradient check (five-point differences):\n{report}");
     if cli.run.json {
-        cli::print_json(
-            "numeric_gradient",
-            Some(&cli.data),
-            &Report {
-                examples: data.len(),
-                features: data.num_features(),
-                params: n,
-                scale: cli.scale,
-                h,
-                loss,
-                walk,
-                max_rel_error: report.max_rel_error,
-                max_abs_error: report.max_abs_error,
-                numeric_seconds,
-                analytic_seconds,
-            },
-        )?;
+        let json = Report {
+            examples: data.len(),
+            features: data.num_features(),
+            params: n,
+            scale: cli.scale,
+            h,
+            loss,
+            walk,
+            max_rel_error: report.max_rel_error,
+            max_abs_error: report.max_abs_error,
+            numeric_seconds,
+            analytic_seconds,
+        };
+        cli::print_json(&cli.data, &json)?;
     }
     Ok(())
 }

@@ -80,14 +80,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         p.test.len()
     );
     if cli.run.json {
-        cli::print_json(
-            "random_search",
-            Some(&cli.search.data),
-            &Report {
-                search: cli.search.report(&p, search.best_loss(), test_accuracy),
-                scale: cli.scale,
-            },
-        )?;
+        let json = Report {
+            search: cli.search.report(&p, search.best_loss(), test_accuracy),
+            scale: cli.scale,
+        };
+        cli::print_json(&cli.search.data, &json)?;
     }
     Ok(())
 }

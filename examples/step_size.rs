@@ -291,25 +291,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
         write_figure(dir, loss, cli.gap, &steps, parting_step)?;
     }
     if cli.run.json {
-        cli::print_json(
-            "step_size",
-            Some(&cli.data),
-            &Report {
-                examples: data.len(),
-                widths: model.widths(),
-                activation: activation.to_string(),
-                params: n,
-                loss,
-                grad_norm: g2.sqrt(),
-                curvature,
-                quadratic_best_step,
-                gap: cli.gap,
-                steps,
-                parting_step,
-                diverging_steps,
-                best_step,
-            },
-        )?;
+        let json = Report {
+            examples: data.len(),
+            widths: model.widths(),
+            activation: activation.to_string(),
+            params: n,
+            loss,
+            grad_norm: g2.sqrt(),
+            curvature,
+            quadratic_best_step,
+            gap: cli.gap,
+            steps,
+            parting_step,
+            diverging_steps,
+            best_step,
+        };
+        cli::print_json(&cli.data, &json)?;
     }
     Ok(())
 }

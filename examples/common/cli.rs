@@ -66,18 +66,18 @@ struct Tagged<'a, R> {
     report: &'a R,
 }
 
-/// Prints `report`, after `"example": example` and `"data"` (the directory `data` names, or
-/// `null`), as one line of JSON: the last thing on standard output. Fields that are `f32`
-/// print as the shortest decimal that reads back as the same `f32` (`0.2`, not
-/// `0.20000000298023224`); non-finite numbers print as `null`.
-pub fn print_json<R: Serialize>(
-    example: &str,
-    data: Option<&DataArgs>,
+/// Prints `report`, after `"example"` (this example's name: its file's, which Cargo gives
+/// its crate) and `"data"` (the directory `data` names, or `null` for `None`), as one line of JSON: the
+/// last thing on standard output. Fields that are `f32` print as the shortest decimal that
+/// reads back as the same `f32` (`0.2`, not `0.20000000298023224`); non-finite numbers print
+/// as `null`.
+pub fn print_json<'a, R: Serialize>(
+    data: impl Into<Option<&'a DataArgs>>,
     report: &R,
 ) -> Result<(), Failure> {
     let tagged = Tagged {
-        example,
-        data: data.map(DataArgs::dir),
+        example: env!("CARGO_CRATE_NAME"),
+        data: data.into().map(DataArgs::dir),
         report,
     };
     let line = serde_json::to_string(&tagged).map_err(|e| Failure::Run(e.to_string()))?;

@@ -20,22 +20,12 @@
 //! cargo run --release --example check_your_gradient -- --help
 //! ```
 
-mod common {
-    pub mod activation;
-    pub mod cli;
-    pub mod data;
-}
+mod common;
 
-use std::process::ExitCode;
-
-use clap::Parser;
-use common::activation::ActivationArg;
-use common::cli::{self, Failure};
-use common::data::DataArgs;
+use common::prelude::*;
+use common::values;
 use downhill::gradcheck::GradCheck;
 use downhill::model::{ParamGroup, Params};
-use downhill::prelude::*;
-use serde::Serialize;
 
 /// A function, a layer's backward pass and the MLP, each checked beside a broken twin.
 #[derive(Parser, Debug)]
@@ -46,36 +36,21 @@ struct Cli {
     /// Training digits the MLP's loss is taken over
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     examples: u32,
-    /// The MLP's hidden layer widths, comma-separated
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "WIDTHS",
-        default_value = "256"
-    )]
-    hidden: Vec<usize>,
-    /// The MLP's hidden activation
-    #[arg(long, value_enum, default_value_t = ActivationArg::Relu)]
-    activation: ActivationArg,
+    #[command(flatten)]
+    net: HiddenArgs,
     /// Random directions of the MLP's fast check
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     directions: u32,
     /// λ of the penalty λ·‖w‖² your objective adds to the MLP's loss
-    #[arg(long, default_value_t = 1e-2, value_parser = positive)]
+    #[arg(long, default_value_t = 1e-2, value_parser = values::positive)]
     lambda: f64,
-    /// Seed of the MLP's weights, the directions and the layer's upstream gradient
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Print one JSON object as the last line
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// The `--json` line.
 #[derive(Serialize)]
 struct Report {
-    example: &'static str,
-    data: String,
     cases: Vec<Case>,
 }
 
@@ -106,15 +81,6 @@ struct Group {
     name: String,
     checked: usize,
     max_rel_error: f64,
-}
-
-/// A finite number greater than zero.
-fn positive(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        Ok(_) => Err("must be a finite number greater than zero".into()),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 fn main() -> ExitCode {
@@ -301,41 +267,33 @@ fn run(cli: Cli) -> Result<(), Failure> {
         ParamGroup::new("W", B * I, vec![I, O]),
         ParamGroup::new("b", B * I + I * O, vec![O]),
     ];
-    let check = GradCheck::new().groups(groups).seed(cli.seed);
-    let report = check.check_vjp(&p, B * O, layer_forward, |p, dy, d| {
-        layer_backward(p, dy, d, false)
-    })?;
-    record(
-        &mut cases,
-        "dense_layer",
-        false,
-        &format!("a dense tanh layer Y = tanh(X·W + b), X {B}×{I}, W {I}×{O}: check_vjp, one row per input"),
-        &report,
-    );
-    let report = check.check_vjp(&p, B * O, layer_forward, |p, dy, d| {
-        layer_backward(p, dy, d, true)
-    })?;
-    record(
-        &mut cases,
-        "dense_layer_w_transposed",
-        true,
-        "the same layer, its dX reading W transposed",
-        &report,
-    );
+    let check = GradCheck::new().groups(groups).seed(cli.run.seed);
+    // The right backward pass, then the broken one that reads W transposed in dX.
+    for (name, transposed, title) in [
+        (
+            "dense_layer",
+            false,
+            format!("a dense tanh layer Y = tanh(X·W + b), X {B}×{I}, W {I}×{O}: check_vjp, one row per input"),
+        ),
+        (
+            "dense_layer_w_transposed",
+            true,
+            "the same layer, its dX reading W transposed".to_string(),
+        ),
+    ] {
+        let report = check.check_vjp(&p, B * O, layer_forward, |p, dy, d| {
+            layer_backward(p, dy, d, transposed)
+        })?;
+        record(&mut cases, name, transposed, &title, &report);
+    }
 
     // (c) The crate's MLP, fast mode: k directions through all its parameters.
     let mnist = cli.data.load::<f64>()?;
     let data = mnist.train.take(cli.examples as usize);
-    let activation = Activation::from(cli.activation);
-    let mut builder = Mlp::<f64>::builder(data.num_features())
-        .classes(data.num_classes())
-        .seed(cli.seed);
-    for &w in &cli.hidden {
-        builder = builder.hidden(w, activation);
-    }
-    let mut mlp = builder.build()?;
+    let mut mlp = cli.net.mlp(&data, cli.run.seed)?;
+    let activation = Activation::from(cli.net.activation);
     let batch = data.all();
-    let fast = GradCheck::new().directions(cli.directions as usize, cli.seed)?;
+    let fast = GradCheck::new().directions(cli.directions as usize, cli.run.seed)?;
     let report = fast.run(&mut mlp, &batch)?;
     let shape = format!(
         "{:?} {activation}, {} parameters, {} digits",
@@ -394,12 +352,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             c.name, c.broken, c.passed, c.verdict, c.max_rel_error, c.evaluations
         );
     }
-    if cli.json {
-        cli::print_json(&Report {
-            example: "check_your_gradient",
-            data: cli.data.dir(),
-            cases,
-        })?;
+    if cli.run.json {
+        cli::print_json(&cli.data, &Report { cases })?;
     }
     Ok(())
 }

@@ -13,27 +13,15 @@
 //! `--plot DIR` writes `compare_optimizers.svg`. Time is training time: the accuracy checks
 //! along the way are not counted.
 
-mod common {
-    pub mod budget;
-    pub mod cli;
-    pub mod data;
-    pub mod plot;
-    pub mod threads;
-}
+mod common;
 
-use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-use common::cli::{self, Failure};
-use common::data::DataArgs;
 use common::plot::{self, Legend, Panel};
+use common::prelude::*;
 use common::threads::ThreadsArg;
 use downhill::model::Params;
 use downhill::optim::UpdateRule;
-use downhill::prelude::*;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Six optimizers train the same MLP for the same seconds: test accuracy against time.
@@ -43,14 +31,11 @@ struct Cli {
     #[command(flatten)]
     data: DataArgs,
     /// Seconds of training each optimizer gets
-    #[arg(long, value_name = "S", default_value = "10", value_parser = common::budget::seconds)]
+    #[arg(long, value_name = "S", default_value = "10", value_parser = common::values::seconds)]
     seconds: f64,
     /// Width of the MLP's hidden layer
     #[arg(long, default_value_t = 64)]
     hidden: usize,
-    /// Seed of the weights, the searches and the minibatch order
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Random search's scale: weights drawn as randn · scale (the network's initial scale)
     #[arg(long, default_value_t = 0.05)]
     random_scale: f32,
@@ -62,16 +47,13 @@ struct Cli {
     /// Write compare_optimizers.svg into this directory
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
-    /// Print one JSON object as the last line
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// The `--json` line: `<optimizer>_test_accuracy`, `_train_loss` and `_steps` for each.
 #[derive(Serialize)]
 struct Report {
-    example: &'static str,
-    data: String,
     seconds: f64,
     random_scale: f32,
     local_step: f32,
@@ -144,7 +126,7 @@ struct Entry {
 fn run(cli: Cli) -> Result<(), Failure> {
     let mnist = cli.data.load::<f32>()?;
     let (train, test) = (&mnist.train, &mnist.test);
-    let (seconds, seed) = (cli.seconds, cli.seed);
+    let (seconds, seed) = (cli.seconds, cli.run.seed);
     let model = Mlp::<f32>::builder(train.num_features())
         .hidden(cli.hidden, Activation::Relu)
         .classes(train.num_classes())
@@ -259,21 +241,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
         plot::lines(&path, &[panel], 1).map_err(Failure::Input)?;
         println!("wrote {}", path.display());
     }
-    if cli.json {
+    if cli.run.json {
         let mut results = Map::new();
         for e in &entries {
             results.insert(format!("{}_test_accuracy", e.key), e.test_accuracy.into());
             results.insert(format!("{}_train_loss", e.key), e.train_loss.into());
             results.insert(format!("{}_steps", e.key), e.steps.into());
         }
-        cli::print_json(&Report {
-            example: "compare_optimizers",
-            data: cli.data.dir(),
+        let json = Report {
             seconds,
             random_scale: scale,
             local_step: step,
             results,
-        })?;
+        };
+        cli::print_json(&cli.data, &json)?;
     }
     Ok(())
 }

@@ -12,23 +12,13 @@
 //! `--plot DIR` writes `gd_vs_sgd.svg`: the training loss of both against epochs and against
 //! wall-clock seconds.
 
-mod common {
-    pub mod budget;
-    pub mod cli;
-    pub mod data;
-    pub mod plot;
-}
+mod common;
 
-use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-use common::cli::{self, Failure};
-use common::data::{Data, DataArgs};
+use common::data::Data;
 use common::plot::{self, Panel};
-use downhill::prelude::*;
-use serde::Serialize;
+use common::prelude::*;
 
 /// Full-batch gradient descent and minibatch SGD, the same seconds each.
 #[derive(Parser, Debug)]
@@ -37,7 +27,7 @@ struct Cli {
     #[command(flatten)]
     data: DataArgs,
     /// Seconds of training each optimizer gets
-    #[arg(long, value_name = "S", default_value = "5", value_parser = common::budget::seconds)]
+    #[arg(long, value_name = "S", default_value = "5", value_parser = common::values::seconds)]
     seconds: f64,
     /// Width of the MLP's hidden layer
     #[arg(long, default_value_t = 64)]
@@ -51,22 +41,16 @@ struct Cli {
     /// SGD's minibatch size
     #[arg(long, default_value_t = 128)]
     batch: usize,
-    /// Seed of the weights and of the minibatch order
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Write gd_vs_sgd.svg into this directory
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
-    /// Print one JSON object as the last line
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// The `--json` line.
 #[derive(Serialize)]
 struct Report {
-    example: &'static str,
-    data: String,
     seconds: f64,
     gd_lr: f32,
     sgd_lr: f32,
@@ -101,10 +85,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let model = Mlp::<f32>::builder(mnist.train.num_features())
         .hidden(cli.hidden, Activation::Relu)
         .classes(10)
-        .seed(cli.seed)
+        .seed(cli.run.seed)
         .build()?;
     let trainer = Trainer::new(1_000_000)?
-        .seed(cli.seed)
+        .seed(cli.run.seed)
         .time_limit(Duration::from_secs_f64(cli.seconds));
 
     let mut gd = GradientDescent::new(cli.gd_lr)?;
@@ -132,10 +116,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         plot::lines(&path, &[per_epoch, per_second], 2).map_err(Failure::Input)?;
         println!("wrote {}", path.display());
     }
-    if cli.json {
-        cli::print_json(&Report {
-            example: "gd_vs_sgd",
-            data: cli.data.dir(),
+    if cli.run.json {
+        let json = Report {
             seconds: cli.seconds,
             gd_lr: cli.gd_lr,
             sgd_lr: cli.sgd_lr,
@@ -147,7 +129,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             sgd_test_accuracy: sgd.test_accuracy,
             gd_epochs: gd.epochs,
             sgd_epochs: sgd.epochs,
-        })?;
+        };
+        cli::print_json(&cli.data, &json)?;
     }
     Ok(())
 }

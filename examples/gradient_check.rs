@@ -8,22 +8,13 @@
 //! cargo run --release --example gradient_check -- --help
 //! ```
 
-mod common {
-    pub mod activation;
-    pub mod cli;
-    pub mod data;
-}
+mod common;
 
-use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, ValueEnum};
-use common::activation::ActivationArg;
-use common::cli::{self, Failure};
-use common::data::DataArgs;
+use clap::ValueEnum;
+use common::prelude::*;
 use downhill::gradcheck::{numeric_partial, Difference, GradCheck};
-use downhill::prelude::*;
-use serde::Serialize;
 
 /// The MLP's analytic gradient checked against numeric differences, tensor by tensor.
 #[derive(Parser, Debug)]
@@ -34,17 +25,8 @@ struct Cli {
     /// Training digits the loss is taken over
     #[arg(long, default_value_t = 16)]
     examples: usize,
-    /// Hidden layer widths, comma-separated
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "WIDTHS",
-        default_value = "256"
-    )]
-    hidden: Vec<usize>,
-    /// The hidden layers' activation
-    #[arg(long, value_enum, default_value_t = ActivationArg::Relu)]
-    activation: ActivationArg,
+    #[command(flatten)]
+    net: HiddenArgs,
     /// Coordinates to check, drawn at random (0: every coordinate)
     #[arg(long, default_value_t = 2000)]
     sample: usize,
@@ -57,12 +39,8 @@ struct Cli {
     /// Threads for the numeric side of the check
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Seed of the weights and of the sample
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Print one JSON object as the last line
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// `--difference`.
@@ -89,8 +67,6 @@ impl From<DifferenceArg> for Difference {
 /// The `--json` line.
 #[derive(Serialize)]
 struct Report {
-    example: &'static str,
-    data: String,
     params: usize,
     checked: usize,
     max_rel_error: f64,
@@ -121,14 +97,8 @@ fn median(mut t: Vec<f64>) -> f64 {
 fn run(cli: Cli) -> Result<(), Failure> {
     let mnist = cli.data.load::<f64>()?;
     let data = mnist.train.take(cli.examples);
-    let activation = Activation::from(cli.activation);
-    let mut builder = Mlp::<f64>::builder(data.num_features())
-        .classes(10)
-        .seed(cli.seed);
-    for &w in &cli.hidden {
-        builder = builder.hidden(w, activation);
-    }
-    let mut model = builder.build()?;
+    let mut model = cli.net.mlp(&data, cli.run.seed)?;
+    let activation = Activation::from(cli.net.activation);
     model.set_threads(1)?;
     let batch = data.all();
     let n = model.num_params();
@@ -141,7 +111,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         check = check.h(h)?;
     }
     if cli.sample > 0 {
-        check = check.sample(cli.sample, cli.seed)?;
+        check = check.sample(cli.sample, cli.run.seed)?;
     }
 
     let t0 = Instant::now();
@@ -201,10 +171,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         per_coordinate * 1e6,
         full_numeric / analytic_seconds
     );
-    if cli.json {
-        cli::print_json(&Report {
-            example: "gradient_check",
-            data: cli.data.dir(),
+    if cli.run.json {
+        let json = Report {
             params: n,
             checked: report.checked(),
             max_rel_error: report.max_rel_error,
@@ -220,7 +188,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             loss_evaluations_per_coordinate: evaluations,
             numeric_full_seconds: full_numeric,
             numeric_over_analytic: full_numeric / analytic_seconds,
-        })?;
+        };
+        cli::print_json(&cli.data, &json)?;
     }
     Ok(())
 }

@@ -40,25 +40,17 @@
 //! saddle (`f ≤ −1`), and the fraction of starts each method takes out of the well's local
 //! minimum; `--plot DIR` writes `landscape.svg`.
 
-mod common {
-    pub mod cli;
-    pub mod plot;
-}
+mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-
-use clap::Parser;
-use common::cli::{self, Failure};
 use common::plot::{self, Legend, Panel};
+use common::prelude::*;
+use common::values;
 use downhill::data::{Examples, Minibatches};
 use downhill::model::{FnObjective, Params};
 use downhill::optim::UpdateRule;
-use downhill::prelude::*;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
-use serde::Serialize;
 
 /// Gradient descent, momentum, Nesterov and Adam in a valley; GD and SGD at a saddle; GD,
 /// SGD, momentum and Adam in a double well's local minimum.
@@ -81,7 +73,7 @@ struct Cli {
     #[arg(long, default_value_t = 0.5)]
     adam_lr: f64,
     /// The valley's goal: f ≤ tol
-    #[arg(long, default_value_t = 1e-6, value_parser = positive)]
+    #[arg(long, default_value_t = 1e-6, value_parser = values::positive)]
     tol: f64,
     /// Most steps each method may take
     #[arg(long, default_value_t = 2000)]
@@ -90,13 +82,13 @@ struct Cli {
     #[arg(long, default_value_t = 0.05)]
     saddle_lr: f64,
     /// Scale of the saddle's example shifts (0: every example is the pure saddle)
-    #[arg(long, default_value_t = 1.0, value_parser = non_negative)]
+    #[arg(long, default_value_t = 1.0, value_parser = values::non_negative)]
     noise: f64,
     /// SGD's minibatch size at the saddle
     #[arg(long, default_value_t = 8)]
     batch: usize,
     /// How far off the ridge the nudged gradient descent starts at the saddle
-    #[arg(long, default_value_t = 1e-8, value_parser = positive)]
+    #[arg(long, default_value_t = 1e-8, value_parser = values::positive)]
     nudge: f64,
     /// The double well's tilt t in (0, 1.5): f(x) = (x² − 1)² + t·x
     #[arg(long, default_value_t = 0.3, value_parser = tilt)]
@@ -117,53 +109,31 @@ struct Cli {
     #[arg(long, default_value_t = 0.1)]
     well_adam_lr: f64,
     /// Spread σ of the well's example tilts (0: every example is the pure well)
-    #[arg(long, default_value_t = 7.0, value_parser = non_negative)]
+    #[arg(long, default_value_t = 7.0, value_parser = values::non_negative)]
     well_noise: f64,
     /// SGD's minibatch size in the well
     #[arg(long, default_value_t = 4)]
     well_batch: usize,
-    /// Seed of the shifts, the well's starts and SGD's minibatches
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Write landscape.svg into this directory
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
-    /// Print one JSON object as the last line
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// A finite number ≥ 1.
 fn at_least_one(s: &str) -> Result<f64, String> {
-    number(s, |v| v >= 1.0, "a finite number ≥ 1")
-}
-/// A finite number > 0.
-fn positive(s: &str) -> Result<f64, String> {
-    number(s, |v| v > 0.0, "a finite number greater than zero")
+    values::number(s, |v| v >= 1.0, "a finite number ≥ 1")
 }
 /// A tilt that leaves the well two minima: 0 < t < 1.5 (at t = 8/√27 ≈ 1.54 the local
 /// minimum and the barrier merge).
 fn tilt(s: &str) -> Result<f64, String> {
-    number(s, |v| v > 0.0 && v < 1.5, "a number in (0, 1.5)")
-}
-/// A finite number ≥ 0.
-fn non_negative(s: &str) -> Result<f64, String> {
-    number(s, |v| v >= 0.0, "a finite number ≥ 0")
-}
-fn number(s: &str, ok: impl Fn(f64) -> bool, what: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && ok(v) => Ok(v),
-        Ok(_) => Err(format!("must be {what}")),
-        Err(e) => Err(e.to_string()),
-    }
+    values::number(s, |v| v > 0.0 && v < 1.5, "a number in (0, 1.5)")
 }
 
 /// The `--json` line.
 #[derive(Serialize)]
 struct Report {
-    example: &'static str,
-    /// No data directory: both functions are made up here.
-    data: Option<String>,
     kappa: f64,
     tol: f64,
     max_steps: usize,
@@ -476,7 +446,7 @@ fn hyperbola(c: f64, r: f64) -> Vec<Vec<(f64, f64)>> {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let (kappa, tol, max_steps, seed) = (cli.kappa, cli.tol, cli.steps, cli.seed);
+    let (kappa, tol, max_steps, seed) = (cli.kappa, cli.tol, cli.steps, cli.run.seed);
     // The well's flags are refused before anything is printed, as the others are.
     for m in 0..4 {
         well_optimizer(&cli, m)?;
@@ -629,11 +599,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         };
         write_figure(dir, kappa, tol, &valley_walks, &saddle, &wells)?;
     }
-    if cli.json {
+    if cli.run.json {
         let steps = |i: usize| valley_walks[i].1.reached;
-        cli::print_json(&Report {
-            example: "landscape",
-            data: None,
+        // No data directory: both functions are made up here ("data": null).
+        let json = Report {
             kappa,
             tol,
             max_steps,
@@ -666,7 +635,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .map(|x| (x - wells.critical[2]).abs())
                 .fold(0.0, f64::max),
             grad_check_max_rel_error: grad_error,
-        })?;
+        };
+        cli::print_json(None, &json)?;
     }
     Ok(())
 }
@@ -732,7 +702,7 @@ fn well_runs(cli: &Cli, tilts: &Shifts<1>) -> Result<WellRuns, Failure> {
     let critical = well_critical_points(tilt);
     let [global, barrier, local] = critical;
     let range = (0.5, 1.5);
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cli.seed.wrapping_add(2));
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cli.run.seed.wrapping_add(2));
     let starts: Vec<f64> = (0..cli.starts)
         .map(|_| rng.random_range(range.0..range.1))
         .collect();
@@ -772,7 +742,7 @@ fn well_runs(cli: &Cli, tilts: &Shifts<1>) -> Result<WellRuns, Failure> {
         for (s, &x0) in starts.iter().enumerate() {
             let mut opt = well_optimizer(cli, m)?;
             let mut minibatches =
-                Minibatch::new(tilts.len(), batch, cli.seed.wrapping_add(3 + s as u64))?;
+                Minibatch::new(tilts.len(), batch, cli.run.seed.wrapping_add(3 + s as u64))?;
             let mut at = Well { x: [x0], tilt };
             for step in 0..=steps {
                 let [x] = at.x;

@@ -20,33 +20,20 @@
 //! run that diverges (`--lr 1e6`) exits 1 with one line naming the epoch, the step and the
 //! value.
 
-mod common {
-    pub mod activation;
-    pub mod cli;
-    pub mod data;
-    pub mod measure;
-    pub mod plot;
-    pub mod threads;
-}
+mod common;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
-use common::activation::ActivationArg;
-use common::cli::{self, Failure};
-use common::data::DataArgs;
 use common::measure::{params_hash, peak_rss_mib};
+use common::prelude::*;
 use common::threads::ThreadsArg;
 use downhill::checkpoint::{Checkpoint, CheckpointSaver};
 use downhill::model::SparseInput;
 use downhill::optim::{BatchPolicy, Descent};
-use downhill::prelude::*;
 use downhill::train::{EarlyStopping, History, LrScheduler, Monitor, Observers, Progress};
-use serde::Serialize;
 
 /// Trains an MLP on MNIST-format digits and reports its test accuracy.
 #[derive(Parser, Debug)]
@@ -102,17 +89,8 @@ const VALID: usize = 1000;
 #[derive(clap::Args, Debug)]
 #[command(next_help_heading = "Run (recorded in checkpoints, checked on --resume)")]
 struct RunFlags {
-    /// Hidden layer widths, comma-separated
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "WIDTHS",
-        default_value = "256"
-    )]
-    hidden: Vec<usize>,
-    /// The hidden layers' activation
-    #[arg(long, value_enum, default_value_t = ActivationArg::Relu)]
-    activation: ActivationArg,
+    #[command(flatten)]
+    net: HiddenArgs,
     /// The output layer's activation: none (scores), or the lecture's σ
     #[arg(long, value_enum, default_value_t = OutputArg::None)]
     output: OutputArg,
@@ -467,8 +445,8 @@ impl Settings {
         };
         let watches = f.early_stop.is_some() || f.schedule == ScheduleArg::Plateau;
         Settings {
-            hidden: f.hidden.clone(),
-            activation: f.activation,
+            hidden: f.net.hidden.clone(),
+            activation: f.net.activation,
             output: f.output,
             loss: f.loss,
             sparse_input: f.sparse_input,
@@ -591,8 +569,6 @@ fn descent<B: BatchPolicy + 'static>(
 /// The `--json` line.
 #[derive(Serialize)]
 struct Report {
-    example: &'static str,
-    data: String,
     optimizer: String,
     schedule: String,
     lr: f32,
@@ -877,9 +853,7 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
     let test_accuracy = accuracy(&mut model, &test)?;
     let best_epoch = stopper.as_ref().and_then(|s| s.best_epoch());
     if json {
-        cli::print_json(&Report {
-            example: "mnist",
-            data: cli.data.dir(),
+        let json = Report {
             optimizer: optimizer_name.clone(),
             schedule: flag_name(s.schedule.arg()),
             lr: s.lr,
@@ -899,7 +873,8 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
             best_epoch,
             stopped: report.stopped.as_ref().map(|why| why.to_string()),
             params_hash: params_hash(model.params()),
-        })?;
+        };
+        cli::print_json(&cli.data, &json)?;
     } else {
         if let Some(e) = best_epoch {
             println!("kept the parameters of epoch {e} (best {monitor})");

@@ -14,27 +14,16 @@
 //! ```
 //! `--plot DIR` writes `noisy_gradients.svg`: one histogram per batch size and phase.
 
-mod common {
-    pub mod cli;
-    pub mod data;
-    pub mod plot;
-    pub mod threads;
-}
+mod common;
 
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
-use std::process::ExitCode;
 
-use clap::Parser;
-use common::cli::{self, Failure};
-use common::data::DataArgs;
 use common::plot::{self, HistPanel};
+use common::prelude::*;
 use common::threads::ThreadsArg;
 use downhill::data::Minibatches;
-use downhill::prelude::*;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
-use serde::Serialize;
 
 /// Minibatch gradients against the full-batch gradient, by the cosine between them.
 #[derive(Parser, Debug)]
@@ -59,25 +48,19 @@ struct Cli {
     /// Epochs of SGD before the second measurement (0: measure at the initial weights only)
     #[arg(long, default_value_t = 1)]
     train_epochs: usize,
-    /// Seed of the weights and of the batches
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     #[command(flatten)]
     threads: ThreadsArg,
     /// Write noisy_gradients.svg into this directory
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
-    /// Print one JSON object as the last line
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// The `--json` line: per batch size, the cosines' mean and spread and their average
 /// gradient's cosine, at the initial weights and (with --train-epochs) after training.
 #[derive(Serialize, Default)]
 struct Report {
-    example: &'static str,
-    data: String,
     batches: usize,
     sizes: Vec<usize>,
     initial_mean: Vec<f64>,
@@ -172,7 +155,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         )));
     }
     let batches = cli.batches.get();
-    let seed = cli.seed;
+    let seed = cli.run.seed;
     let threads = cli.threads.threads;
     let mut model = Mlp::<f32>::builder(train.num_features())
         .hidden(cli.hidden, Activation::Relu)
@@ -204,8 +187,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
     println!("cos(minibatch gradient, full gradient) over {batches} random batches of each size:");
     let mut json = Report {
-        example: "noisy_gradients",
-        data: cli.data.dir(),
         batches,
         sizes: sizes.clone(),
         ..Report::default()
@@ -258,8 +239,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         plot::histograms(&path, &panels, sizes.len()).map_err(Failure::Input)?;
         println!("wrote {}", path.display());
     }
-    if cli.json {
-        cli::print_json(&json)?;
+    if cli.run.json {
+        cli::print_json(&cli.data, &json)?;
     }
     Ok(())
 }

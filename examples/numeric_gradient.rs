@@ -17,20 +17,13 @@
 //! cargo run --release --example numeric_gradient -- --help
 //! ```
 
-mod common {
-    pub mod cli;
-    pub mod data;
-}
+mod common;
 
-use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Parser;
-use common::cli::{self, Failure};
-use common::data::DataArgs;
+use common::prelude::*;
+use common::values;
 use downhill::gradcheck::{numeric_gradient, Difference, GradCheck};
-use downhill::prelude::*;
-use serde::Serialize;
 
 /// Side of the centre square the tiny digits are cut from, in pixels.
 const CROP: usize = 12;
@@ -50,27 +43,21 @@ struct Cli {
     #[arg(long, default_value_t = 200, value_parser = at_least_two)]
     examples: usize,
     /// Standard deviation of the classifier's random weights, W ~ N(0, scale²)
-    #[arg(long, default_value_t = 0.5, value_parser = positive)]
+    #[arg(long, default_value_t = 0.5, value_parser = values::positive)]
     scale: f64,
     /// Step of the slide's forward difference
-    #[arg(long, default_value_t = 1e-4, value_parser = positive)]
+    #[arg(long, default_value_t = 1e-4, value_parser = values::positive)]
     h: f64,
     /// Step of the gradient check's five-point difference
     #[arg(long, default_value_t = 1e-3)]
     check_h: f64,
-    /// Seed of the classifier's random weights
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Print one JSON object as the last line
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// The `--json` line.
 #[derive(Serialize)]
 struct Report {
-    example: &'static str,
-    data: String,
     examples: usize,
     /// Features per tiny digit.
     features: usize,
@@ -99,22 +86,9 @@ struct WalkStep {
     analytic: f64,
 }
 
-/// A finite number greater than zero (clap reports anything else as a usage error).
-fn positive(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        Ok(_) => Err("must be a finite number greater than zero".into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 /// A count of at least 2.
 fn at_least_two(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 2 => Ok(n),
-        Ok(_) => Err("must be at least 2 (the features are standardised over them)".into()),
-        Err(e) => Err(e.to_string()),
-    }
+    values::count(s, 2, " (the features are standardised over them)")
 }
 
 fn main() -> ExitCode {
@@ -171,7 +145,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let data = tiny_digits(&mnist.train.take(cli.examples))?;
     let mut model = LinearClassifier::<f64>::builder(data.num_features(), data.num_classes())
         .init(Init::Normal(cli.scale))
-        .seed(cli.seed)
+        .seed(cli.run.seed)
         .build()?;
     let batch = data.all();
     let n = model.num_params();
@@ -264,10 +238,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .difference(Difference::FivePoint)
         .run(&mut model, &batch)?;
     println!("gradient check (five-point differences):\n{report}");
-    if cli.json {
-        cli::print_json(&Report {
-            example: "numeric_gradient",
-            data: cli.data.dir(),
+    if cli.run.json {
+        let json = Report {
             examples: data.len(),
             features: data.num_features(),
             params: n,
@@ -279,7 +251,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             max_abs_error: report.max_abs_error,
             numeric_seconds,
             analytic_seconds,
-        })?;
+        };
+        cli::print_json(&cli.data, &json)?;
     }
     Ok(())
 }

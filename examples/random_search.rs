@@ -27,65 +27,30 @@
 //! cargo run --release --example random_search -- --help
 //! ```
 
-mod common {
-    pub mod cli;
-    pub mod data;
-    pub mod search;
-}
+mod common;
 
-use std::num::NonZeroUsize;
-use std::process::ExitCode;
-
-use clap::Parser;
-use common::cli::{self, Failure};
-use common::data::DataArgs;
-use common::search::{LossArg, Pixels};
-use downhill::prelude::*;
-use serde::Serialize;
+use common::prelude::*;
+use common::search::{SearchArgs, SearchReport};
 
 /// Random search: the best of many random weight vectors for a linear classifier.
 #[derive(Parser, Debug)]
 #[command(version, allow_negative_numbers = true)]
 struct Cli {
     #[command(flatten)]
-    data: DataArgs,
-    /// Weight vectors to try
-    #[arg(long, default_value_t = 1000)]
-    tries: usize,
+    search: SearchArgs,
     /// Standard deviation of each weight drawn (biases included)
     #[arg(long, default_value_t = 1e-4)]
     scale: f32,
-    /// The loss a draw is scored by
-    #[arg(long, value_enum, default_value_t = LossArg::Svm)]
-    loss: LossArg,
-    /// The pixel values the classifier sees
-    #[arg(long, value_enum, default_value_t = Pixels::Raw)]
-    pixels: Pixels,
-    /// Print every this many tries (the lecture prints every one)
-    #[arg(long, default_value = "1")]
-    every: NonZeroUsize,
-    /// Seed of the draws
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Print one JSON object as the last line
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// The `--json` line.
 #[derive(Serialize)]
 struct Report {
-    example: &'static str,
-    data: String,
-    data_format: &'static str,
-    loss: &'static str,
-    pixels: &'static str,
-    tries: usize,
+    #[serde(flatten)]
+    search: SearchReport,
     scale: f32,
-    /// Every try is scored on the whole training set.
-    batch: usize,
-    best_loss: Option<f32>,
-    test_accuracy: f64,
 }
 
 fn main() -> ExitCode {
@@ -93,18 +58,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let data = cli.data.load::<f32>()?;
-    let (mut train, mut test) = (data.train, data.test);
-    cli.pixels.apply(&mut train)?;
-    cli.pixels.apply(&mut test)?;
-    let mut model = LinearClassifier::<f32>::builder(train.num_features(), train.num_classes())
-        .loss(cli.loss.into())
-        .build()?;
-    let mut search = RandomSearch::new(cli.scale, cli.seed)?;
-    let all = train.all();
-    for attempt in 0..cli.tries {
-        search.step(&mut model.on(&all))?;
-        if attempt % cli.every == 0 || attempt + 1 == cli.tries {
+    let mut p = cli.search.load()?;
+    let mut search = RandomSearch::new(cli.scale, cli.run.seed)?;
+    let all = p.train.all();
+    for attempt in 0..cli.search.tries {
+        search.step(&mut p.model.on(&all))?;
+        if cli.search.prints(attempt) {
             println!(
                 "in attempt {attempt} the loss was {:.6}, best {:.6}",
                 search.last_loss().unwrap_or(f32::NAN),
@@ -114,25 +73,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     // As the lecture scores it: the class of the highest score (the first, on a tie) against
     // the label, averaged over the test set.
-    let test_accuracy = accuracy(&mut model, &test)?;
+    let test_accuracy = accuracy(&mut p.model, &p.test)?;
     println!(
         "test accuracy of the best W: {test_accuracy:.4} (mean of argmax(scores) == label over \
          {} test images)",
-        test.len()
+        p.test.len()
     );
-    if cli.json {
-        cli::print_json(&Report {
-            example: "random_search",
-            data: cli.data.dir(),
-            data_format: data.format.name(),
-            loss: cli.loss.name(),
-            pixels: cli.pixels.name(),
-            tries: cli.tries,
+    if cli.run.json {
+        let json = Report {
+            search: cli.search.report(&p, search.best_loss(), test_accuracy),
             scale: cli.scale,
-            batch: train.len(),
-            best_loss: search.best_loss(),
-            test_accuracy,
-        })?;
+        };
+        cli::print_json(&cli.search.data, &json)?;
     }
     Ok(())
 }

@@ -27,45 +27,34 @@
 //! cargo run --release --example step_size -- --help
 //! ```
 
-mod common {
-    pub mod activation;
-    pub mod cli;
-    pub mod data;
-    pub mod plot;
-}
+mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-
-use clap::Parser;
-use common::activation::ActivationArg;
-use common::cli::{self, Failure};
-use common::data::DataArgs;
 use common::plot::{self, Legend, Panel};
-use downhill::prelude::*;
-use serde::Serialize;
+use common::prelude::*;
+use common::values;
+
+/// `--activation`'s help here: why the default is tanh.
+const ACTIVATION_HELP: &str =
+    "The hidden layers' activation (a smooth one keeps the Taylor expansion valid everywhere)";
 
 /// The loss after one gradient step, for step sizes over many decades, beside the Taylor
 /// expansion's first- and second-order predictions.
 #[derive(Parser, Debug)]
-#[command(version, allow_negative_numbers = true)]
+#[command(
+    version,
+    allow_negative_numbers = true,
+    // A smaller network than the other examples', and a smooth activation.
+    mut_arg("hidden", |a| a.default_value("64")),
+    mut_arg("activation", |a| a.default_value("tanh").help(ACTIVATION_HELP))
+)]
 struct Cli {
     #[command(flatten)]
     data: DataArgs,
     /// Training digits in the fixed batch the loss is taken over
     #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
     examples: usize,
-    /// Hidden layer widths, comma-separated
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "WIDTHS",
-        default_value = "64"
-    )]
-    hidden: Vec<usize>,
-    /// The hidden layers' activation (a smooth one keeps the Taylor expansion valid everywhere)
-    #[arg(long, value_enum, default_value_t = ActivationArg::Tanh)]
-    activation: ActivationArg,
+    #[command(flatten)]
+    net: HiddenArgs,
     /// log₁₀ of the smallest step size
     #[arg(long, default_value_t = -10, value_parser = clap::value_parser!(i32).range(-300..=300))]
     min_log: i32,
@@ -77,42 +66,23 @@ struct Cli {
     per_decade: u32,
     /// The relative gap between the loss's decrease and η·‖∇L‖² at which the first-order
     /// prediction counts as parted from the truth
-    #[arg(long, default_value_t = 0.1, value_parser = positive)]
+    #[arg(long, default_value_t = 0.1, value_parser = values::positive)]
     gap: f64,
-    /// Seed of the MLP's initial weights
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Write step_size.svg into this directory
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
-    /// Print one JSON object as the last line
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// A count of at least 1.
 fn at_least_one(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        Ok(_) => Err("must be at least 1".into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// A finite number greater than zero.
-fn positive(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        Ok(_) => Err("must be a finite number greater than zero".into()),
-        Err(e) => Err(e.to_string()),
-    }
+    values::count(s, 1, "")
 }
 
 /// The `--json` line.
 #[derive(Serialize)]
 struct Report {
-    example: &'static str,
-    data: String,
     examples: usize,
     widths: Vec<usize>,
     activation: String,
@@ -194,14 +164,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     let mnist = cli.data.load::<f64>()?;
     let data = mnist.train.take(cli.examples);
-    let activation = Activation::from(cli.activation);
-    let mut builder = Mlp::<f64>::builder(data.num_features())
-        .classes(data.num_classes())
-        .seed(cli.seed);
-    for &w in &cli.hidden {
-        builder = builder.hidden(w, activation);
-    }
-    let mut model = builder.build()?;
+    let mut model = cli.net.mlp(&data, cli.run.seed)?;
+    let activation = Activation::from(cli.net.activation);
     let batch = data.all();
     let n = model.num_params();
 
@@ -326,10 +290,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
     if let Some(dir) = &cli.plot {
         write_figure(dir, loss, cli.gap, &steps, parting_step)?;
     }
-    if cli.json {
-        cli::print_json(&Report {
-            example: "step_size",
-            data: cli.data.dir(),
+    if cli.run.json {
+        let json = Report {
             examples: data.len(),
             widths: model.widths(),
             activation: activation.to_string(),
@@ -343,7 +305,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             parting_step,
             diverging_steps,
             best_step,
-        })?;
+        };
+        cli::print_json(&cli.data, &json)?;
     }
     Ok(())
 }

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use downhill::error::ErrorKind;
 use serde::Serialize;
 
+use super::data::DataArgs;
+
 /// Why an example stopped without finishing.
 #[derive(Debug)]
 pub enum Failure {
@@ -42,11 +44,43 @@ pub fn main(run: impl FnOnce() -> Result<(), Failure>) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Prints `report` as one line of JSON, the last thing on standard output. Fields that are
-/// `f32` print as the shortest decimal that reads back as the same `f32` (`0.2`, not
-/// `0.20000000298023224`); non-finite numbers print as `null`.
-pub fn print_json(report: &impl Serialize) -> Result<(), Failure> {
-    let line = serde_json::to_string(report).map_err(|e| Failure::Run(e.to_string()))?;
+/// `--seed` and `--json`, the flags every example but mnist ends with (mnist records its
+/// seed in its checkpoints, with the other flags of a run).
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Seed of every random number the example draws: the same seed, the same run
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object as the last line
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The `--json` line: which example ran on which data directory (`null` for none), then the
+/// example's own fields.
+#[derive(Serialize)]
+struct Tagged<'a, R> {
+    example: &'a str,
+    data: Option<String>,
+    #[serde(flatten)]
+    report: &'a R,
+}
+
+/// Prints `report`, after `"example"` (this example's name: its file's, which Cargo gives
+/// its crate) and `"data"` (the directory `data` names, or `null` for `None`), as one line of JSON: the
+/// last thing on standard output. Fields that are `f32` print as the shortest decimal that
+/// reads back as the same `f32` (`0.2`, not `0.20000000298023224`); non-finite numbers print
+/// as `null`.
+pub fn print_json<'a, R: Serialize>(
+    data: impl Into<Option<&'a DataArgs>>,
+    report: &R,
+) -> Result<(), Failure> {
+    let tagged = Tagged {
+        example: env!("CARGO_CRATE_NAME"),
+        data: data.into().map(DataArgs::dir),
+        report,
+    };
+    let line = serde_json::to_string(&tagged).map_err(|e| Failure::Run(e.to_string()))?;
     println!("{line}");
     Ok(())
 }

@@ -49,8 +49,6 @@ pub enum Format {
 
 impl Format {
     /// The name in output and in `--json`: `mnist` or `cifar10`.
-    // Not every example prints it.
-    #[allow(dead_code)]
     pub fn name(self) -> &'static str {
         match self {
             Format::Mnist => "mnist",
@@ -64,12 +62,8 @@ pub struct Data<T> {
     /// The training set.
     pub train: Dataset<T>,
     /// The test set.
-    // Not every example reads it.
-    #[allow(dead_code)]
     pub test: Dataset<T>,
     /// Which kind of directory it was.
-    // Not every example reads it.
-    #[allow(dead_code)]
     pub format: Format,
 }
 

@@ -4,11 +4,6 @@
 //! letters) and stay small enough to commit. A figure is a grid of panels; a [`Panel`] holds
 //! named line series (optionally over grey contour lines, for the landscape), a [`HistPanel`]
 //! one histogram.
-//!
-//! Five examples draw with this module and each uses a different part of it (the landscape's
-//! contours, the noise histograms, mnist's training history), so the parts one example does
-//! not use would be dead code in that example's build: the allowance is for this file only.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -179,20 +174,12 @@ fn clip(points: &[(f64, f64)], x: (f64, f64), y: (f64, f64)) -> Vec<Vec<(f64, f6
 
 /// Writes `panels` as one SVG, `cols` panels per row.
 pub fn lines(path: &Path, panels: &[Panel], cols: usize) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| format!("writing {}: {e}", path.display());
-    let (rows, cols) = grid(panels.len(), cols);
-    let root = SVGBackend::new(
-        path,
-        (PANEL_SIZE.0 * cols as u32, PANEL_SIZE.1 * rows as u32),
-    )
-    .into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    for (area, panel) in root.split_evenly((rows, cols)).iter().zip(panels) {
+    svg(path, panels, cols, |area, panel| {
         let x = panel.x_range.unwrap_or_else(|| fit(panel, |p| p.0, false));
         let y = panel
             .y_range
             .unwrap_or_else(|| fit(panel, |p| p.1, panel.log_y));
-        let result = if panel.log_y {
+        if panel.log_y {
             draw_panel(
                 area,
                 panel,
@@ -202,14 +189,22 @@ pub fn lines(path: &Path, panels: &[Panel], cols: usize) -> Result<(), String> {
             )
         } else {
             draw_panel(area, panel, x, y, y.0..y.1)
-        };
-        result.map_err(|e| err(&e))?;
-    }
-    root.present().map_err(|e| err(&e))
+        }
+    })
 }
 
 /// Writes `panels` as one SVG of histograms, `cols` per row.
 pub fn histograms(path: &Path, panels: &[HistPanel], cols: usize) -> Result<(), String> {
+    svg(path, panels, cols, draw_histogram)
+}
+
+/// Writes one SVG of `panels`, `cols` per row, each drawn into its own area by `draw`.
+fn svg<P>(
+    path: &Path,
+    panels: &[P],
+    cols: usize,
+    draw: impl Fn(&DrawingArea<SVGBackend<'_>, Shift>, &P) -> DrawResult,
+) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("writing {}: {e}", path.display());
     let (rows, cols) = grid(panels.len(), cols);
     let root = SVGBackend::new(
@@ -219,7 +214,7 @@ pub fn histograms(path: &Path, panels: &[HistPanel], cols: usize) -> Result<(), 
     .into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     for (area, panel) in root.split_evenly((rows, cols)).iter().zip(panels) {
-        draw_histogram(area, panel).map_err(|e| err(&e))?;
+        draw(area, panel).map_err(|e| err(&e))?;
     }
     root.present().map_err(|e| err(&e))
 }

@@ -12,22 +12,21 @@
 //! * `numeric, 256 coordinates`: ÷ 256 is the cost of one coordinate, to be ≤ 2 × forward.
 //! * `analytic gradient`: one forward and backward pass, for the lecture's speed ratio.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
 
+use common::{net, SHIPPED};
 use criterion::{criterion_group, criterion_main, Criterion};
 use downhill::gradcheck::{numeric_partial, Difference};
 use downhill::prelude::*;
 
 fn numeric_vs_forward(c: &mut Criterion) {
-    let mnist = load_mnist::<f64>(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k")).unwrap();
+    let mnist = load_mnist::<f64>(SHIPPED).unwrap();
     let data = mnist.train.take(16);
     let batch = data.all();
-    let mut mlp = Mlp::<f64>::builder(784)
-        .hidden(256, Activation::Relu)
-        .classes(10)
-        .seed(1)
-        .build()
-        .unwrap();
+    let mut mlp = net::<f64>([784, 256, 10], Activation::Relu, 1);
     mlp.set_threads(1).unwrap();
     let (x, _) = batch.to_matrix().unwrap();
     let mut scores = Matrix::zeros(16, 10).unwrap();

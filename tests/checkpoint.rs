@@ -9,7 +9,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{bits, TempDir};
+use common::{bits, momentum_sgd, TempDir};
 use downhill::checkpoint::{Checkpoint, CheckpointSaver};
 use downhill::error::ErrorKind;
 use downhill::optim::StateDict;
@@ -47,12 +47,7 @@ fn mlp() -> Mlp<f32> {
 }
 
 fn sgd() -> Sgd<f32> {
-    Sgd::new(0.2)
-        .unwrap()
-        .momentum(0.9)
-        .unwrap()
-        .batch_size(10)
-        .unwrap()
+    momentum_sgd(0.2, 0.9, 10)
 }
 
 /// Asserts `err` is a format error about file `file` whose problem names `fact`.
@@ -290,22 +285,18 @@ fn missing_or_stray_tensors_and_lying_architectures_are_named() {
         w.2 = vec![14];
     });
     assert_format(&load(&f16), "c.st", "F16");
-    let liar = rewrite(&bytes, |_, m| {
-        m.insert("mlp.widths".into(), "5,8,4,3".into());
-    });
-    assert_format(&load(&liar), "c.st", "layers.0.weight [8, 5]");
-    let bad_act = rewrite(&bytes, |_, m| {
-        m.insert("mlp.activations".into(), "tanh,swish".into());
-    });
-    assert_format(&load(&bad_act), "c.st", "mlp.activations");
-    let bad_epoch = rewrite(&bytes, |_, m| {
-        m.insert("train.epoch".into(), "-1".into());
-    });
-    assert_format(&load(&bad_epoch), "c.st", "train.epoch");
-    let bad_layout = rewrite(&bytes, |_, m| {
-        m.insert("transposed".into(), "layers.0.bias".into());
-    });
-    assert_format(&load(&bad_layout), "c.st", "layers.0.bias");
+    // Metadata that lies: the key, the value written over the true one, what the error names.
+    for (key, value, named) in [
+        ("mlp.widths", "5,8,4,3", "layers.0.weight [8, 5]"),
+        ("mlp.activations", "tanh,swish", "mlp.activations"),
+        ("train.epoch", "-1", "train.epoch"),
+        ("transposed", "layers.0.bias", "layers.0.bias"),
+    ] {
+        let liar = rewrite(&bytes, |_, m| {
+            m.insert(key.into(), value.into());
+        });
+        assert_format(&load(&liar), "c.st", named);
+    }
 }
 
 #[test]
@@ -458,14 +449,7 @@ fn files_written_by_0_1_still_load() {
 fn an_early_stopped_run_resumed_ends_where_the_straight_run_ends() {
     let (train, valid) = (data(), data().take(20));
     let stopper = || EarlyStopping::<f32>::new(Monitor::ValidLoss, 2).unwrap();
-    let fast = || {
-        Sgd::new(0.8)
-            .unwrap()
-            .momentum(0.9)
-            .unwrap()
-            .batch_size(10)
-            .unwrap()
-    };
+    let fast = || momentum_sgd(0.8, 0.9, 10);
     // Straight: a rate high enough that validation stops improving within a few epochs.
     let (mut model, mut opt, mut stop) = (mlp(), fast(), stopper());
     let straight = Trainer::new(40)

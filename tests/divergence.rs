@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{bits, synthetic, Cliff};
+use common::{bits, momentum_sgd, net, synthetic, Cliff};
 use downhill::error::{ErrorKind, Quantity};
-use downhill::model::{Objective, OnBatch, ParamGroup, Params};
+use downhill::model::{Objective, OnBatch, Params};
 use downhill::optim::StateDict;
 use downhill::prelude::*;
 
@@ -45,6 +45,14 @@ fn configurations() -> Vec<(String, Sgd<f64>)> {
     all
 }
 
+/// The quantity a divergence error is about (`None` for any other error).
+fn diverged_on(err: &downhill::Error) -> Option<Quantity> {
+    match err.kind() {
+        ErrorKind::Diverged { quantity, .. } => Some(*quantity),
+        _ => None,
+    }
+}
+
 /// Wraps an objective so that, while `poison` is set, element `at` of its gradient is
 /// replaced by `poison` (the loss stays finite).
 struct Poisoned<O> {
@@ -54,27 +62,7 @@ struct Poisoned<O> {
 }
 
 impl<O: Params<f64>> Params<f64> for Poisoned<O> {
-    fn params(&self) -> &[f64] {
-        self.inner.params()
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        self.inner.params_mut()
-    }
-    fn param_groups(&self) -> Vec<ParamGroup> {
-        self.inner.param_groups()
-    }
-    fn set_threads(&mut self, threads: usize) -> Result<()> {
-        self.inner.set_threads(threads)
-    }
-    fn parallelism(&self) -> usize {
-        self.inner.parallelism()
-    }
-    fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
-        self.inner.run_shares(job)
-    }
-    fn swap_params(&mut self, next: &mut Vec<f64>) -> Result<()> {
-        self.inner.swap_params(next)
-    }
+    common::forward_params!(inner);
 }
 
 impl<O: Objective<f64>> Objective<f64> for Poisoned<O> {
@@ -97,27 +85,7 @@ struct MlpOn {
 }
 
 impl Params<f64> for MlpOn {
-    fn params(&self) -> &[f64] {
-        self.mlp.params()
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        self.mlp.params_mut()
-    }
-    fn param_groups(&self) -> Vec<ParamGroup> {
-        self.mlp.param_groups()
-    }
-    fn set_threads(&mut self, threads: usize) -> Result<()> {
-        self.mlp.set_threads(threads)
-    }
-    fn parallelism(&self) -> usize {
-        self.mlp.parallelism()
-    }
-    fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
-        self.mlp.run_shares(job)
-    }
-    fn swap_params(&mut self, next: &mut Vec<f64>) -> Result<()> {
-        self.mlp.swap_params(next)
-    }
+    common::forward_params!(mlp);
 }
 
 impl Objective<f64> for MlpOn {
@@ -249,16 +217,7 @@ fn a_finite_gradient_that_the_step_scales_past_the_float_range_is_refused() {
         o.poison = Some(1e300);
         let (params, state) = (bits(o.params()), sgd.state());
         let err = sgd.step(&mut o).unwrap_err();
-        assert!(
-            matches!(
-                err.kind(),
-                ErrorKind::Diverged {
-                    quantity: Quantity::Step,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_eq!(diverged_on(&err), Some(Quantity::Step), "{err}");
         assert_eq!((bits(o.params()), sgd.state()), (params, state));
     }
 }
@@ -272,16 +231,7 @@ fn a_non_finite_loss_is_refused_before_anything_changes() {
     );
     for (what, mut sgd) in configurations() {
         let err = sgd.step(&mut f).unwrap_err();
-        assert!(
-            matches!(
-                err.kind(),
-                ErrorKind::Diverged {
-                    quantity: Quantity::Loss,
-                    ..
-                }
-            ),
-            "{what}: {err}"
-        );
+        assert_eq!(diverged_on(&err), Some(Quantity::Loss), "{what}: {err}");
         assert_eq!(f.point(), [1.0, 2.0], "{what}");
         assert_eq!(sgd.state().steps, 0, "{what}");
     }
@@ -335,32 +285,30 @@ fn the_training_loop_places_a_divergence_at_its_epoch_and_step() {
 
 #[test]
 fn the_message_names_what_where_and_what_to_do() {
-    let mut cliff = Cliff {
-        w: vec![0.0, 5.0],
-        cliff: 2.0,
+    // Ten epochs of `opt` from w = (0, 5) towards a cliff at w₀ = `at`: the error, and the
+    // parameters it left.
+    let fall = |at: f64, opt: &mut dyn Optimizer<f64>| {
+        let mut cliff = Cliff {
+            w: vec![0.0, 5.0],
+            cliff: at,
+        };
+        let err = Trainer::new(10)
+            .unwrap()
+            .minimize(&mut cliff, opt)
+            .unwrap_err();
+        (err, cliff.w)
     };
-    let mut gd = GradientDescent::new(1.0).unwrap();
-    let err = Trainer::new(10)
-        .unwrap()
-        .minimize(&mut cliff, &mut gd)
-        .unwrap_err();
+    let (err, w) = fall(2.0, &mut GradientDescent::new(1.0).unwrap());
     assert_eq!(
         err.to_string(),
         "training diverged: gradient inf at epoch 3, step 2 (try a smaller learning rate)"
     );
     assert!(err.is_divergence());
-    assert_eq!(cliff.w, [2.0, 5.0]);
+    assert_eq!(w, [2.0, 5.0]);
 
     // Clipping an infinite gradient: the norm diverged, and the loop says where.
-    let mut cliff = Cliff {
-        w: vec![0.0, 5.0],
-        cliff: 1.0,
-    };
     let mut clipped = Sgd::new(1.0).unwrap().clip_grad_norm(10.0).unwrap();
-    let err = Trainer::new(10)
-        .unwrap()
-        .minimize(&mut cliff, &mut clipped)
-        .unwrap_err();
+    let (err, _) = fall(1.0, &mut clipped);
     assert_eq!(
         err.to_string(),
         "training diverged: gradient norm inf at epoch 2, step 1 (try a smaller learning rate)"
@@ -371,18 +319,8 @@ fn the_message_names_what_where_and_what_to_do() {
 fn an_mlp_run_that_diverges_keeps_its_last_finite_parameters() {
     let data = synthetic::<f32>(64, 6, 3.0, 1);
     for threads in [1, 2] {
-        let mut model = Mlp::<f32>::builder(6)
-            .hidden(16, Activation::Relu)
-            .classes(2)
-            .seed(2)
-            .build()
-            .unwrap();
-        let mut sgd = Sgd::new(1e6)
-            .unwrap()
-            .momentum(0.9)
-            .unwrap()
-            .batch_size(16)
-            .unwrap();
+        let mut model = net::<f32>([6, 16, 2], Activation::Relu, 2);
+        let mut sgd = momentum_sgd(1e6, 0.9, 16);
         let mut last = Vec::new();
         let err = Trainer::new(50)
             .unwrap()

@@ -2,8 +2,11 @@
 //! model on a batch, a plain function (`check_fn`), a backward pass (`check_vjp`), and in
 //! the directional fast mode.
 
+mod common;
+
 use std::cell::Cell;
 
+use common::net;
 use downhill::error::ErrorKind;
 use downhill::gradcheck::{Difference, GradCheck, Probe, Verdict};
 use downhill::model::ParamGroup;
@@ -18,15 +21,7 @@ struct Corrupted {
 }
 
 impl Params<f64> for Corrupted {
-    fn params(&self) -> &[f64] {
-        self.inner.params()
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        self.inner.params_mut()
-    }
-    fn param_groups(&self) -> Vec<ParamGroup> {
-        self.inner.param_groups()
-    }
+    common::forward_params!(tensors inner);
 }
 
 impl Model<f64> for Corrupted {
@@ -136,12 +131,7 @@ fn a_correct_model_passes_with_a_good_verdict() {
 /// with the centred difference. The report must flag those coordinates as kinks and pass.
 #[test]
 fn relu_exactly_on_its_kink_is_flagged_not_failed() {
-    let mut model = Mlp::<f64>::builder(4)
-        .hidden(6, Activation::Relu)
-        .classes(3)
-        .seed(3)
-        .build()
-        .unwrap();
+    let mut model = net::<f64>([4, 6, 3], Activation::Relu, 3);
     let mut x = data(8, 4, 3).all().to_matrix().unwrap().0.into_vec();
     x[..4 * 4].fill(0.0); // four all-zero rows
     let d = Dataset::from_matrix(
@@ -221,12 +211,7 @@ fn f32_checks_are_looser_but_still_catch_bugs() {
         3,
     )
     .unwrap();
-    let mut model = Mlp::<f32>::builder(4)
-        .hidden(6, Activation::Tanh)
-        .classes(3)
-        .seed(1)
-        .build()
-        .unwrap();
+    let mut model = net::<f32>([4, 6, 3], Activation::Tanh, 1);
     let report = GradCheck::new().run(&mut model, &d.all()).unwrap();
     assert!(report.passed(), "{report}");
     assert_eq!(report.tolerance, 1e-2);

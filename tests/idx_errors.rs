@@ -152,15 +152,11 @@ fn label_outside_class_range() {
 }
 
 #[test]
-fn labels_file_with_wrong_number_of_dims() {
-    let (_dir, path) = file("labels_wrong_dims", &idx(&[2, 2], &[0, 1, 2, 3]));
-    assert_format(read_labels(&path, 10), &path, Some(Position::Byte(3)));
-}
-
-#[test]
-fn images_file_with_wrong_number_of_dims() {
-    let (_dir, path) = file("images_wrong_dims", &idx(&[4, 4], &[0; 16]));
-    assert_format(read_images(&path), &path, Some(Position::Byte(3)));
+fn labels_or_images_file_with_wrong_number_of_dims() {
+    let (_labels_dir, labels) = file("labels_wrong_dims", &idx(&[2, 2], &[0, 1, 2, 3]));
+    assert_format(read_labels(&labels, 10), &labels, Some(Position::Byte(3)));
+    let (_images_dir, images) = file("images_wrong_dims", &idx(&[4, 4], &[0; 16]));
+    assert_format(read_images(&images), &images, Some(Position::Byte(3)));
 }
 
 #[test]

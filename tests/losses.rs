@@ -164,6 +164,25 @@ fn row_loss_agrees_with_row_loss_and_grad() {
     }
 }
 
+/// Asserts that `loss`'s row gradient at `s` (label `y`) is, entry by entry, the central
+/// difference with step 1e-6, within `tol(the analytic entry)`.
+#[track_caller]
+fn assert_central_differences(loss: Loss, s: &[f64], y: usize, tol: impl Fn(f64) -> f64) {
+    let (_, g) = loss_and_grad(loss, s, y, 1.0);
+    let h = 1e-6;
+    for (j, &analytic) in g.iter().enumerate() {
+        let (mut up, mut down) = (s.to_vec(), s.to_vec());
+        up[j] += h;
+        down[j] -= h;
+        let numeric =
+            (loss.row_loss(&up, y).unwrap() - loss.row_loss(&down, y).unwrap()) / (2.0 * h);
+        assert!(
+            (numeric - analytic).abs() < tol(analytic),
+            "{loss} at {s:?} y {y}: d/d{j} analytic {analytic} numeric {numeric}"
+        );
+    }
+}
+
 #[test]
 fn row_gradient_matches_central_differences() {
     // Random scores are almost surely away from the hinge's kinks (margin exactly 0).
@@ -172,20 +191,7 @@ fn row_gradient_matches_central_differences() {
             let c = 2 + (case % 5) as usize;
             let s = Mix(1000 + case).uniforms(c, 3.0);
             let y = case as usize % c;
-            let (_, g) = loss_and_grad(loss, &s, y, 1.0);
-            let h = 1e-6;
-            for j in 0..c {
-                let (mut p, mut m) = (s.clone(), s.clone());
-                p[j] += h;
-                m[j] -= h;
-                let numeric =
-                    (loss.row_loss(&p, y).unwrap() - loss.row_loss(&m, y).unwrap()) / (2.0 * h);
-                assert!(
-                    (numeric - g[j]).abs() < 1e-6,
-                    "{loss} scores {s:?} y {y}: d/ds{j} analytic {} numeric {numeric}",
-                    g[j]
-                );
-            }
+            assert_central_differences(loss, &s, y, |_| 1e-6);
         }
     }
 }
@@ -347,20 +353,7 @@ fn the_probability_losses_match_central_differences() {
                 .map(|u| 0.5 + u)
                 .collect();
             let y = case as usize % c;
-            let (_, g) = loss_and_grad(loss, &p, y, 1.0);
-            let h = 1e-6;
-            for j in 0..c {
-                let (mut up, mut down) = (p.clone(), p.clone());
-                up[j] += h;
-                down[j] -= h;
-                let numeric =
-                    (loss.row_loss(&up, y).unwrap() - loss.row_loss(&down, y).unwrap()) / (2.0 * h);
-                assert!(
-                    (numeric - g[j]).abs() < 1e-6 * g[j].abs().max(1.0),
-                    "{loss} outputs {p:?} y {y}: d/dp{j} analytic {} numeric {numeric}",
-                    g[j]
-                );
-            }
+            assert_central_differences(loss, &p, y, |g| 1e-6 * g.abs().max(1.0));
         }
     }
 }

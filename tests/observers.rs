@@ -1,6 +1,9 @@
 //! The built-in observers: early stopping (when, why, and the best parameters restored),
 //! the validation loss the training loop now records, the history files, progress lines.
 
+mod common;
+
+use common::net;
 use downhill::error::ErrorKind;
 use downhill::model::evaluate_classifier;
 use downhill::prelude::*;
@@ -98,12 +101,7 @@ fn early_stopping_on_accuracy_counts_higher_as_better_with_min_delta() {
 #[test]
 fn early_stopping_in_a_run_reports_when_and_why() {
     let data = blobs();
-    let mut model = Mlp::<f64>::builder(2)
-        .hidden(8, Activation::Tanh)
-        .classes(2)
-        .seed(1)
-        .build()
-        .unwrap();
+    let mut model = net::<f64>([2, 8, 2], Activation::Tanh, 1);
     // Far too large a rate: the validation loss bounces and stops improving quickly.
     let mut sgd = Sgd::new(5.0).unwrap().batch_size(2).unwrap();
     let mut stop = EarlyStopping::<f64>::new(Monitor::ValidLoss, 2).unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bits, separable};
+use common::{bits, momentum_sgd, net, separable};
 use downhill::error::ErrorKind;
 use downhill::optim::{Batching, RuleState};
 use downhill::prelude::*;
@@ -294,12 +294,7 @@ fn sgd_momentum_velocity_is_mu_g1_plus_g2() {
     let (first, second) = ([0usize, 3, 5], [1usize, 2, 8, 9]);
     let b1 = data.batch(&first).unwrap();
     let b2 = data.batch(&second).unwrap();
-    let mut model = Mlp::<f64>::builder(2)
-        .hidden(4, Activation::Sigmoid)
-        .classes(2)
-        .seed(5)
-        .build()
-        .unwrap();
+    let mut model = net::<f64>([2, 4, 2], Activation::Sigmoid, 5);
     let (lr, mu) = (0.25, 0.9);
     let mut sgd = Sgd::new(lr).unwrap().momentum(mu).unwrap();
     assert!(velocity(&sgd).is_empty());
@@ -353,14 +348,7 @@ fn all_four_optimizers_run_behind_dyn() {
         Box::new(RandomSearch::new(1.0, 1).unwrap()),
         Box::new(LocalSearch::new(0.5, 1).unwrap()),
         Box::new(GradientDescent::new(0.5).unwrap()),
-        Box::new(
-            Sgd::new(0.5)
-                .unwrap()
-                .momentum(0.5)
-                .unwrap()
-                .batch_size(8)
-                .unwrap(),
-        ),
+        Box::new(momentum_sgd(0.5, 0.5, 8)),
     ];
     let names: Vec<&str> = optimizers.iter().map(|o| o.name()).collect();
     assert_eq!(names, ["random", "local", "gd", "sgd"]);

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::SHIPPED;
+use common::{momentum_sgd, SHIPPED};
 use downhill::prelude::*;
 
 fn train(threads: usize, optimizer: &mut dyn Optimizer<f32>, block_rows: usize) -> Vec<f32> {
@@ -44,18 +44,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
 fn sgd_is_bit_identical_on_1_2_and_3_threads() {
     // Batches of 100 in blocks of at most 40 rows: blocks of 32 + 32 + 32 + 4 rows... split
     // again across threads, so every boundary case is exercised.
-    let run = |t| {
-        train(
-            t,
-            &mut Sgd::new(0.05)
-                .unwrap()
-                .momentum(0.9)
-                .unwrap()
-                .batch_size(100)
-                .unwrap(),
-            40,
-        )
-    };
+    let run = |t| train(t, &mut momentum_sgd(0.05, 0.9, 100), 40);
     let one = bits(&run(1));
     assert_eq!(one, bits(&run(2)));
     assert_eq!(one, bits(&run(3)));

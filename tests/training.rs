@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{synthetic, Quadratic, SHIPPED};
+use common::{momentum_sgd, net, synthetic, Quadratic, SHIPPED};
 use downhill::error::{ErrorKind, Quantity};
 use downhill::model::{FnObjective, Objective};
 use downhill::prelude::*;
@@ -31,18 +31,8 @@ fn same_seed_same_run_to_the_bit() {
     let train = mnist.train.take(1000);
     let valid = mnist.test.take(300);
     let run = |trainer_seed: u64| {
-        let mut mlp = Mlp::<f32>::builder(784)
-            .hidden(32, Activation::Sigmoid)
-            .classes(10)
-            .seed(1)
-            .build()
-            .unwrap();
-        let mut sgd = Sgd::new(0.1)
-            .unwrap()
-            .momentum(0.9)
-            .unwrap()
-            .batch_size(50)
-            .unwrap();
+        let mut mlp = net::<f32>([784, 32, 10], Activation::Sigmoid, 1);
+        let mut sgd = momentum_sgd(0.1, 0.9, 50);
         let report = Trainer::new(2)
             .unwrap()
             .seed(trainer_seed)
@@ -73,6 +63,13 @@ fn same_seed_same_run_to_the_bit() {
 #[test]
 fn report_counts_steps_samples_and_validation() {
     let data = synthetic::<f64>(103, 3, 1.0, 1);
+    let steps_and_samples = |report: &TrainReport| -> Vec<(usize, usize)> {
+        report
+            .history
+            .iter()
+            .map(|r| (r.steps, r.samples))
+            .collect()
+    };
     let model = || LinearClassifier::<f64>::builder(3, 2).build().unwrap();
 
     // Minibatches of 10 over 103 examples: 10 full batches per epoch, the last 3 dropped.
@@ -113,10 +110,7 @@ fn report_counts_steps_samples_and_validation() {
         .unwrap()
         .run(&mut model(), &mut gd, &data, None)
         .unwrap();
-    assert!(report
-        .history
-        .iter()
-        .all(|r| (r.steps, r.samples) == (1, 103)));
+    assert_eq!(steps_and_samples(&report), [(1, 103); 4]);
     assert_eq!(report.samples(), 4 * 103);
 
     // A dataset smaller than one batch is one batch of everything.
@@ -126,10 +120,7 @@ fn report_counts_steps_samples_and_validation() {
         .unwrap()
         .run(&mut model(), &mut sgd, &small, None)
         .unwrap();
-    assert!(report
-        .history
-        .iter()
-        .all(|r| (r.steps, r.samples) == (1, 7)));
+    assert_eq!(steps_and_samples(&report), [(1, 7); 2]);
 
     // An empty training set is an error, not a report of nothing.
     let empty = data.take(0);

@@ -68,10 +68,68 @@ pub fn separable(n: usize, seed: u64) -> Dataset<f64> {
     Dataset::from_matrix(Matrix::from_vec(x, n, 2).unwrap(), y, 2).unwrap()
 }
 
+/// An MLP with one hidden layer, widths `[inputs, hidden, classes]`, the hidden layer's
+/// activation `act`, its weights drawn from `seed`.
+pub fn net<T: Scalar>(widths: [usize; 3], act: Activation, seed: u64) -> Mlp<T> {
+    let [inputs, hidden, classes] = widths;
+    Mlp::<T>::builder(inputs)
+        .hidden(hidden, act)
+        .classes(classes)
+        .seed(seed)
+        .build()
+        .unwrap()
+}
+
+/// Minibatch SGD with momentum `mu`: learning rate `lr`, batches of `batch`.
+pub fn momentum_sgd<T: Scalar>(lr: T, mu: f64, batch: usize) -> Sgd<T> {
+    Sgd::new(lr)
+        .unwrap()
+        .momentum(mu)
+        .unwrap()
+        .batch_size(batch)
+        .unwrap()
+}
+
 /// The bits of a float vector, for bit-for-bit comparisons with readable failures.
 pub fn bits<T: Scalar>(xs: &[T]) -> Vec<u64> {
     xs.iter().map(|x| x.to_f64_lossless().to_bits()).collect()
 }
+
+/// The body of `impl Params<f64>` for a test's wrapper around the model or objective in
+/// `self.$field`: `forward_params!(inner)` forwards the parameters, their tensors, the
+/// threads and the swap, so the wrapper trains as what it wraps; `forward_params!(tensors
+/// inner)` only the parameters and their tensors (the threads keep the trait's defaults).
+#[allow(unused_macros)]
+macro_rules! forward_params {
+    (tensors $field:ident) => {
+        fn params(&self) -> &[f64] {
+            self.$field.params()
+        }
+        fn params_mut(&mut self) -> &mut [f64] {
+            self.$field.params_mut()
+        }
+        fn param_groups(&self) -> Vec<downhill::model::ParamGroup> {
+            self.$field.param_groups()
+        }
+    };
+    ($field:ident) => {
+        $crate::common::forward_params!(tensors $field);
+        fn set_threads(&mut self, threads: usize) -> downhill::Result<()> {
+            self.$field.set_threads(threads)
+        }
+        fn parallelism(&self) -> usize {
+            self.$field.parallelism()
+        }
+        fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
+            self.$field.run_shares(job)
+        }
+        fn swap_params(&mut self, next: &mut Vec<f64>) -> downhill::Result<()> {
+            self.$field.swap_params(next)
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use forward_params;
 
 /// `f(w) = ½ Σ λᵢ wᵢ²`: curvature λᵢ along axis i. No data: the objective is the function.
 #[derive(Debug, Clone)]

@@ -27,6 +27,9 @@ mnist=${CARGO_TARGET_DIR:-target}/release/examples/mnist
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 sps() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["samples_per_s"])'; }
+# Runs a command to the end, then parses its last line: a parser started on a pipe would
+# start alongside the run and take CPU from it (on two cores, from the run's second thread).
+sps_of() { local out; out=$("$@"); printf '%s\n' "$out" | sps; }
 
 lscpu | grep -E '^Model name' || true
 printf '%-7s %-6s %-8s %12s %12s %12s %9s %9s\n' hidden batch threads downhill torch numpy vs_torch vs_numpy
@@ -35,12 +38,12 @@ for cfg in $configs; do
   ours=(); torch=(); numpy=()
   for _ in $(seq "$rounds"); do
     # shellcheck disable=SC2086
-    ours+=("$("$mnist" --data "$data" --hidden "$hidden" --batch "$batch" --lr 0.05 \
-      --momentum 0.9 --epochs "$epochs" --threads "$threads" --standardize $extra --json | sps)")
-    torch+=("$("$python" "$peers/torch_mlp.py" "$data" --hidden "$hidden" --batch "$batch" \
-      --lr 0.05 --momentum 0.9 --epochs "$epochs" --threads "$threads" | sps)")
-    numpy+=("$("$python" "$peers/numpy_mlp.py" "$data" --hidden "$hidden" --batch "$batch" \
-      --lr 0.05 --momentum 0.9 --epochs "$epochs" --threads "$threads" | sps)")
+    ours+=("$(sps_of "$mnist" --data "$data" --hidden "$hidden" --batch "$batch" --lr 0.05 \
+      --momentum 0.9 --epochs "$epochs" --threads "$threads" --standardize $extra --json)")
+    torch+=("$(sps_of "$python" "$peers/torch_mlp.py" "$data" --hidden "$hidden" --batch "$batch" \
+      --lr 0.05 --momentum 0.9 --epochs "$epochs" --threads "$threads")")
+    numpy+=("$(sps_of "$python" "$peers/numpy_mlp.py" "$data" --hidden "$hidden" --batch "$batch" \
+      --lr 0.05 --momentum 0.9 --epochs "$epochs" --threads "$threads")")
     echo "  run: $hidden/$batch/$threads: downhill ${ours[-1]} torch ${torch[-1]} numpy ${numpy[-1]}" >&2
   done
   a=$(printf '%s\n' "${ours[@]}" | median)

@@ -21,6 +21,9 @@ mnist=${CARGO_TARGET_DIR:-target}/release/examples/mnist
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 sps() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["samples_per_s"])'; }
+# Runs a command to the end, then parses its last line: a parser started on a pipe would
+# start alongside the run and take CPU from it (on two cores, from the run's second thread).
+sps_of() { local out; out=$("$@"); printf '%s\n' "$out" | sps; }
 
 rules=(
   "momentum|--optimizer momentum --lr 0.05 --momentum 0.9"
@@ -38,8 +41,8 @@ for _ in $(seq "$rounds"); do
   for entry in "${rules[@]}"; do
     name=${entry%%|*}
     # shellcheck disable=SC2086
-    v=$("$mnist" --data "$data" --hidden "$hidden" --batch "$batch" --epochs "$epochs" \
-      --threads "$threads" ${entry#*|} --json | sps)
+    v=$(sps_of "$mnist" --data "$data" --hidden "$hidden" --batch "$batch" --epochs "$epochs" \
+      --threads "$threads" ${entry#*|} --json)
     runs[$name]="${runs[$name]:-} $v"
     echo "  run: $name $v" >&2
   done

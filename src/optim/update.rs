@@ -12,22 +12,9 @@
 //! optimizer's state are bit for bit what they were, so a retry with a smaller learning
 //! rate starts clean.
 //!
-//! That is the mechanism every rule, with or without decay and clipping, commits through; a
-//! faster fused pass for a rule only has to write into the spare buffers and say whether
-//! what it wrote is finite.
-//!
-//! # In place, when it cannot fail
-//!
-//! Writing spare buffers costs memory traffic: the pass reads three arrays the size of the
-//! model and writes two more that have not been touched since the step before, so on a CPU
-//! whose L2 cannot hold them all the pass runs at L3 bandwidth. Most steps are nowhere
-//! near overflowing, and whether a step can overflow is decidable beforehand: from the
-//! largest magnitudes of the parameters, the gradient and the state, `stays_finite`
-//! (`kernels/update.rs`) bounds every value the rule's formula computes. When the bound
-//! proves the step finite, it is taken in place — same formulas, same bits — and there is
-//! nothing to refuse. When it cannot (a non-finite or huge gradient, a learning rate that
-//! would carry the parameters past the float range), the step goes through the spare
-//! buffers as above, and is committed or refused exactly as before.
+//! That is the mechanism, and the only one: every rule, with or without decay and clipping,
+//! commits through it; a faster fused pass for a rule only has to write into the spare
+//! buffers and say whether what it wrote is finite.
 //!
 //! The order is PyTorch's: `clip_grad_norm_` runs on the raw gradient before the optimizer
 //! step, and SGD's and Adam's `weight_decay` adds `λ·w` to the (clipped) gradient inside
@@ -38,9 +25,7 @@ use std::sync::Mutex;
 use crate::error::{Error, ErrorKind, Quantity, Result};
 use crate::kernels::elementwise::{first_non_finite, sum_squares};
 use crate::kernels::pool::split_range;
-use crate::kernels::update::{
-    apply, apply_in_place, magnitude, stays_finite, InPlace, Pass, Share,
-};
+use crate::kernels::update::{apply, Pass, Share};
 use crate::model::Objective;
 use crate::optim::{RuleState, StateDict, UpdateRule};
 use crate::validate::{non_negative, positive};
@@ -70,9 +55,6 @@ pub(crate) struct GradientUpdate<T> {
     spare: RuleState<T>,
     /// The spare parameter vector the next step writes into.
     next_params: Vec<T>,
-    /// The largest magnitude in each state buffer, when known: recorded by the last step
-    /// taken in place; `None` once anything else has written the state, until measured.
-    state_peak: Option<[T; 2]>,
     pub(crate) steps: u64,
 }
 
@@ -88,7 +70,6 @@ impl<T: Scalar> GradientUpdate<T> {
             state: RuleState::for_rule(&rule),
             spare: RuleState::for_rule(&rule),
             next_params: Vec::new(),
-            state_peak: None,
             steps: 0,
         })
     }
@@ -98,7 +79,6 @@ impl<T: Scalar> GradientUpdate<T> {
         if rule.buffer_names() != self.rule.buffer_names() {
             self.state = RuleState::for_rule(&rule);
             self.spare = RuleState::for_rule(&rule);
-            self.state_peak = None;
         }
         self.rule = rule;
     }
@@ -150,10 +130,6 @@ impl<T: Scalar> GradientUpdate<T> {
             weight_decay: self.weight_decay,
         };
         resize(&mut self.next_params, n);
-        if self.step_in_place(objective, &pass)? {
-            self.steps += 1;
-            return Ok(loss);
-        }
         for b in self.spare.buffers_mut() {
             resize(b, n);
         }
@@ -179,112 +155,8 @@ impl<T: Scalar> GradientUpdate<T> {
         )?;
         objective.swap_params(&mut self.next_params)?;
         std::mem::swap(&mut self.state, &mut self.spare);
-        self.state_peak = None;
         self.steps += 1;
         Ok(loss)
-    }
-
-    /// Takes the step in place if it is certain to be finite ([`stays_finite`], from the
-    /// largest magnitudes of the parameters, the gradient and the state), and says whether
-    /// it did; otherwise changes nothing. Written in place, the pass reads the parameters,
-    /// the gradient and the state and writes back where it read, instead of also filling
-    /// spare buffers that are out of cache. The price is one read of the parameters and the
-    /// gradient for their magnitudes. On a Xeon with 2 MiB of L2 per core, where the
-    /// spare-buffer pass ran at L3 bandwidth, the `mnist` example's samples/s at 784-256-10
-    /// batch 128 rose 5.6% on one thread (medians of 3, alternating; 1–2% at two threads
-    /// and at 784-1024-10). Of the pre-pass, the gradient is in cache and the parameters
-    /// are not: skipping their read measured another 5% (they can change between steps
-    /// through `params_mut`, so it is not skipped).
-    ///
-    /// With more than one share, the model lends its parameter vector for the pass
-    /// ([`Params::swap_params`], free for a model that owns its vector) so that its
-    /// threads can each update their share while it is borrowed.
-    fn step_in_place(&mut self, objective: &mut dyn Objective<T>, pass: &Pass<T>) -> Result<bool> {
-        let n = self.grad.len();
-        let state_peak = match self.state_peak {
-            _ if self.state.is_empty() => [T::zero(); 2],
-            Some(peak) => peak,
-            None => {
-                let mut peak = [T::zero(); 2];
-                for (slot, b) in peak.iter_mut().zip(self.state.buffers()) {
-                    match magnitude(b) {
-                        Some(m) => *slot = m,
-                        None => return Ok(false),
-                    }
-                }
-                self.state_peak = Some(peak);
-                peak
-            }
-        };
-        let ranges = share_ranges(objective, n, SHARE_ALIGN)?;
-        let (w, g) = (objective.params(), &self.grad[..]);
-        let peaks = on_shares(objective, ranges.clone(), |r| {
-            Some((magnitude(&w[r.clone()])?, magnitude(&g[r])?))
-        })?;
-        let Some((w_peak, g_peak)) = peaks
-            .into_iter()
-            .try_fold((T::zero(), T::zero()), |(w, g), share| {
-                share.map(|(sw, sg)| (w.max(sw), g.max(sg)))
-            })
-        else {
-            return Ok(false);
-        };
-        if !stays_finite(pass, w_peak, g_peak, state_peak) {
-            return Ok(false);
-        }
-        // Certain: from here on the step is taken.
-        for b in self.state.buffers_mut() {
-            resize(b, n);
-        }
-        let mut states: Vec<&mut [T]> = self
-            .state
-            .buffers_mut()
-            .into_iter()
-            .map(|b| &mut b[..])
-            .collect();
-        let peaks = if objective.parallelism() <= 1 {
-            let mut states = states.iter_mut();
-            let s0 = states.next().map_or(&mut [][..], |s| &mut s[..]);
-            let s1 = states.next().map_or(&mut [][..], |s| &mut s[..]);
-            let w = objective.params_mut();
-            vec![apply_in_place(pass, InPlace { w, g, s0, s1 })]
-        } else {
-            objective.swap_params(&mut self.next_params)?;
-            let mut w_rest = &mut self.next_params[..];
-            let mut items = Vec::with_capacity(ranges.len());
-            for r in &ranges {
-                let (w_mine, tail) = std::mem::take(&mut w_rest).split_at_mut(r.len());
-                w_rest = tail;
-                let mut mine = states.iter_mut().map(|s| {
-                    let (m, tail) = std::mem::take(s).split_at_mut(r.len());
-                    *s = tail;
-                    m
-                });
-                let s0 = mine.next().unwrap_or(&mut []);
-                let s1 = mine.next().unwrap_or(&mut []);
-                items.push((
-                    r.clone(),
-                    InPlace {
-                        w: w_mine,
-                        g: &[],
-                        s0,
-                        s1,
-                    },
-                ));
-            }
-            let peaks = on_shares(objective, items, |(r, share)| {
-                apply_in_place(pass, InPlace { g: &g[r], ..share })
-            });
-            // The parameters go back to the model whatever happened.
-            objective.swap_params(&mut self.next_params)?;
-            peaks?
-        };
-        let peak = peaks
-            .into_iter()
-            .fold([T::zero(); 2], |a, b| [a[0].max(b[0]), a[1].max(b[1])]);
-        debug_assert!(peak.iter().all(|p| p.is_finite()), "stays_finite was wrong");
-        self.state_peak = Some(peak);
-        Ok(true)
     }
 
     /// A state restored from a checkpoint must fit the model it is applied to.
@@ -381,7 +253,6 @@ impl<T: Scalar> GradientUpdate<T> {
         }
         self.state = state;
         self.spare = RuleState::for_rule(&self.rule);
-        self.state_peak = None;
         self.steps = saved.steps;
         Ok(())
     }

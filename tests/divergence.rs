@@ -223,6 +223,41 @@ fn a_finite_gradient_that_the_step_scales_past_the_float_range_is_refused() {
 }
 
 #[test]
+fn a_parameter_changed_between_steps_is_seen_by_the_next_step() {
+    // The MLP's steps go in place once the optimizer knows its parameters' magnitude; a
+    // parameter set by hand afterwards (finite, but with weight decay 2 the step overflows)
+    // must be measured again, not trusted: the step is refused and nothing moves.
+    for threads in [1, 2] {
+        let mut o = mlp(threads);
+        let mut sgd = Sgd::new(0.01)
+            .unwrap()
+            .momentum(0.9)
+            .unwrap()
+            .weight_decay(2.0)
+            .unwrap();
+        for _ in 0..3 {
+            sgd.step(&mut o).unwrap();
+        }
+        let version = o.params_version();
+        assert!(version.is_some(), "the MLP tracks its version");
+        o.params_mut()[5] = f64::MAX;
+        assert_ne!(o.params_version(), version, "{threads} threads");
+        let (params, state) = (bits(o.params()), sgd.state());
+        let err = sgd.step(&mut o).unwrap_err();
+        assert_eq!(
+            diverged_on(&err),
+            Some(Quantity::Step),
+            "{threads} threads: {err}"
+        );
+        assert_eq!(
+            (bits(o.params()), sgd.state()),
+            (params, state),
+            "{threads} threads"
+        );
+    }
+}
+
+#[test]
 fn a_non_finite_loss_is_refused_before_anything_changes() {
     let mut f = downhill::model::FnObjective::new(
         vec![1.0, 2.0],

@@ -16,6 +16,11 @@
 //! L1 (`x · 0` is `0` for a finite `x` and NaN otherwise, summed in eight independent
 //! lanes), so it costs no branch per element and no second trip to memory.
 //!
+//! The same formulas also run in place ([`apply_in_place`]), over the live parameters and
+//! state, for a step [`stays_finite`] has proved cannot produce a non-finite value: the
+//! per-parameter arithmetic is one function per rule, shared by both passes, so both give
+//! the same bits.
+//!
 //! Formulas are PyTorch's (`torch.optim.SGD`, `RMSprop`, `Adam`, `AdamW`), with
 //! `d = c·g + λ·w` the clipped, decayed gradient:
 //!
@@ -107,13 +112,48 @@ fn chunks(n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
     (0..n).step_by(CHUNK).map(move |a| a..(a + CHUNK).min(n))
 }
 
+// Each rule's arithmetic for one parameter, written once and used by both passes (into
+// spare buffers, and in place), so the two give the same bits. `d = c·g + λ·w`.
+
+#[inline(always)]
+fn decayed<T: Scalar>(w: T, g: T, c: T, wd: T) -> T {
+    c * g + wd * w
+}
+
+/// Momentum (`nesterov == false`) or Nesterov: the new `(w, v)`.
+#[inline(always)]
+fn momentum_rule<T: Scalar>(w: T, d: T, v: T, lr: T, mu: T, nesterov: bool) -> (T, T) {
+    let nv = mu * v + d;
+    if nesterov {
+        (w - lr * (d + mu * nv), nv)
+    } else {
+        (w - lr * nv, nv)
+    }
+}
+
+/// RMSProp: the new `(w, s)`.
+#[inline(always)]
+fn rmsprop_rule<T: Scalar>(w: T, d: T, sq: T, lr: T, alpha: T, eps: T) -> (T, T) {
+    let ns = alpha * sq + (T::one() - alpha) * d * d;
+    (w - lr * d / (ns.sqrt() + eps), ns)
+}
+
+/// Adam(W): the new `(w, m, v)`.
+#[inline(always)]
+fn adam_rule<T: Scalar>(w: T, d: T, m: T, v: T, k: &AdamStep<T>) -> (T, T, T) {
+    let nm = k.beta1 * m + (T::one() - k.beta1) * d;
+    let nv = k.beta2 * v + (T::one() - k.beta2) * d * d;
+    let nw = k.keep * w - k.step_size * nm / (nv.sqrt() * k.inv_bc2_sqrt + k.eps);
+    (nw, nm, nv)
+}
+
 #[inline(always)]
 fn plain_body<T: Scalar>(s: Share<'_, T>, lr: T, c: T, wd: T) -> bool {
     let n = s.w.len().min(s.g.len()).min(s.w_out.len());
     for r in chunks(n) {
         let (w, g, w_out) = (&s.w[r.clone()], &s.g[r.clone()], &mut s.w_out[r]);
         for ((nw, &w), &g) in w_out.iter_mut().zip(w).zip(g) {
-            *nw = w - lr * (c * g + wd * w);
+            *nw = w - lr * decayed(w, g, c, wd);
         }
         if !finite(w_out) {
             return false;
@@ -147,19 +187,17 @@ macro_rules! one_buffer {
 
 #[inline(always)]
 fn momentum_body<T: Scalar>(s: Share<'_, T>, lr: T, mu: T, nesterov: bool, c: T, wd: T) -> bool {
+    // The branch outside the loops, so each loop is one straight-line body.
     one_buffer!(s, |w, g, v, w_out, v_out| {
         if nesterov {
             for j in 0..w.len() {
-                let d = c * g[j] + wd * w[j];
-                let nv = mu * v[j] + d;
-                v_out[j] = nv;
-                w_out[j] = w[j] - lr * (d + mu * nv);
+                let d = decayed(w[j], g[j], c, wd);
+                (w_out[j], v_out[j]) = momentum_rule(w[j], d, v[j], lr, mu, true);
             }
         } else {
             for j in 0..w.len() {
-                let nv = mu * v[j] + (c * g[j] + wd * w[j]);
-                v_out[j] = nv;
-                w_out[j] = w[j] - lr * nv;
+                let d = decayed(w[j], g[j], c, wd);
+                (w_out[j], v_out[j]) = momentum_rule(w[j], d, v[j], lr, mu, false);
             }
         }
     })
@@ -167,13 +205,10 @@ fn momentum_body<T: Scalar>(s: Share<'_, T>, lr: T, mu: T, nesterov: bool, c: T,
 
 #[inline(always)]
 fn rmsprop_body<T: Scalar>(s: Share<'_, T>, lr: T, alpha: T, eps: T, c: T, wd: T) -> bool {
-    let one_minus_alpha = T::one() - alpha;
     one_buffer!(s, |w, g, sq, w_out, sq_out| {
         for j in 0..w.len() {
-            let d = c * g[j] + wd * w[j];
-            let ns = alpha * sq[j] + one_minus_alpha * d * d;
-            sq_out[j] = ns;
-            w_out[j] = w[j] - lr * d / (ns.sqrt() + eps);
+            let d = decayed(w[j], g[j], c, wd);
+            (w_out[j], sq_out[j]) = rmsprop_rule(w[j], d, sq[j], lr, alpha, eps);
         }
     })
 }
@@ -182,7 +217,6 @@ fn rmsprop_body<T: Scalar>(s: Share<'_, T>, lr: T, alpha: T, eps: T, c: T, wd: T
 fn adam_body<T: Scalar>(s: Share<'_, T>, k: AdamStep<T>, c: T, wd: T) -> bool {
     let n = s.w.len().min(s.g.len()).min(s.s0.len()).min(s.s1.len());
     let n = n.min(s.w_out.len()).min(s.s0_out.len()).min(s.s1_out.len());
-    let (c1, c2) = (T::one() - k.beta1, T::one() - k.beta2);
     for r in chunks(n) {
         let (w, g) = (&s.w[r.clone()], &s.g[r.clone()]);
         let (m1, m2) = (&s.s0[r.clone()], &s.s1[r.clone()]);
@@ -192,12 +226,8 @@ fn adam_body<T: Scalar>(s: Share<'_, T>, k: AdamStep<T>, c: T, wd: T) -> bool {
         let (g, m1, m2) = (&g[..m], &m1[..m], &m2[..m]);
         let (w_out, m1_out, m2_out) = (&mut w_out[..m], &mut m1_out[..m], &mut m2_out[..m]);
         for j in 0..m {
-            let d = c * g[j] + wd * w[j];
-            let nm = k.beta1 * m1[j] + c1 * d;
-            let nv = k.beta2 * m2[j] + c2 * d * d;
-            m1_out[j] = nm;
-            m2_out[j] = nv;
-            w_out[j] = k.keep * w[j] - k.step_size * nm / (nv.sqrt() * k.inv_bc2_sqrt + k.eps);
+            let d = decayed(w[j], g[j], c, wd);
+            (w_out[j], m1_out[j], m2_out[j]) = adam_rule(w[j], d, m1[j], m2[j], &k);
         }
         if !(finite(w_out) && finite(m1_out) && finite(m2_out)) {
             return false;
@@ -226,6 +256,244 @@ dispatch!(
     adam, adam_avx2, adam_body,
     (s: Share<'_, T>, k: AdamStep<T>, c: T, wd: T) -> bool
 );
+
+/// One share of a step taken in place: the live parameters and the rule's live state,
+/// overwritten. Only for a step [`stays_finite`] has proved finite: nothing here checks, and
+/// nothing could be taken back. State slices a rule does not use are empty.
+pub(crate) struct InPlace<'a, T> {
+    pub w: &'a mut [T],
+    pub g: &'a [T],
+    pub s0: &'a mut [T],
+    pub s1: &'a mut [T],
+}
+
+/// The largest `|x|` of `xs` (all finite), in eight lanes the compiler keeps in registers.
+/// `if a > m { a } else { m }` rather than `max`: one vector instruction, where `max`'s
+/// NaN rule costs three (and these values are finite).
+#[inline(always)]
+fn peak<T: Scalar>(xs: &[T]) -> T {
+    let bigger = |m: T, x: T| {
+        let a = x.abs();
+        if a > m {
+            a
+        } else {
+            m
+        }
+    };
+    let mut lanes = [T::zero(); 8];
+    let mut chunks = xs.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane = bigger(*lane, x);
+        }
+    }
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(T::zero(), |m, &x| bigger(m, x));
+    lanes.iter().fold(tail, |m, &l| bigger(m, l))
+}
+
+/// The largest `|x|`, or `None` if an element is not finite: one loop, eight lanes of the
+/// running maximum beside eight of `x · 0` (0 for a finite `x`, NaN otherwise).
+#[inline(always)]
+fn magnitude_body<T: Scalar>(xs: &[T]) -> Option<T> {
+    let zero = T::zero();
+    let (mut top, mut bad) = ([zero; 8], [zero; 8]);
+    let mut chunks = xs.chunks_exact(8);
+    for chunk in &mut chunks {
+        for ((t, b), &x) in top.iter_mut().zip(bad.iter_mut()).zip(chunk) {
+            let a = x.abs();
+            *t = if a > *t { a } else { *t };
+            *b = *b + x * zero;
+        }
+    }
+    let rest = chunks.remainder();
+    let flags = bad.iter().chain(rest).fold(zero, |acc, &x| acc + x * zero);
+    flags.is_finite().then(|| peak(&top).max(peak(rest)))
+}
+
+dispatch!(
+    /// The largest `|x|` of `xs`, or `None` if any element is not finite: what
+    /// [`stays_finite`] needs to know of the parameters, the gradient and the state.
+    pub(crate) magnitude, magnitude_avx2, magnitude_body,
+    (xs: &[T]) -> Option<T>
+);
+
+/// The in-place loop of a rule with up to two buffers: the body runs per chunk on `w`, `g`
+/// and the buffers cut to one length, and the loop returns the largest magnitude written
+/// to each buffer and to `w` (what the next step's [`stays_finite`] needs to know), each
+/// taken from the chunk while it is in L1.
+macro_rules! in_place {
+    ($s:ident, $buffers:literal, |$w:ident, $g:ident, $b0:ident, $b1:ident| $body:block) => {{
+        let mut n = $s.w.len().min($s.g.len());
+        if $buffers > 0 {
+            n = n.min($s.s0.len());
+        }
+        if $buffers > 1 {
+            n = n.min($s.s1.len());
+        }
+        let mut top = [T::zero(); 3];
+        for r in chunks(n) {
+            let ($w, $g) = (&mut $s.w[r.clone()], &$s.g[r.clone()]);
+            let m = $w.len();
+            let $g = &$g[..m];
+            let $b0 = if $buffers > 0 { &mut $s.s0[r.clone()] } else { &mut [] };
+            let $b1 = if $buffers > 1 { &mut $s.s1[r] } else { &mut [] };
+            $body
+            top = [top[0].max(peak($b0)), top[1].max(peak($b1)), top[2].max(peak($w))];
+        }
+        top
+    }};
+}
+
+#[inline(always)]
+fn plain_in_place_body<T: Scalar>(s: InPlace<'_, T>, lr: T, c: T, wd: T) -> [T; 3] {
+    in_place!(s, 0, |w, g, _b0, _b1| {
+        for (w, &g) in w.iter_mut().zip(g) {
+            *w = *w - lr * decayed(*w, g, c, wd);
+        }
+    })
+}
+
+#[inline(always)]
+fn momentum_in_place_body<T: Scalar>(
+    s: InPlace<'_, T>,
+    lr: T,
+    mu: T,
+    nesterov: bool,
+    c: T,
+    wd: T,
+) -> [T; 3] {
+    in_place!(s, 1, |w, g, v, _b1| {
+        let v = &mut v[..w.len()];
+        if nesterov {
+            for j in 0..w.len() {
+                let d = decayed(w[j], g[j], c, wd);
+                (w[j], v[j]) = momentum_rule(w[j], d, v[j], lr, mu, true);
+            }
+        } else {
+            for j in 0..w.len() {
+                let d = decayed(w[j], g[j], c, wd);
+                (w[j], v[j]) = momentum_rule(w[j], d, v[j], lr, mu, false);
+            }
+        }
+    })
+}
+
+#[inline(always)]
+fn rmsprop_in_place_body<T: Scalar>(
+    s: InPlace<'_, T>,
+    lr: T,
+    alpha: T,
+    eps: T,
+    c: T,
+    wd: T,
+) -> [T; 3] {
+    in_place!(s, 1, |w, g, sq, _b1| {
+        let sq = &mut sq[..w.len()];
+        for j in 0..w.len() {
+            let d = decayed(w[j], g[j], c, wd);
+            (w[j], sq[j]) = rmsprop_rule(w[j], d, sq[j], lr, alpha, eps);
+        }
+    })
+}
+
+#[inline(always)]
+fn adam_in_place_body<T: Scalar>(s: InPlace<'_, T>, k: AdamStep<T>, c: T, wd: T) -> [T; 3] {
+    in_place!(s, 2, |w, g, m1, m2| {
+        let (m1, m2) = (&mut m1[..w.len()], &mut m2[..w.len()]);
+        for j in 0..w.len() {
+            let d = decayed(w[j], g[j], c, wd);
+            (w[j], m1[j], m2[j]) = adam_rule(w[j], d, m1[j], m2[j], &k);
+        }
+    })
+}
+
+dispatch!(
+    /// The plain rule over one share, in place.
+    plain_in_place, plain_in_place_avx2, plain_in_place_body,
+    (s: InPlace<'_, T>, lr: T, c: T, wd: T) -> [T; 3]
+);
+dispatch!(
+    /// Momentum or Nesterov over one share, in place.
+    momentum_in_place, momentum_in_place_avx2, momentum_in_place_body,
+    (s: InPlace<'_, T>, lr: T, mu: T, nesterov: bool, c: T, wd: T) -> [T; 3]
+);
+dispatch!(
+    /// RMSProp over one share, in place.
+    rmsprop_in_place, rmsprop_in_place_avx2, rmsprop_in_place_body,
+    (s: InPlace<'_, T>, lr: T, alpha: T, eps: T, c: T, wd: T) -> [T; 3]
+);
+dispatch!(
+    /// Adam or AdamW over one share, in place.
+    adam_in_place, adam_in_place_avx2, adam_in_place_body,
+    (s: InPlace<'_, T>, k: AdamStep<T>, c: T, wd: T) -> [T; 3]
+);
+
+/// Runs `pass` over one share in place (only after [`stays_finite`] said yes), and returns
+/// the largest magnitude written to each state buffer and to the parameters.
+pub(crate) fn apply_in_place<T: Scalar>(pass: &Pass<T>, s: InPlace<'_, T>) -> [T; 3] {
+    let (c, wd) = (pass.grad_scale, pass.weight_decay);
+    match pass.rule {
+        RulePass::Plain { lr } => plain_in_place(s, lr, c, wd),
+        RulePass::Momentum { lr, mu, nesterov } => momentum_in_place(s, lr, mu, nesterov, c, wd),
+        RulePass::RmsProp { lr, alpha, eps } => rmsprop_in_place(s, lr, alpha, eps, c, wd),
+        RulePass::Adam(k) => adam_in_place(s, k, c, wd),
+    }
+}
+
+/// Whether `pass` is certain to write only finite values, given finite inputs bounded by
+/// `w` (the largest `|w|`), `g` (the largest `|g|`) and `state` (the largest value in each
+/// state buffer; 0 for a buffer the rule does not keep or that starts at zero).
+///
+/// Each rule's formula is bounded term by term, in `f64`: `|d| ≤ c·g + λ·w`, then every
+/// intermediate the formula computes (`μ·v + d`, `d²`, `√v/√(1 − β₂ᵗ)`, `lr·d/ε`, …) and
+/// the outputs. The step is certain when every bound is below `T::MAX / 16`: rounding in
+/// `T` adds a relative error of a few ulps per operation, far inside that margin, and the
+/// denominators of RMSProp and Adam are at least `ε > 0`. A "no" is not a refusal: the
+/// step then goes through the spare buffers and the finiteness check (`optim/update.rs`).
+pub(crate) fn stays_finite<T: Scalar>(pass: &Pass<T>, w: T, g: T, state: [T; 2]) -> bool {
+    let f = |x: T| x.to_f64_lossless().abs();
+    let limit = T::max_value().to_f64_lossless() / 16.0;
+    let (w, g, s0, s1) = (f(w), f(g), f(state[0]), f(state[1]));
+    let d = f(pass.grad_scale) * g + f(pass.weight_decay) * w;
+    // Every bound computed must be under the limit (a NaN, from a non-finite constant,
+    // fails the comparison too).
+    let under = |bounds: &[f64]| bounds.iter().all(|&b| b <= limit);
+    match pass.rule {
+        RulePass::Plain { lr } => under(&[d, f(lr) * d, w + f(lr) * d]),
+        RulePass::Momentum { lr, mu, .. } => {
+            let v = f(mu) * s0 + d;
+            let step = f(lr) * (d + f(mu) * v);
+            under(&[d, v, f(mu) * v, step, w + step])
+        }
+        RulePass::RmsProp { lr, alpha, eps } => {
+            let eps = f(eps);
+            let sq = f(alpha) * s0 + d * d;
+            let step = f(lr) * d / eps;
+            under(&[d, d * d, sq, f(lr) * d, step, w + step, 1.0 / eps])
+        }
+        RulePass::Adam(k) => {
+            let eps = f(k.eps);
+            let m = f(k.beta1) * s0 + d;
+            let v = f(k.beta2) * s1 + d * d;
+            let step = f(k.step_size) * m / eps;
+            let denom = v.sqrt() * f(k.inv_bc2_sqrt) + eps;
+            under(&[
+                d,
+                d * d,
+                m,
+                v,
+                denom,
+                f(k.step_size) * m,
+                step,
+                f(k.keep) * w + step,
+                1.0 / eps,
+            ])
+        }
+    }
+}
 
 /// Runs `pass` over one share, writing `share`'s outputs. True if every value written is
 /// finite; false means the outputs are garbage and must not be committed (the inputs are
@@ -312,5 +580,160 @@ mod tests {
         assert!(!apply(&p, share(&w, &big, &s, &mut outs)));
         let p = pass(RulePass::Plain { lr: 1.0 });
         assert!(apply(&p, share(&w, &big, &s, &mut outs)));
+    }
+
+    /// Every rule as it runs: the four rules with decay and a clipping factor.
+    fn every_pass() -> Vec<Pass<f32>> {
+        let adam = |keep| {
+            RulePass::Adam(AdamStep {
+                step_size: 0.01,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                inv_bc2_sqrt: 5.0,
+                keep,
+            })
+        };
+        [
+            RulePass::Plain { lr: 0.1 },
+            RulePass::Momentum {
+                lr: 0.1,
+                mu: 0.9,
+                nesterov: false,
+            },
+            RulePass::Momentum {
+                lr: 0.1,
+                mu: 0.9,
+                nesterov: true,
+            },
+            RulePass::RmsProp {
+                lr: 0.01,
+                alpha: 0.99,
+                eps: 1e-8,
+            },
+            adam(1.0),
+            adam(0.999),
+        ]
+        .into_iter()
+        .map(|rule| Pass {
+            rule,
+            grad_scale: 0.5,
+            weight_decay: 0.1,
+        })
+        .collect()
+    }
+
+    #[test]
+    fn the_in_place_pass_writes_the_same_bits_as_the_pass_into_spare_buffers() {
+        // 1100 elements: two whole chunks and a ragged one.
+        let n = 1100;
+        let w: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let g: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos() * 3.0).collect();
+        let s: Vec<f32> = (0..n).map(|i| (i % 17) as f32 * 0.05).collect();
+        for pass in every_pass() {
+            let mut outs = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
+            assert!(apply(&pass, share(&w, &g, &s, &mut outs)));
+            let buffers = match pass.rule {
+                RulePass::Plain { .. } => 0,
+                RulePass::Momentum { .. } | RulePass::RmsProp { .. } => 1,
+                RulePass::Adam(_) => 2,
+            };
+            let (mut w2, mut s0, mut s1) = (w.clone(), s.clone(), s.clone());
+            s0.truncate(if buffers > 0 { n } else { 0 });
+            s1.truncate(if buffers > 1 { n } else { 0 });
+            let peak = apply_in_place(
+                &pass,
+                InPlace {
+                    w: &mut w2,
+                    g: &g,
+                    s0: &mut s0,
+                    s1: &mut s1,
+                },
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&w2), bits(&outs[0]), "{:?}", pass.rule);
+            assert_eq!(bits(&s0), bits(&outs[1][..s0.len()]), "{:?}", pass.rule);
+            assert_eq!(bits(&s1), bits(&outs[2][..s1.len()]), "{:?}", pass.rule);
+            let top = |v: &[f32]| v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            assert_eq!(peak, [top(&s0), top(&s1), top(&w2)], "{:?}", pass.rule);
+        }
+    }
+
+    #[test]
+    fn magnitude_is_the_largest_absolute_value_or_none_for_a_non_finite_element() {
+        let xs: Vec<f32> = (0..1037)
+            .map(|i| (i as f32 * 0.3).sin() * i as f32)
+            .collect();
+        let top = xs.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert_eq!(magnitude(&xs), Some(top));
+        assert_eq!(magnitude::<f32>(&[]), Some(0.0));
+        for at in [0, 7, 512, 1036] {
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut ys = xs.clone();
+                ys[at] = bad;
+                assert_eq!(magnitude(&ys), None, "{bad} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn stays_finite_says_yes_only_where_the_pass_writes_finite_values() {
+        // Inputs of magnitude 10^e for e across f32's range: wherever the bound says yes,
+        // the checked pass must find every output finite; and ordinary steps must be yes.
+        for pass in every_pass() {
+            let mut yes = 0;
+            for e in (-30..=38).step_by(2) {
+                let m = 10f32.powi(e).min(f32::MAX);
+                let w = [m, -m, m * 0.5, 0.0];
+                let g = [-m, m, 0.0, m * 0.25];
+                let s = [m, 0.0, m * 0.5, m];
+                for (wp, gp, sp) in [(m, m, m), (1.0, m, 0.0), (m, 1.0, 1.0)] {
+                    let (w, g, s): (Vec<f32>, Vec<f32>, Vec<f32>) = (
+                        w.iter().map(|x| x / m * wp).collect(),
+                        g.iter().map(|x| x / m * gp).collect(),
+                        s.iter().map(|x| (x / m * sp).abs()).collect(),
+                    );
+                    if stays_finite(&pass, wp, gp, [sp, sp]) {
+                        yes += 1;
+                        let mut outs = [vec![0.0; 4], vec![0.0; 4], vec![0.0; 4]];
+                        assert!(
+                            apply(&pass, share(&w, &g, &s, &mut outs)),
+                            "{:?} at {wp:e}, {gp:e}, {sp:e}",
+                            pass.rule
+                        );
+                    }
+                }
+            }
+            assert!(yes > 20, "{:?}: only {yes} yes", pass.rule);
+            assert!(stays_finite(&pass, 1.0, 1.0, [1.0, 1.0]), "{:?}", pass.rule);
+            assert!(
+                !stays_finite(&pass, 1.0, f32::MAX, [1.0, 1.0]),
+                "{:?}",
+                pass.rule
+            );
+            assert!(
+                !stays_finite(&pass, 1.0, f32::NAN, [1.0, 1.0]),
+                "{:?}",
+                pass.rule
+            );
+        }
+        // A learning rate that scales an ordinary gradient past the range.
+        let huge = Pass {
+            rule: RulePass::Plain { lr: f32::MAX },
+            grad_scale: 1.0,
+            weight_decay: 0.0,
+        };
+        assert!(!stays_finite(&huge, 1.0, 10.0, [0.0, 0.0]));
+        // An ε that rounded to zero leaves RMSProp's denominator unbounded below.
+        let no_eps = Pass {
+            rule: RulePass::RmsProp {
+                lr: 0.01,
+                alpha: 0.99,
+                eps: 0.0,
+            },
+            grad_scale: 1.0,
+            weight_decay: 0.0,
+        };
+        assert!(!stays_finite(&no_eps, 1.0, 1.0, [1.0, 0.0]));
     }
 }

@@ -30,7 +30,7 @@ use crate::kernels::sparse::preferred_group;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
 use crate::model::blocked::{block_size, forward_rows, run_block, FirstLayer, Workspace};
-use crate::model::objective::swap_vec;
+use crate::model::objective::{fresh_version, swap_vec};
 use crate::model::{evaluate_classifier, Classifier, Evaluation, Init, Model, ParamGroup, Params};
 use crate::rng::seeded;
 use crate::validate::{non_negative, same_size, thread_count};
@@ -111,6 +111,9 @@ pub struct Mlp<T> {
     pub(crate) loss: Loss,
     pub(crate) l2: T,
     pub(crate) params: Vec<T>,
+    /// [`Params::params_version`]: renewed by every `params_mut` and `swap_params`, the only
+    /// ways to change `params`.
+    version: u64,
     block_rows: usize,
     sparse_input: SparseInput,
     ws: Workspace<T>,
@@ -276,6 +279,7 @@ impl<T: Scalar> MlpBuilder<T> {
             loss: self.loss,
             l2: T::from_f64(l2),
             params,
+            version: fresh_version(),
             block_rows,
             sparse_input: self.sparse_input,
             ws: Workspace::default(),
@@ -505,6 +509,7 @@ impl<T: Scalar> Params<T> for Mlp<T> {
         &self.params
     }
     fn params_mut(&mut self) -> &mut [T] {
+        self.version = fresh_version();
         &mut self.params
     }
     fn param_groups(&self) -> Vec<ParamGroup> {
@@ -556,7 +561,11 @@ impl<T: Scalar> Params<T> for Mlp<T> {
         Some(bounds)
     }
     fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
+        self.version = fresh_version();
         swap_vec("Mlp::swap_params", &mut self.params, next)
+    }
+    fn params_version(&self) -> Option<u64> {
+        Some(self.version)
     }
 }
 

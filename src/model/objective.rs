@@ -74,9 +74,21 @@ macro_rules! forward_params {
         fn swap_params(&mut self, next: &mut Vec<T>) -> $crate::error::Result<()> {
             self.$field.swap_params(next)
         }
+        fn params_version(&self) -> Option<u64> {
+            self.$field.params_version()
+        }
     };
 }
 pub(crate) use forward_params;
+
+/// A parameter version never handed out before in this process (see
+/// [`Params::params_version`]): one counter for every model, so two vectors share a version
+/// only when one is an unchanged clone of the other.
+pub(crate) fn fresh_version() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// [`Params::swap_params`] for a model that owns its parameters as one `Vec`: a swap of
 /// the two vectors, no copy (after checking the lengths agree).
@@ -156,6 +168,16 @@ pub trait Params<T: Scalar> {
         )?;
         params.swap_with_slice(other);
         Ok(())
+    }
+    /// A number that names the parameters' current values: a model that tracks it hands out
+    /// a new one, never used before in the process, whenever its parameters may change (each
+    /// [`params_mut`](Params::params_mut) and [`swap_params`](Params::swap_params) call).
+    /// While it stays the same, an optimizer may trust what it knows of the values it last
+    /// wrote — the gradient methods keep their largest magnitude, which lets them take a step
+    /// in place without reading the parameters first. `None` (the default): not tracked, and
+    /// nothing is assumed.
+    fn params_version(&self) -> Option<u64> {
+        None
     }
 }
 

@@ -97,7 +97,7 @@ pub fn bits<T: Scalar>(xs: &[T]) -> Vec<u64> {
 
 /// The body of `impl Params<f64>` for a test's wrapper around the model or objective in
 /// `self.$field`: `forward_params!(inner)` forwards the parameters, their tensors, the
-/// threads and the swap, so the wrapper trains as what it wraps; `forward_params!(tensors
+/// threads, the swap and the version, so the wrapper trains as what it wraps; `forward_params!(tensors
 /// inner)` only the parameters and their tensors (the threads keep the trait's defaults).
 #[allow(unused_macros)]
 macro_rules! forward_params {
@@ -125,6 +125,9 @@ macro_rules! forward_params {
         }
         fn swap_params(&mut self, next: &mut Vec<f64>) -> downhill::Result<()> {
             self.$field.swap_params(next)
+        }
+        fn params_version(&self) -> Option<u64> {
+            self.$field.params_version()
         }
     };
 }

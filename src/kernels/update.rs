@@ -185,20 +185,30 @@ macro_rules! one_buffer {
     }};
 }
 
+// Momentum's passes take Nesterov as a constant, so the branch is outside the loop and
+// each loop is one straight-line body.
+
 #[inline(always)]
 fn momentum_body<T: Scalar>(s: Share<'_, T>, lr: T, mu: T, nesterov: bool, c: T, wd: T) -> bool {
-    // The branch outside the loops, so each loop is one straight-line body.
+    if nesterov {
+        momentum_loop::<T, true>(s, lr, mu, c, wd)
+    } else {
+        momentum_loop::<T, false>(s, lr, mu, c, wd)
+    }
+}
+
+#[inline(always)]
+fn momentum_loop<T: Scalar, const NESTEROV: bool>(
+    s: Share<'_, T>,
+    lr: T,
+    mu: T,
+    c: T,
+    wd: T,
+) -> bool {
     one_buffer!(s, |w, g, v, w_out, v_out| {
-        if nesterov {
-            for j in 0..w.len() {
-                let d = decayed(w[j], g[j], c, wd);
-                (w_out[j], v_out[j]) = momentum_rule(w[j], d, v[j], lr, mu, true);
-            }
-        } else {
-            for j in 0..w.len() {
-                let d = decayed(w[j], g[j], c, wd);
-                (w_out[j], v_out[j]) = momentum_rule(w[j], d, v[j], lr, mu, false);
-            }
+        for j in 0..w.len() {
+            let d = decayed(w[j], g[j], c, wd);
+            (w_out[j], v_out[j]) = momentum_rule(w[j], d, v[j], lr, mu, NESTEROV);
         }
     })
 }
@@ -267,19 +277,21 @@ pub(crate) struct InPlace<'a, T> {
     pub s1: &'a mut [T],
 }
 
+/// `max(m, |x|)` as `if a > m { a } else { m }` rather than `max`: one vector instruction,
+/// where `max`'s NaN rule costs three (and the values it sees are finite, or checked apart).
+#[inline(always)]
+fn bigger<T: Scalar>(m: T, x: T) -> T {
+    let a = x.abs();
+    if a > m {
+        a
+    } else {
+        m
+    }
+}
+
 /// The largest `|x|` of `xs` (all finite), in eight lanes the compiler keeps in registers.
-/// `if a > m { a } else { m }` rather than `max`: one vector instruction, where `max`'s
-/// NaN rule costs three (and these values are finite).
 #[inline(always)]
 fn peak<T: Scalar>(xs: &[T]) -> T {
-    let bigger = |m: T, x: T| {
-        let a = x.abs();
-        if a > m {
-            a
-        } else {
-            m
-        }
-    };
     let mut lanes = [T::zero(); 8];
     let mut chunks = xs.chunks_exact(8);
     for chunk in &mut chunks {
@@ -303,8 +315,7 @@ fn magnitude_body<T: Scalar>(xs: &[T]) -> Option<T> {
     let mut chunks = xs.chunks_exact(8);
     for chunk in &mut chunks {
         for ((t, b), &x) in top.iter_mut().zip(bad.iter_mut()).zip(chunk) {
-            let a = x.abs();
-            *t = if a > *t { a } else { *t };
+            *t = bigger(*t, x);
             *b = *b + x * zero;
         }
     }
@@ -365,18 +376,26 @@ fn momentum_in_place_body<T: Scalar>(
     c: T,
     wd: T,
 ) -> [T; 3] {
+    if nesterov {
+        momentum_in_place_loop::<T, true>(s, lr, mu, c, wd)
+    } else {
+        momentum_in_place_loop::<T, false>(s, lr, mu, c, wd)
+    }
+}
+
+#[inline(always)]
+fn momentum_in_place_loop<T: Scalar, const NESTEROV: bool>(
+    s: InPlace<'_, T>,
+    lr: T,
+    mu: T,
+    c: T,
+    wd: T,
+) -> [T; 3] {
     in_place!(s, 1, |w, g, v, _b1| {
         let v = &mut v[..w.len()];
-        if nesterov {
-            for j in 0..w.len() {
-                let d = decayed(w[j], g[j], c, wd);
-                (w[j], v[j]) = momentum_rule(w[j], d, v[j], lr, mu, true);
-            }
-        } else {
-            for j in 0..w.len() {
-                let d = decayed(w[j], g[j], c, wd);
-                (w[j], v[j]) = momentum_rule(w[j], d, v[j], lr, mu, false);
-            }
+        for j in 0..w.len() {
+            let d = decayed(w[j], g[j], c, wd);
+            (w[j], v[j]) = momentum_rule(w[j], d, v[j], lr, mu, NESTEROV);
         }
     })
 }

@@ -256,44 +256,41 @@ impl<T: Scalar> GradientUpdate<T> {
         for b in self.state.buffers_mut() {
             resize(b, n);
         }
-        let mut states: Vec<&mut [T]> = self
-            .state
-            .buffers_mut()
-            .into_iter()
-            .map(|b| &mut b[..])
-            .collect();
+        let states = self.state.buffers_mut().into_iter().map(|b| &mut b[..]);
+        let states: Vec<&mut [T]> = states.collect();
         let peaks = if objective.parallelism() <= 1 {
-            let mut states = states.iter_mut();
-            let s0 = states.next().map_or(&mut [][..], |s| &mut s[..]);
-            let s1 = states.next().map_or(&mut [][..], |s| &mut s[..]);
-            let w = objective.params_mut();
-            vec![apply_in_place(pass, InPlace { w, g, s0, s1 })]
+            let items = cut_into_shares(
+                std::slice::from_ref(&(0..n)),
+                objective.params_mut(),
+                states,
+            );
+            items
+                .into_iter()
+                .map(|(r, w, [s0, s1])| {
+                    apply_in_place(
+                        pass,
+                        InPlace {
+                            w,
+                            g: &g[r],
+                            s0,
+                            s1,
+                        },
+                    )
+                })
+                .collect()
         } else {
             objective.swap_params(&mut self.next_params)?;
-            let mut w_rest = &mut self.next_params[..];
-            let mut items = Vec::with_capacity(ranges.len());
-            for r in &ranges {
-                let (w_mine, tail) = std::mem::take(&mut w_rest).split_at_mut(r.len());
-                w_rest = tail;
-                let mut mine = states.iter_mut().map(|s| {
-                    let (m, tail) = std::mem::take(s).split_at_mut(r.len());
-                    *s = tail;
-                    m
-                });
-                let s0 = mine.next().unwrap_or(&mut []);
-                let s1 = mine.next().unwrap_or(&mut []);
-                items.push((
-                    r.clone(),
+            let items = cut_into_shares(&ranges, &mut self.next_params, states);
+            let peaks = on_shares(objective, items, |(r, w, [s0, s1])| {
+                apply_in_place(
+                    pass,
                     InPlace {
-                        w: w_mine,
-                        g: &[],
+                        w,
+                        g: &g[r],
                         s0,
                         s1,
                     },
-                ));
-            }
-            let peaks = on_shares(objective, items, |(r, share)| {
-                apply_in_place(pass, InPlace { g: &g[r], ..share })
+                )
             });
             // The parameters go back to the model whatever happened.
             objective.swap_params(&mut self.next_params)?;
@@ -516,6 +513,36 @@ fn clip_factor<T: Scalar>(objective: &dyn Objective<T>, g: &[T], max: T) -> Resu
     })
 }
 
+/// One share's pieces: its range, its piece of the parameters, and its pieces of the rule's
+/// two state buffers (empty for a buffer the rule does not keep).
+type SharePieces<'a, T> = (std::ops::Range<usize>, &'a mut [T], [&'a mut [T]; 2]);
+
+/// Cuts `w` and each of `states` (at most two, each as long as `w` or empty) into the
+/// pieces `ranges` name, in order: what both update passes hand their shares.
+fn cut_into_shares<'a, T>(
+    ranges: &[std::ops::Range<usize>],
+    mut w: &'a mut [T],
+    states: Vec<&'a mut [T]>,
+) -> Vec<SharePieces<'a, T>> {
+    let mut states = states.into_iter();
+    let mut s0: &'a mut [T] = states.next().unwrap_or(&mut []);
+    let mut s1: &'a mut [T] = states.next().unwrap_or(&mut []);
+    ranges
+        .iter()
+        .map(|r| {
+            let mine = |rest: &mut &'a mut [T]| -> &'a mut [T] {
+                if rest.is_empty() {
+                    return &mut [];
+                }
+                let (piece, tail) = std::mem::take(rest).split_at_mut(r.len());
+                *rest = tail;
+                piece
+            };
+            (r.clone(), mine(&mut w), [mine(&mut s0), mine(&mut s1)])
+        })
+        .collect()
+}
+
 /// The update pass over every share: reads the live parameters, `grad` and `state_in`;
 /// writes `params_out` and `state_out`. `Err(Diverged)` if any share wrote a non-finite
 /// value, naming the gradient element if the gradient itself was not finite, else the
@@ -531,32 +558,10 @@ fn run_pass<T: Scalar>(
     let w = objective.params();
     let ranges = share_ranges(objective, w.len(), SHARE_ALIGN)?;
     let finite = {
-        // Cut every output into the shares' pieces.
-        let mut w_rest = &mut params_out[..];
-        let mut s_rest: Vec<&mut [T]> = state_out
-            .buffers_mut()
-            .into_iter()
-            .map(|v| &mut v[..])
-            .collect();
-        let mut items = Vec::with_capacity(ranges.len());
-        for r in &ranges {
-            let (w_mine, tail) = std::mem::take(&mut w_rest).split_at_mut(r.len());
-            w_rest = tail;
-            let mut mine: Vec<&mut [T]> = Vec::with_capacity(s_rest.len());
-            for s in s_rest.iter_mut() {
-                let (m, tail) = std::mem::take(s).split_at_mut(r.len());
-                *s = tail;
-                mine.push(m);
-            }
-            items.push((r.clone(), w_mine, mine));
-        }
+        let states = state_out.buffers_mut().into_iter().map(|v| &mut v[..]);
+        let items = cut_into_shares(&ranges, params_out, states.collect());
         let none: &[T] = &[];
-        on_shares(objective, items, |(r, w_out, mut outs)| {
-            let mut outs = outs.iter_mut();
-            let mut no0: [T; 0] = [];
-            let mut no1: [T; 0] = [];
-            let s0_out = outs.next().map_or(&mut no0[..], |s| &mut s[..]);
-            let s1_out = outs.next().map_or(&mut no1[..], |s| &mut s[..]);
+        on_shares(objective, items, |(r, w_out, [s0_out, s1_out])| {
             apply(
                 pass,
                 Share {

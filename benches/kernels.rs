@@ -9,6 +9,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use downhill::kernels::sparse::{
     preferred_group, sparse_forward, sparse_weight_grad, ColumnBlocks,
 };
+use downhill::kernels::narrow::{
+    narrow_forward, narrow_input_grad, narrow_weight_grad, transpose_into,
+};
 use downhill::kernels::{column_sums_into, dense_forward, gemm};
 use downhill::matrix::Matrix;
 use downhill::model::Activation;
@@ -81,6 +84,46 @@ fn layer_kernels(c: &mut Criterion) {
             gemm(1.0, x.as_ref().t(), dz.as_ref(), 0.0, dw.as_mut()).unwrap();
         })
     });
+}
+
+/// The output layer's three products (10 classes), by `gemm` and by the narrow kernels:
+/// `Z = A·W`, `dA = dZ·Wᵀ` (without the activation's derivative, as the bare `gemm`) and
+/// `dW = Aᵀ·dZ`.
+fn output_layer(c: &mut Criterion) {
+    for (batch, hidden) in [(128, 256), (256, 1024)] {
+        let classes = 10;
+        let a = filled(batch, hidden, 6);
+        let w = filled(hidden, classes, 7);
+        let dz = filled(batch, classes, 8);
+        let b = vec![0.0f32; classes];
+        let mut wt = Vec::new();
+        transpose_into(w.as_ref(), &mut wt);
+        let wt = Matrix::from_vec(wt, classes, hidden).unwrap();
+        let mut z = Matrix::<f32>::zeros(batch, classes).unwrap();
+        let mut da = Matrix::<f32>::zeros(batch, hidden).unwrap();
+        let mut dw = Matrix::<f32>::zeros(hidden, classes).unwrap();
+        let mut g = c.benchmark_group(format!("output layer {batch}x{hidden}x{classes}"));
+        g.bench_function("forward gemm", |bn| {
+            bn.iter(|| gemm(1.0, a.as_ref(), w.as_ref(), 0.0, z.as_mut()).unwrap())
+        });
+        g.bench_function("forward narrow", |bn| {
+            bn.iter(|| narrow_forward(a.as_ref(), wt.as_ref(), &b, None, z.as_mut()).unwrap())
+        });
+        g.bench_function("input grad gemm", |bn| {
+            bn.iter(|| gemm(1.0, dz.as_ref(), w.as_ref().t(), 0.0, da.as_mut()).unwrap())
+        });
+        g.bench_function("input grad narrow", |bn| {
+            bn.iter(|| narrow_input_grad(dz.as_ref(), wt.as_ref(), None, da.as_mut()).unwrap())
+        });
+        g.bench_function("weight grad gemm", |bn| {
+            bn.iter(|| gemm(1.0, a.as_ref().t(), dz.as_ref(), 0.0, dw.as_mut()).unwrap())
+        });
+        g.bench_function("weight grad narrow", |bn| {
+            bn.iter(|| narrow_weight_grad(a.as_ref(), dz.as_ref(), 0.0, dw.as_mut()).unwrap())
+        });
+        g.finish();
+        black_box((&z, &da, &dw));
+    }
 }
 
 /// The shipped training digits as bytes (28 × 28), or `None` if the data is missing.
@@ -297,6 +340,7 @@ fn training_step(c: &mut Criterion) {
 criterion_group!(
     benches,
     layer_kernels,
+    output_layer,
     first_layer_by_density,
     step_by_density,
     training_step

@@ -57,11 +57,51 @@ macro_rules! dispatch {
     };
 }
 
+/// Defines `$dispatch(x: $args)`, which evaluates one of three expressions over `x` — the
+/// same kernel body with the tile sizes of one instruction set — compiled for AVX-512F, for
+/// AVX2 with FMA, or for the baseline: the best the CPU has, detected at run time. The first
+/// two fuse their multiply-adds ([`lanes::Fused`]); the baseline has no FMA and keeps the
+/// multiply and the add apart ([`lanes::Separate`]).
+macro_rules! isa_dispatch {
+    ($dispatch:ident, $args:ident, |$x:ident| {
+        avx512: $e512:expr, avx2: $e2:expr, base: $eb:expr $(,)?
+    }) => {
+        fn $dispatch<T: Scalar>($x: $args<'_, '_, T>) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512<T: Scalar>($x: $args<'_, '_, T>) {
+                    $e512
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2<T: Scalar>($x: $args<'_, '_, T>) {
+                    $e2
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the only requirement of an `avx512f` target-feature function
+                    // is that the CPU supports AVX-512F, detected at run time just above.
+                    return unsafe { avx512($x) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the only requirement of an `avx2,fma` target-feature function
+                    // is that the CPU supports both, detected at run time just above.
+                    return unsafe { avx2($x) };
+                }
+            }
+            $eb
+        }
+    };
+}
+
 #[cfg(feature = "testing")]
 pub(crate) mod counting_alloc;
 mod dense;
 pub(crate) mod elementwise;
 mod gemm;
+mod lanes;
+pub mod narrow;
 pub(crate) mod pool;
 pub mod sparse;
 pub(crate) mod update;

@@ -46,7 +46,7 @@
 //!
 //! # Instruction sets, rounding, and threads
 //!
-//! The bodies are plain Rust, compiled three times (see `dispatch` below): for AVX-512F
+//! The bodies are plain Rust, compiled three times (`isa_dispatch!`, below): for AVX-512F
 //! (`G = 4`) and for AVX2 + FMA (`G = 2`) when the CPU has them, where the multiply-add is
 //! fused (`mul_add`, one rounding), and for the baseline, where it is a multiply and an add.
 //! Every output element is the same sum in the same order — the bias or `β·out` and the
@@ -62,6 +62,7 @@ use std::ops::Range;
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::activate;
+use crate::kernels::lanes::{tile, tile_mut, Fused, MulAdd, Separate};
 use crate::matrix::{MatMut, MatRef};
 use crate::validate::same_size;
 use crate::Scalar;
@@ -687,49 +688,6 @@ struct WeightGrad<'a, 'o, T> {
     n: usize,
 }
 
-/// How a multiply-add rounds: fused (one rounding; the AVX2 + FMA and AVX-512 builds) or
-/// not.
-trait MulAdd {
-    fn mul_add<T: Scalar>(a: T, b: T, c: T) -> T;
-}
-
-/// `a·b + c` with one rounding.
-struct Fused;
-/// `a·b + c` with two.
-struct Separate;
-
-impl MulAdd for Fused {
-    #[inline(always)]
-    fn mul_add<T: Scalar>(a: T, b: T, c: T) -> T {
-        a.mul_add(b, c)
-    }
-}
-
-impl MulAdd for Separate {
-    #[inline(always)]
-    fn mul_add<T: Scalar>(a: T, b: T, c: T) -> T {
-        a * b + c
-    }
-}
-
-/// `W` consecutive elements at `at`, as an array (the caller's bounds are the kernel's
-/// invariants: a panel lies within a row).
-#[inline(always)]
-fn tile<T: Scalar, const W: usize>(s: &[T], at: usize) -> &[T; W] {
-    match s[at..at + W].try_into() {
-        Ok(t) => t,
-        Err(_) => unreachable!("the slice is W long"),
-    }
-}
-
-#[inline(always)]
-fn tile_mut<T: Scalar, const W: usize>(s: &mut [T], at: usize) -> &mut [T; W] {
-    match (&mut s[at..at + W]).try_into() {
-        Ok(t) => t,
-        Err(_) => unreachable!("the slice is W long"),
-    }
-}
-
 /// The forward for one panel of `W` columns at `c0`, one row group of one part (whose rows
 /// start at output row `first_row`), over the pixel blocks of the range.
 ///
@@ -942,61 +900,16 @@ macro_rules! widths {
 // | AVX2    | 16 × 32 B  | 64 B (8 reg)   | 128 B (8 reg)   |
 // | base    | 16 × 16 B  | 64 B (16 reg)  | 64 B (8 reg)    |
 
-/// Builds `$dispatch`, which runs `$body` (over the argument struct `$args`) through the
-/// `widths!` table compiled for the best instruction set the CPU has: AVX-512F, AVX2 with
-/// FMA, or the baseline (which keeps the multiply and the add separate, as it has no FMA).
-macro_rules! simd_dispatch {
-    ($dispatch:ident, $avx512:ident, $avx2:ident, $body:ident, $args:ident) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f")]
-        fn $avx512<T: Scalar>(x: $args<'_, '_, T>) {
-            let group = x.parts[0].group;
-            widths!($body, x, group, Fused, 256, 256)
-        }
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        fn $avx2<T: Scalar>(x: $args<'_, '_, T>) {
-            let group = x.parts[0].group;
-            widths!($body, x, group, Fused, 64, 128)
-        }
-
-        fn $dispatch<T: Scalar>(x: $args<'_, '_, T>) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the only requirement of an `avx512f` target-feature function is
-                    // that the CPU supports AVX-512F, which was detected at run time just above.
-                    return unsafe { $avx512(x) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the only requirement of an `avx2,fma` target-feature function is
-                    // that the CPU supports both, which was detected at run time just above.
-                    return unsafe { $avx2(x) };
-                }
-            }
-            let group = x.parts[0].group;
-            widths!($body, x, group, Separate, 64, 64)
-        }
-    };
-}
-
-simd_dispatch!(
-    forward_dispatch,
-    forward_avx512,
-    forward_avx2,
-    forward_body,
-    Forward
-);
-simd_dispatch!(
-    weight_grad_dispatch,
-    weight_grad_avx512,
-    weight_grad_avx2,
-    weight_grad_body,
-    WeightGrad
-);
+isa_dispatch!(forward_dispatch, Forward, |x| {
+    avx512: widths!(forward_body, x, x.parts[0].group, Fused, 256, 256),
+    avx2: widths!(forward_body, x, x.parts[0].group, Fused, 64, 128),
+    base: widths!(forward_body, x, x.parts[0].group, Separate, 64, 64),
+});
+isa_dispatch!(weight_grad_dispatch, WeightGrad, |x| {
+    avx512: widths!(weight_grad_body, x, x.parts[0].group, Fused, 256, 256),
+    avx2: widths!(weight_grad_body, x, x.parts[0].group, Fused, 64, 128),
+    base: widths!(weight_grad_body, x, x.parts[0].group, Separate, 64, 64),
+});
 
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)] // the tests index dense matrices by (row, column)

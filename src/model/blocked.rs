@@ -42,6 +42,7 @@ use std::ops::Range;
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::{activate, activate_backward, add_assign};
+use crate::kernels::narrow::{narrow_forward, narrow_input_grad, narrow_weight_grad, transpose_into};
 use crate::kernels::pool::{split_range, ThreadPool};
 use crate::kernels::sparse::{sparse_forward, sparse_weight_grad, ColumnBlocks};
 use crate::kernels::{add_vector_matrix, column_sums_into, dense_forward, gemm};
@@ -91,6 +92,9 @@ pub(super) struct Workspace<T> {
     /// The start rows of the sparse first layer's two halves (see `run_block`), computed
     /// by a batch's first block.
     starts: [Vec<T>; FORWARD_HALVES],
+    /// `Wᵀ` of each narrow layer (empty for the others): what the narrow kernels read,
+    /// made by [`transpose_narrow`](Workspace::transpose_narrow) once per batch.
+    transposed: Vec<Vec<T>>,
 }
 
 impl<T: Scalar> Workspace<T> {
@@ -111,6 +115,20 @@ impl<T: Scalar> Workspace<T> {
         self.deltas = per_layer();
         self.partial = vec![z; rows * layers[0].fan_out];
         self.losses = vec![0.0; rows];
+    }
+
+    /// Transposes the weights of every narrow layer ([`LayerSpec::narrow`]) for the narrow
+    /// kernels: before the first block of every batch, and before scoring, as the
+    /// parameters may have changed since.
+    pub fn transpose_narrow(&mut self, layers: &[LayerSpec], params: &[T]) -> Result<()> {
+        self.transposed.resize_with(layers.len(), Vec::new);
+        for (layer, wt) in layers.iter().zip(&mut self.transposed) {
+            match layer.narrow() {
+                true => transpose_into(layer.weights(params)?, wt),
+                false => wt.clear(),
+            }
+        }
+        Ok(())
     }
 
     /// The last block's row losses, in row order (for the caller's compensated sum).
@@ -288,8 +306,9 @@ pub(super) fn run_block<T: Scalar>(
                 share.deltas.push(d);
             }
         }
+        let transposed = &ws.transposed;
         pool.run_each(shares, |_, share| {
-            phase_a(layers, params, loss, first, batch, share, scale, want_grad)
+            phase_a(layers, params, transposed, loss, first, batch, share, scale, want_grad)
         })?;
     }
 
@@ -350,9 +369,11 @@ struct Inputs<'a, T> {
 /// last one the class scores; layer 0 reads `x`, the others the layer before. Shared by
 /// training (one thread's rows) and `Mlp::scores`. Training keeps the last layer's
 /// pre-activation `z` (`Head::Logits`): the loss reads its output activation from there.
+#[allow(clippy::too_many_arguments)]
 fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
     layers: &[LayerSpec],
     params: &[T],
+    transposed: &[Vec<T>],
     x: &[T],
     acts: &mut [A],
     n: usize,
@@ -372,7 +393,13 @@ fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
         } else {
             layer.act
         };
-        dense_forward(input, layer.weights(params)?, layer.bias(params), act, out)?;
+        match layer.narrow() {
+            true => {
+                let wt = MatRef::new(&transposed[l], layer.fan_out, layer.fan_in)?;
+                narrow_forward(input, wt, layer.bias(params), act, out)?;
+            }
+            false => dense_forward(input, layer.weights(params)?, layer.bias(params), act, out)?,
+        }
     }
     Ok(())
 }
@@ -391,6 +418,7 @@ enum Head {
 fn phase_a<T: Scalar>(
     layers: &[LayerSpec],
     params: &[T],
+    transposed: &[Vec<T>],
     loss: Loss,
     first: FirstLayer<'_, T>,
     batch: &Batch<'_, T>,
@@ -406,7 +434,7 @@ fn phase_a<T: Scalar>(
     match first {
         FirstLayer::Dense => {
             batch.gather(rows, s.x, s.labels)?;
-            forward_layers(layers, params, s.x, &mut s.acts, n, 0, Head::Logits)?;
+            forward_layers(layers, params, transposed, s.x, &mut s.acts, n, 0, Head::Logits)?;
         }
         FirstLayer::Sparse { .. } => {
             // Z₁ = (first half) + (second half), then the activation (unless the first
@@ -418,7 +446,7 @@ fn phase_a<T: Scalar>(
             if let (Some(act), true) = (l0.act, layers.len() > 1) {
                 activate(act, z);
             }
-            forward_layers(layers, params, s.x, &mut s.acts, n, 1, Head::Logits)?;
+            forward_layers(layers, params, transposed, s.x, &mut s.acts, n, 1, Head::Logits)?;
         }
     }
     let last = layers.len() - 1;
@@ -450,6 +478,16 @@ fn phase_a<T: Scalar>(
         let (lower, upper) = s.deltas.split_at_mut(l);
         let dz = MatRef::new(&*upper[0], n, layer.fan_out)?;
         let dx = &mut *lower[l - 1];
+        if layer.narrow() {
+            // dZ_{l−1} in one pass: the product and the derivative, row group by row group.
+            let wt = MatRef::new(&transposed[l], layer.fan_out, layer.fan_in)?;
+            let below = layers[l - 1].act.map(|act| {
+                MatRef::new(&s.acts[l - 1][..n * layer.fan_in], n, layer.fan_in).map(|a| (act, a))
+            });
+            let dx = MatMut::new(dx, n, layer.fan_in)?;
+            narrow_input_grad(dz, wt, below.transpose()?, dx)?;
+            continue;
+        }
         gemm(
             T::one(),
             dz,
@@ -507,7 +545,10 @@ fn phase_b<T: Scalar>(
             // Columns wr of the input, transposed: dW[wr, :] ← β·dW[wr, :] + A[:, wr]ᵀ·dZ.
             let a = MatRef::with_strides(&input[wr.start..], rows, wr.len(), layer.fan_in, 1)?;
             let dw = MatMut::new(gw, wr.len(), layer.fan_out)?;
-            gemm(T::one(), a.t(), dz, beta, dw)?;
+            match layer.narrow() {
+                true => narrow_weight_grad(a, dz, beta, dw)?,
+                false => gemm(T::one(), a.t(), dz, beta, dw)?,
+            }
         }
         if !br.is_empty() {
             let d = MatRef::with_strides(&dz_buf[br.start..], rows, br.len(), layer.fan_out, 1)?;
@@ -532,7 +573,8 @@ pub(super) fn forward_rows<T: Scalar>(
     for (r, dst) in ws.x.chunks_exact_mut(inputs).take(rows).enumerate() {
         x.copy_row(start + r, dst)?;
     }
-    forward_layers(layers, params, &ws.x, &mut ws.acts, rows, 0, Head::Scores)?;
+    let transposed = &ws.transposed;
+    forward_layers(layers, params, transposed, &ws.x, &mut ws.acts, rows, 0, Head::Scores)?;
     let last = layers.len() - 1;
     let classes = layers[last].fan_out;
     for r in 0..rows {

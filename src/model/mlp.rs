@@ -25,6 +25,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::activation::Activation;
 use crate::data::{Batch, Dataset};
 use crate::error::{Error, Result};
+use crate::kernels::narrow::NARROW_MAX;
 use crate::kernels::pool::{split_range, ThreadPool};
 use crate::kernels::sparse::preferred_group;
 use crate::loss::{l2_penalty, Loss};
@@ -92,6 +93,11 @@ impl LayerSpec {
     /// The layer's bias, `fan_out` long.
     pub fn bias<'a, T>(&self, params: &'a [T]) -> &'a [T] {
         &params[self.b..self.b + self.fan_out]
+    }
+    /// Whether the layer's products run on the narrow kernels (few outputs: the class
+    /// scores) rather than `gemm`.
+    pub fn narrow(&self) -> bool {
+        self.fan_out <= NARROW_MAX
     }
 }
 
@@ -449,6 +455,7 @@ impl<T: Scalar> Mlp<T> {
         let n = batch.len();
         let block = block_size(n, self.block_rows);
         self.ws.ensure(&self.layers, block, self.pool.threads());
+        self.ws.transpose_narrow(&self.layers, &self.params)?;
         let sparse = self.reads_sparse(batch.dataset());
         let offset = batch
             .dataset()
@@ -614,6 +621,7 @@ impl<T: Scalar> Classifier<T> for Mlp<T> {
         let n = x.rows();
         let block = block_size(n, self.block_rows);
         self.ws.ensure(&self.layers, block, self.pool.threads());
+        self.ws.transpose_narrow(&self.layers, &self.params)?;
         for start in (0..n).step_by(block.max(1)) {
             let rows = block.min(n - start);
             forward_rows(

@@ -25,15 +25,15 @@
 //!
 //! * **Forward**: `R` rows of `X` × `C` rows of `Wᵀ` in `R·C` accumulators of `L` lanes
 //!   along `k` (`L` = one 64-byte vector: 16 `f32`), then each accumulator summed across its
-//!   lanes by halving (`L/2`, `L/4`, …, 1), and the bias added. With AVX-512, `R = 2` and
-//!   `C = 10`: 20 of the 32 vector registers, and 12 loads for 20 multiply-adds.
+//!   lanes by halving (`L/2`, `L/4`, …, 1), and the bias added. With AVX-512, `R = 4` and
+//!   `C = 5`: 20 of the 32 vector registers, and 9 loads for 20 multiply-adds.
 //! * **Input gradient**: `R` rows × a panel of `W` columns of `dX`; for each of the `c`
 //!   outputs, one panel row of `Wᵀ` is loaded and multiplied by `R` broadcasts of `dZ`. The
 //!   activation's derivative is applied to the `R` rows as soon as they are complete, while
 //!   they are in L1. With AVX-512, `R = 4` and 64 `f32` columns: 16 accumulators.
 //! * **Weight gradient**: a panel of `W` rows of `dW` (columns of `X`) × `C` outputs, built
 //!   over every row `i` of the block: one panel of row `i` of `X` and `C` broadcasts of
-//!   `dZ`. With AVX-512, 32 `f32` columns and `C = 10`: 20 accumulators.
+//!   `dZ`. With AVX-512, 32 `f32` columns and `C = 5`: 10 accumulators.
 //!
 //! # Rounding, instruction sets and threads
 //!
@@ -410,7 +410,8 @@ fn input_grad_tile<T: Scalar, M: MulAdd, const R: usize, const W: usize>(
 ) {
     let mut acc = [[T::zero(); W]; R];
     for j in 0..x.c {
-        let w = tile::<T, W>(x.wt, j * x.wtrs + p0);
+        // By value: a reference gets folded into each multiply-add, one load per row.
+        let w: [T; W] = *tile::<T, W>(x.wt, j * x.wtrs + p0);
         for i in 0..R {
             let d = x.dz[(r0 + i) * x.dzrs + j];
             for l in 0..W {
@@ -504,13 +505,16 @@ macro_rules! weight_grad_body {
 }
 
 // Tile sizes per instruction set (`f32`; `f64` the same bytes, half the columns), chosen so
-// the accumulators and a row of each operand fit the vector registers:
+// the accumulators and a row of each operand fit the vector registers with room to spare
+// (measured with `cargo bench --bench kernels -- "output layer"` on Zen 4: the forward at
+// R = 2, C = 10 and the weight gradient at 128 B × 10 or 256 B × 5 ran 1.6–2× slower, the
+// compiler keeping the accumulators in memory):
 //
-// | build   | registers | forward (lanes L = 64 B)  | input grad        | weight grad          |
-// |---------|-----------|---------------------------|-------------------|----------------------|
-// | AVX-512 | 32 × 64 B | R = 2, C ≤ 10 (20 acc)    | R = 4, 256 B (16) | 128 B, C ≤ 10 (20)   |
-// | AVX2    | 16 × 32 B | R = 1, C ≤ 5 (10 acc)     | R = 2, 128 B (8)  | 64 B, C ≤ 5 (10)     |
-// | base    | 16 × 16 B | R = 1, C ≤ 2 (8 acc)      | R = 2, 64 B (8)   | 32 B, C ≤ 5 (10)     |
+// | build   | registers | forward (lanes L = 64 B)  | input grad        | weight grad        |
+// |---------|-----------|---------------------------|-------------------|--------------------|
+// | AVX-512 | 32 × 64 B | R = 4, C ≤ 5 (20 acc)     | R = 4, 256 B (16) | 128 B, C ≤ 5 (10)  |
+// | AVX2    | 16 × 32 B | R = 1, C ≤ 5 (10 acc)     | R = 2, 128 B (8)  | 64 B, C ≤ 5 (10)   |
+// | base    | 16 × 16 B | R = 1, C ≤ 2 (8 acc)      | R = 2, 64 B (8)   | 32 B, C ≤ 5 (10)   |
 //
 // The forward's lanes are the same 64 bytes in every build (its sum order depends on them);
 // everything else is free to differ between builds.
@@ -525,9 +529,9 @@ macro_rules! by_size {
 
 isa_dispatch!(forward_dispatch, Forward, |x| {
     avx512: by_size!(|f32| if f32 {
-        forward_body!(x, T, Fused, 16, 2, [10, 5, 2, 1])
+        forward_body!(x, T, Fused, 16, 4, [5, 2, 1])
     } else {
-        forward_body!(x, T, Fused, 8, 2, [10, 5, 2, 1])
+        forward_body!(x, T, Fused, 8, 4, [5, 2, 1])
     }),
     avx2: by_size!(|f32| if f32 {
         forward_body!(x, T, Fused, 16, 1, [5, 2, 1])
@@ -561,9 +565,9 @@ isa_dispatch!(input_grad_dispatch, InputGrad, |x| {
 
 isa_dispatch!(weight_grad_dispatch, WeightGrad, |x| {
     avx512: by_size!(|f32| if f32 {
-        weight_grad_body!(x, T, Fused, [64, 16, 1], [5, 2, 1])
+        weight_grad_body!(x, T, Fused, [32, 16, 1], [5, 2, 1])
     } else {
-        weight_grad_body!(x, T, Fused, [32, 8, 1], [5, 2, 1])
+        weight_grad_body!(x, T, Fused, [16, 8, 1], [5, 2, 1])
     }),
     avx2: by_size!(|f32| if f32 {
         weight_grad_body!(x, T, Fused, [16, 8, 1], [5, 2, 1])

@@ -6,11 +6,11 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use downhill::kernels::sparse::{
-    preferred_group, sparse_forward, sparse_weight_grad, ColumnBlocks,
-};
 use downhill::kernels::narrow::{
     narrow_forward, narrow_input_grad, narrow_weight_grad, transpose_into,
+};
+use downhill::kernels::sparse::{
+    preferred_group, sparse_forward, sparse_weight_grad, ColumnBlocks,
 };
 use downhill::kernels::{column_sums_into, dense_forward, gemm};
 use downhill::matrix::Matrix;

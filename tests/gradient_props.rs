@@ -193,6 +193,7 @@ proptest! {
         for (i, (a, b)) in one.iter().zip(&fast).enumerate() {
             prop_assert_eq!(a.to_bits(), b.to_bits(), "parameter {}: {} vs {}", i, a, b);
         }
+        measured_as_written(&model, &fast, spec.l2)?;
         let scale = 1.0 + reference.iter().fold(0.0f64, |m, g| m.max(g.abs()));
         prop_assert!((l_ref - l_fast).abs() <= 1e-12 * l_ref.abs().max(1.0));
         for (a, b) in reference.iter().zip(&fast) {
@@ -218,6 +219,16 @@ proptest! {
         }
         assert_gradients_match(&mut model, &data.all(), &check)?;
     }
+}
+
+/// The magnitude an MLP measured as it wrote `grad` ([`Model::grad_magnitude`], which lets
+/// an update step skip its own pass) is `grad`'s largest `|g|`, exactly; with an L2 penalty,
+/// added after the measure, it says it has none.
+fn measured_as_written(model: &Mlp<f64>, grad: &[f64], l2: f64) -> Result<(), TestCaseError> {
+    let top = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+    let want = if l2 == 0.0 { Some(top) } else { None };
+    prop_assert_eq!(Model::grad_magnitude(model), want);
+    Ok(())
 }
 
 /// A model of `spec` reading its input sparse or dense.
@@ -277,6 +288,8 @@ proptest! {
         for (i, (a, b)) in gs.iter().zip(&gd).enumerate() {
             prop_assert!((a - b).abs() <= 1e-12 * scale, "parameter {i}: {a} vs {b}");
         }
+        measured_as_written(&sparse, &gs, spec.l2)?;
+        measured_as_written(&dense, &gd, spec.l2)?;
     }
 
     /// And its gradient passes the gradient check on its own.

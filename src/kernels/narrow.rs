@@ -103,7 +103,12 @@ pub fn narrow_forward<T: Scalar>(
     mut out: MatMut<'_, T>,
 ) -> Result<()> {
     const WHERE: &str = "kernels::narrow_forward";
-    same_size(WHERE, "inner dimension (columns of wᵀ)", x.cols(), wt.cols())?;
+    same_size(
+        WHERE,
+        "inner dimension (columns of wᵀ)",
+        x.cols(),
+        wt.cols(),
+    )?;
     same_size(WHERE, "output rows", x.rows(), out.rows())?;
     same_size(WHERE, "output columns (rows of wᵀ)", wt.rows(), out.cols())?;
     same_size(WHERE, "bias length", wt.rows(), b.len())?;
@@ -155,14 +160,23 @@ pub fn narrow_input_grad<T: Scalar>(
     const WHERE: &str = "kernels::narrow_input_grad";
     same_size(WHERE, "inner dimension (rows of wᵀ)", dz.cols(), wt.rows())?;
     same_size(WHERE, "output rows", dz.rows(), out.rows())?;
-    same_size(WHERE, "output columns (columns of wᵀ)", wt.cols(), out.cols())?;
+    same_size(
+        WHERE,
+        "output columns (columns of wᵀ)",
+        wt.cols(),
+        out.cols(),
+    )?;
     contiguous(WHERE, "column stride of dz (rows must be contiguous)", &dz)?;
     contiguous(WHERE, "column stride of wᵀ (rows must be contiguous)", &wt)?;
     let through = match through {
         Some((act, a)) => {
             same_size(WHERE, "rows of the activations", out.rows(), a.rows())?;
             same_size(WHERE, "columns of the activations", out.cols(), a.cols())?;
-            contiguous(WHERE, "column stride of the activations (rows must be contiguous)", &a)?;
+            contiguous(
+                WHERE,
+                "column stride of the activations (rows must be contiguous)",
+                &a,
+            )?;
             Some((act, a.data(), a.row_stride()))
         }
         None => None,
@@ -212,7 +226,12 @@ pub fn narrow_weight_grad<T: Scalar>(
     const WHERE: &str = "kernels::narrow_weight_grad";
     same_size(WHERE, "rows of dz", x.rows(), dz.rows())?;
     same_size(WHERE, "output rows (columns of x)", x.cols(), out.rows())?;
-    same_size(WHERE, "output columns (columns of dz)", dz.cols(), out.cols())?;
+    same_size(
+        WHERE,
+        "output columns (columns of dz)",
+        dz.cols(),
+        out.cols(),
+    )?;
     contiguous(WHERE, "column stride of x (rows must be contiguous)", &x)?;
     contiguous(WHERE, "column stride of dz (rows must be contiguous)", &dz)?;
     if out.rows() == 0 || out.cols() == 0 {
@@ -389,14 +408,26 @@ macro_rules! forward_body {
                 }
             }
         };
-        in_tiles!(x.n, |r0, RW| {
-            if RW == $R {
-                in_tiles!(x.c, |c0, CW| forward_tile::<$T, $M, $L, $R, CW>(&mut x, r0, c0), $cs);
-            } else {
-                in_tiles!(x.c, |c0, CW| forward_tile::<$T, $M, $L, 1, CW>(&mut x, r0, c0), $cs);
-            }
-            rows(&mut x, r0, RW);
-        }, [$R, 1]);
+        in_tiles!(
+            x.n,
+            |r0, RW| {
+                if RW == $R {
+                    in_tiles!(
+                        x.c,
+                        |c0, CW| forward_tile::<$T, $M, $L, $R, CW>(&mut x, r0, c0),
+                        $cs
+                    );
+                } else {
+                    in_tiles!(
+                        x.c,
+                        |c0, CW| forward_tile::<$T, $M, $L, 1, CW>(&mut x, r0, c0),
+                        $cs
+                    );
+                }
+                rows(&mut x, r0, RW);
+            },
+            [$R, 1]
+        );
     }};
 }
 
@@ -429,19 +460,35 @@ fn input_grad_tile<T: Scalar, M: MulAdd, const R: usize, const W: usize>(
 macro_rules! input_grad_body {
     ($x:ident, $T:ty, $M:ty, $R:literal, $ws:tt) => {{
         let mut x = $x;
-        in_tiles!(x.n, |r0, RW| {
-            if RW == $R {
-                in_tiles!(x.k, |p0, PW| input_grad_tile::<$T, $M, $R, PW>(&mut x, r0, p0), $ws);
-            } else {
-                in_tiles!(x.k, |p0, PW| input_grad_tile::<$T, $M, 1, PW>(&mut x, r0, p0), $ws);
-            }
-            if let Some((act, a, ars)) = x.through {
-                for i in r0..r0 + RW {
-                    let k = x.k;
-                    activate_backward(act, &a[i * ars..i * ars + k], &mut x.out[i * x.ors..i * x.ors + k]);
+        in_tiles!(
+            x.n,
+            |r0, RW| {
+                if RW == $R {
+                    in_tiles!(
+                        x.k,
+                        |p0, PW| input_grad_tile::<$T, $M, $R, PW>(&mut x, r0, p0),
+                        $ws
+                    );
+                } else {
+                    in_tiles!(
+                        x.k,
+                        |p0, PW| input_grad_tile::<$T, $M, 1, PW>(&mut x, r0, p0),
+                        $ws
+                    );
                 }
-            }
-        }, [$R, 1]);
+                if let Some((act, a, ars)) = x.through {
+                    for i in r0..r0 + RW {
+                        let k = x.k;
+                        activate_backward(
+                            act,
+                            &a[i * ars..i * ars + k],
+                            &mut x.out[i * x.ors..i * x.ors + k],
+                        );
+                    }
+                }
+            },
+            [$R, 1]
+        );
     }};
 }
 
@@ -498,9 +545,17 @@ fn weight_grad_rows<T: Scalar, M: MulAdd, const W: usize, const C: usize>(
 macro_rules! weight_grad_body {
     ($x:ident, $T:ty, $M:ty, $ws:tt, $cs:tt) => {{
         let mut x = $x;
-        in_tiles!(x.k, |p0, PW| {
-            in_tiles!(x.c, |c0, CW| weight_grad_tile::<$T, $M, PW, CW>(&mut x, p0, c0), $cs);
-        }, $ws);
+        in_tiles!(
+            x.k,
+            |p0, PW| {
+                in_tiles!(
+                    x.c,
+                    |c0, CW| weight_grad_tile::<$T, $M, PW, CW>(&mut x, p0, c0),
+                    $cs
+                );
+            },
+            $ws
+        );
     }};
 }
 
@@ -627,7 +682,10 @@ mod tests {
     fn close(got: &[f64], want: &[f64], what: &str) {
         assert_eq!(got.len(), want.len(), "{what}");
         for (e, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "{what}: element {e}: {g} vs {w}");
+            assert!(
+                (g - w).abs() <= 1e-12 * (1.0 + w.abs()),
+                "{what}: element {e}: {g} vs {w}"
+            );
         }
     }
 
@@ -635,7 +693,13 @@ mod tests {
     /// without a remainder of the lanes and panels, and every output width up to past
     /// [`NARROW_MAX`] (each tile-width list and its tails).
     fn shapes() -> Vec<(usize, usize, usize)> {
-        let mut s = vec![(1, 1, 1), (7, 100, 10), (9, 1024, 10), (3, 33, 17), (0, 5, 3)];
+        let mut s = vec![
+            (1, 1, 1),
+            (7, 100, 10),
+            (9, 1024, 10),
+            (3, 33, 17),
+            (0, 5, 3),
+        ];
         s.extend((1..=18).map(|c| (5, 70 + c, c)));
         s
     }
@@ -674,7 +738,11 @@ mod tests {
             narrow_input_grad(dz.as_ref(), wt.as_ref(), None, dx.as_mut()).unwrap();
             close(dx.as_slice(), &want, &format!("{n}×{c}×{k}"));
             // Through ReLU at outputs a, about half of them zero: dX ⊙ (a > 0).
-            let a = filled::<f64>(n, k, 5, 0.5).as_slice().iter().map(|v| v.abs()).collect();
+            let a = filled::<f64>(n, k, 5, 0.5)
+                .as_slice()
+                .iter()
+                .map(|v| v.abs())
+                .collect();
             let a = Matrix::from_vec(a, n, k).unwrap();
             let through = Some((Activation::Relu, a.as_ref()));
             narrow_input_grad(dz.as_ref(), wt.as_ref(), through, dx.as_mut()).unwrap();
@@ -727,29 +795,57 @@ mod tests {
         }
 
         let mut whole = vec![0f32; n * c];
-        narrow_forward(x.as_ref(), wt, &b, None, MatMut::new(&mut whole, n, c).unwrap()).unwrap();
+        narrow_forward(
+            x.as_ref(),
+            wt,
+            &b,
+            None,
+            MatMut::new(&mut whole, n, c).unwrap(),
+        )
+        .unwrap();
         let mut parts = vec![0f32; n * c];
         let (top, bottom) = parts.split_at_mut(cut * c);
-        narrow_forward(rows(&x, 0..cut), wt, &b, None, MatMut::new(top, cut, c).unwrap())
-            .unwrap();
+        narrow_forward(
+            rows(&x, 0..cut),
+            wt,
+            &b,
+            None,
+            MatMut::new(top, cut, c).unwrap(),
+        )
+        .unwrap();
         let low = MatMut::new(bottom, n - cut, c).unwrap();
         narrow_forward(rows(&x, cut..n), wt, &b, None, low).unwrap();
         assert_eq!(whole, parts, "forward");
 
         let mut whole = vec![0f32; n * k];
-        narrow_input_grad(dz.as_ref(), wt, None, MatMut::new(&mut whole, n, k).unwrap())
-            .unwrap();
+        narrow_input_grad(
+            dz.as_ref(),
+            wt,
+            None,
+            MatMut::new(&mut whole, n, k).unwrap(),
+        )
+        .unwrap();
         let mut parts = vec![0f32; n * k];
         let (top, bottom) = parts.split_at_mut(cut * k);
-        narrow_input_grad(rows(&dz, 0..cut), wt, None, MatMut::new(top, cut, k).unwrap())
-            .unwrap();
+        narrow_input_grad(
+            rows(&dz, 0..cut),
+            wt,
+            None,
+            MatMut::new(top, cut, k).unwrap(),
+        )
+        .unwrap();
         let low = MatMut::new(bottom, n - cut, k).unwrap();
         narrow_input_grad(rows(&dz, cut..n), wt, None, low).unwrap();
         assert_eq!(whole, parts, "input gradient");
 
         let mut whole = vec![0f32; k * c];
-        narrow_weight_grad(x.as_ref(), dz.as_ref(), 0.0, MatMut::new(&mut whole, k, c).unwrap())
-            .unwrap();
+        narrow_weight_grad(
+            x.as_ref(),
+            dz.as_ref(),
+            0.0,
+            MatMut::new(&mut whole, k, c).unwrap(),
+        )
+        .unwrap();
         let mut parts = vec![0f32; k * c];
         let split = 136;
         let (top, bottom) = parts.split_at_mut(split * c);

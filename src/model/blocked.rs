@@ -42,9 +42,12 @@ use std::ops::Range;
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::{activate, activate_backward, add_assign};
-use crate::kernels::narrow::{narrow_forward, narrow_input_grad, narrow_weight_grad, transpose_into};
+use crate::kernels::narrow::{
+    narrow_forward, narrow_input_grad, narrow_weight_grad, transpose_into,
+};
 use crate::kernels::pool::{split_range, ThreadPool};
 use crate::kernels::sparse::{sparse_forward, sparse_weight_grad, ColumnBlocks};
+use crate::kernels::update::magnitude;
 use crate::kernels::{add_vector_matrix, column_sums_into, dense_forward, gemm};
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef};
@@ -92,6 +95,9 @@ pub(super) struct Workspace<T> {
     /// The start rows of the sparse first layer's two halves (see `run_block`), computed
     /// by a batch's first block.
     starts: [Vec<T>; FORWARD_HALVES],
+    /// Each thread's largest magnitude in the gradient it wrote in the last block (`+∞`
+    /// for a non-finite element), when the block measured it.
+    grad_peaks: Vec<T>,
     /// `Wᵀ` of each narrow layer (empty for the others): what the narrow kernels read,
     /// made by [`transpose_narrow`](Workspace::transpose_narrow) once per batch.
     transposed: Vec<Vec<T>>,
@@ -102,6 +108,7 @@ impl<T: Scalar> Workspace<T> {
         if self.sparse_rows.len() < threads {
             self.sparse_rows.resize_with(threads, ColumnBlocks::new);
             self.colsums.resize_with(threads, Vec::new);
+            self.grad_peaks.resize(threads, T::zero());
         }
         if self.rows >= rows {
             return;
@@ -129,6 +136,13 @@ impl<T: Scalar> Workspace<T> {
             }
         }
         Ok(())
+    }
+
+    /// The largest magnitude in the gradient the last measured block left (`+∞` if any
+    /// element is not finite), over its `threads` shares.
+    pub fn grad_peak(&self, threads: usize) -> T {
+        let peaks = self.grad_peaks.iter().take(threads);
+        peaks.fold(T::zero(), |top, &p| top.max(p))
     }
 
     /// The last block's row losses, in row order (for the caller's compensated sum).
@@ -185,16 +199,39 @@ struct RowShare<'a, T> {
 }
 
 /// One thread's share of phase B: its rows of each layer's `dW` and columns of its `db`,
-/// and its scratch for the sparse first layer.
+/// its scratch for the sparse first layer, and where it leaves the magnitude of what it
+/// wrote.
 struct WeightShare<'a, T> {
     grads: Vec<(&'a mut [T], &'a mut [T])>,
     colsum: &'a mut Vec<T>,
+    peak: &'a mut T,
+}
+
+/// The gradient a block adds its share to: `grad ← beta·grad + (the block's share)`, and
+/// with `measure` (the batch's last block), the largest magnitude of what it leaves,
+/// measured by each thread on its slices while they are in cache
+/// ([`Workspace::grad_peak`]).
+pub(super) struct BlockGrad<'g, T> {
+    pub grad: &'g mut [T],
+    pub beta: T,
+    pub measure: bool,
+}
+
+/// The largest magnitude in `slices`, `+∞` if any element is not finite.
+fn slices_peak<'s, T: Scalar>(slices: impl IntoIterator<Item = &'s [T]>) -> T {
+    slices
+        .into_iter()
+        .fold(T::zero(), |top, s| match magnitude(s) {
+            Some(m) => top.max(m),
+            None => T::infinity(),
+        })
 }
 
 /// One block, both phases: leaves the block's row losses in the workspace and, with
-/// `grad = Some((g, beta))`, writes `g ← beta·g + (the block's share of ∇L)`, scaled by
-/// `scale` (1 / batch size). The caller passes `beta = 0` for the first block (so the
-/// products overwrite the gradient and no zeroing pass is needed) and 1 after.
+/// `grad = Some(BlockGrad { grad: g, beta, measure })`, writes `g ← beta·g + (the block's
+/// share of ∇L)`, scaled by `scale` (1 / batch size). The caller passes `beta = 0` for the
+/// first block (so the products overwrite the gradient and no zeroing pass is needed) and 1
+/// after.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_block<T: Scalar>(
     pool: &ThreadPool,
@@ -206,7 +243,7 @@ pub(super) fn run_block<T: Scalar>(
     batch: &Batch<'_, T>,
     block: Range<usize>,
     scale: T,
-    grad: Option<(&mut [T], T)>,
+    grad: Option<BlockGrad<'_, T>>,
 ) -> Result<()> {
     let rows = block.len();
     let threads = pool.threads();
@@ -308,12 +345,19 @@ pub(super) fn run_block<T: Scalar>(
         }
         let transposed = &ws.transposed;
         pool.run_each(shares, |_, share| {
-            phase_a(layers, params, transposed, loss, first, batch, share, scale, want_grad)
+            phase_a(
+                layers, params, transposed, loss, first, batch, share, scale, want_grad,
+            )
         })?;
     }
 
     // Phase B: weights.
-    if let Some((grad, beta)) = grad {
+    if let Some(BlockGrad {
+        grad,
+        beta,
+        measure,
+    }) = grad
+    {
         let block_rows: Vec<&ColumnBlocks<T>> = ws.sparse_rows.iter().take(threads).collect();
         let inputs = Inputs {
             x: &ws.x,
@@ -324,10 +368,12 @@ pub(super) fn run_block<T: Scalar>(
         let mut slices: Vec<WeightShare<'_, T>> = ws
             .colsums
             .iter_mut()
+            .zip(ws.grad_peaks.iter_mut())
             .take(threads)
-            .map(|colsum| WeightShare {
+            .map(|(colsum, peak)| WeightShare {
                 grads: Vec::with_capacity(layers.len()),
                 colsum,
+                peak,
             })
             .collect();
         let mut rest = grad;
@@ -350,7 +396,13 @@ pub(super) fn run_block<T: Scalar>(
             }
         }
         pool.run_each(slices, |t, share| {
-            phase_b(layers, first, &inputs, rows, threads, t, beta, share)
+            phase_b(layers, first, &inputs, rows, threads, t, beta, share)?;
+            if measure {
+                // This thread's slices, just written: in cache.
+                let slices = share.grads.iter().flat_map(|(w, b)| [&w[..], &b[..]]);
+                *share.peak = slices_peak(slices);
+            }
+            Ok::<(), Error>(())
         })?;
     }
     Ok(())
@@ -434,7 +486,16 @@ fn phase_a<T: Scalar>(
     match first {
         FirstLayer::Dense => {
             batch.gather(rows, s.x, s.labels)?;
-            forward_layers(layers, params, transposed, s.x, &mut s.acts, n, 0, Head::Logits)?;
+            forward_layers(
+                layers,
+                params,
+                transposed,
+                s.x,
+                &mut s.acts,
+                n,
+                0,
+                Head::Logits,
+            )?;
         }
         FirstLayer::Sparse { .. } => {
             // Z₁ = (first half) + (second half), then the activation (unless the first
@@ -446,7 +507,16 @@ fn phase_a<T: Scalar>(
             if let (Some(act), true) = (l0.act, layers.len() > 1) {
                 activate(act, z);
             }
-            forward_layers(layers, params, transposed, s.x, &mut s.acts, n, 1, Head::Logits)?;
+            forward_layers(
+                layers,
+                params,
+                transposed,
+                s.x,
+                &mut s.acts,
+                n,
+                1,
+                Head::Logits,
+            )?;
         }
     }
     let last = layers.len() - 1;
@@ -574,7 +644,16 @@ pub(super) fn forward_rows<T: Scalar>(
         x.copy_row(start + r, dst)?;
     }
     let transposed = &ws.transposed;
-    forward_layers(layers, params, transposed, &ws.x, &mut ws.acts, rows, 0, Head::Scores)?;
+    forward_layers(
+        layers,
+        params,
+        transposed,
+        &ws.x,
+        &mut ws.acts,
+        rows,
+        0,
+        Head::Scores,
+    )?;
     let last = layers.len() - 1;
     let classes = layers[last].fan_out;
     for r in 0..rows {
@@ -583,4 +662,27 @@ pub(super) fn forward_rows<T: Scalar>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_finite_element_anywhere_makes_the_peak_infinite() {
+        let a = [1.0f32, -3.0, 2.0];
+        let b = [0.5f32; 9];
+        assert_eq!(slices_peak([&a[..], &b[..]]), 3.0);
+        assert_eq!(slices_peak::<f32>([]), 0.0);
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut c = [0.25f32; 20];
+            c[13] = bad;
+            assert_eq!(
+                slices_peak([&a[..], &c[..], &b[..]]),
+                f32::INFINITY,
+                "{bad}"
+            );
+            assert_eq!(slices_peak([&c[..], &a[..]]), f32::INFINITY, "{bad}");
+        }
+    }
 }

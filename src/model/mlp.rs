@@ -30,7 +30,9 @@ use crate::kernels::pool::{split_range, ThreadPool};
 use crate::kernels::sparse::preferred_group;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
-use crate::model::blocked::{block_size, forward_rows, run_block, FirstLayer, Workspace};
+use crate::model::blocked::{
+    block_size, forward_rows, run_block, BlockGrad, FirstLayer, Workspace,
+};
 use crate::model::objective::{fresh_version, swap_vec};
 use crate::model::{evaluate_classifier, Classifier, Evaluation, Init, Model, ParamGroup, Params};
 use crate::rng::seeded;
@@ -120,6 +122,9 @@ pub struct Mlp<T> {
     /// [`Params::params_version`]: renewed by every `params_mut` and `swap_params`, the only
     /// ways to change `params`.
     version: u64,
+    /// [`Model::grad_magnitude`]: measured by the last `loss_and_grad`, as its last block
+    /// wrote the gradient.
+    grad_peak: Option<T>,
     block_rows: usize,
     sparse_input: SparseInput,
     ws: Workspace<T>,
@@ -286,6 +291,7 @@ impl<T: Scalar> MlpBuilder<T> {
             l2: T::from_f64(l2),
             params,
             version: fresh_version(),
+            grad_peak: None,
             block_rows,
             sparse_input: self.sparse_input,
             ws: Workspace::default(),
@@ -452,6 +458,9 @@ impl<T: Scalar> Mlp<T> {
     /// The shared driver of `loss` and `loss_and_grad`: walks the batch in row blocks, and
     /// with `grad` writes the gradient there.
     fn walk_batch(&mut self, batch: &Batch<'_, T>, mut grad: Option<&mut [T]>) -> Result<T> {
+        if grad.is_some() {
+            self.grad_peak = None;
+        }
         let n = batch.len();
         let block = block_size(n, self.block_rows);
         self.ws.ensure(&self.layers, block, self.pool.threads());
@@ -489,13 +498,20 @@ impl<T: Scalar> Mlp<T> {
                 start..start + rows,
                 scale,
                 // The first block overwrites the gradient (β = 0, no zeroing pass); later
-                // blocks add to it.
-                grad.as_deref_mut()
-                    .map(|g| (g, if start == 0 { T::zero() } else { T::one() })),
+                // blocks add to it; the last one measures what it leaves.
+                grad.as_deref_mut().map(|g| BlockGrad {
+                    grad: g,
+                    beta: if start == 0 { T::zero() } else { T::one() },
+                    measure: start + rows == n,
+                }),
             )?;
             self.ws.losses(rows).iter().for_each(|&l| total.add(l));
         }
         let mut loss = T::from_f64(total.value() / n as f64);
+        // The penalty's gradient below changes what was measured.
+        if grad.is_some() && self.l2 == T::zero() {
+            self.grad_peak = Some(self.ws.grad_peak(self.pool.threads()));
+        }
         if self.l2 > T::zero() {
             for layer in &self.layers {
                 let w = &self.params[layer.w..layer.b];
@@ -596,6 +612,9 @@ impl<T: Scalar> Model<T> for Mlp<T> {
             grad.len(),
         )?;
         self.walk_batch(batch, Some(grad))
+    }
+    fn grad_magnitude(&self) -> Option<T> {
+        self.grad_peak
     }
     fn evaluate(&mut self, data: &Dataset<T>) -> Result<Evaluation> {
         let loss = self.loss;

@@ -55,6 +55,19 @@ pub trait Model<T: Scalar, D: Examples + ?Sized = Dataset<T>>: Params<T> {
     /// [`params`](Params::params) written into `grad` (`grad.len() == num_params()`;
     /// overwritten, not accumulated).
     fn loss_and_grad(&mut self, batch: &Batch<'_, T, D>, grad: &mut [T]) -> Result<T>;
+    /// The largest magnitude in the gradient the last `loss_and_grad` wrote, `+∞` if any
+    /// element of it was not finite: for a model that measures it on the way, while the
+    /// gradient is in cache. An update step then needs no pass of its own over the gradient
+    /// to prove that it stays finite and can be taken in place. The default, `None`, means
+    /// not measured: the step measures it.
+    ///
+    /// It must describe exactly the gradient the last call wrote: a value smaller than the
+    /// truth lets a non-finite step through. Return `None` whenever in doubt (a wrapper that
+    /// changes the gradient after its inner model wrote it must not forward the inner
+    /// model's value).
+    fn grad_magnitude(&self) -> Option<T> {
+        None
+    }
     /// What the training loop reports on a validation set. The default is the objective on
     /// the whole set, without an accuracy; a classifier reports its accuracy and data loss
     /// (see [`evaluate_classifier`]).

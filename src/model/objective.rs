@@ -194,6 +194,19 @@ pub trait Objective<T: Scalar>: Params<T> {
     /// The value, with its gradient with respect to the parameters written into `grad`
     /// (`grad.len() == num_params()`; overwritten, not accumulated).
     fn loss_and_grad(&mut self, grad: &mut [T]) -> Result<T>;
+    /// The largest magnitude in the gradient the last `loss_and_grad` wrote, `+∞` if any
+    /// element of it was not finite: for a model that measures it on the way, while the
+    /// gradient is in cache. An update step then needs no pass of its own over the gradient
+    /// to prove that it stays finite and can be taken in place. The default, `None`, means
+    /// not measured: the step measures it.
+    ///
+    /// It must describe exactly the gradient the last call wrote: a value smaller than the
+    /// truth lets a non-finite step through. Return `None` whenever in doubt (a wrapper that
+    /// changes the gradient after its inner model wrote it must not forward the inner
+    /// model's value).
+    fn grad_magnitude(&self) -> Option<T> {
+        None
+    }
 }
 
 /// How a [`ParamGroup`]'s elements sit in the parameter vector.
@@ -311,6 +324,9 @@ impl<T: Scalar, D: Examples + ?Sized> Objective<T> for OnBatch<'_, '_, T, D> {
     }
     fn loss_and_grad(&mut self, grad: &mut [T]) -> Result<T> {
         self.model.loss_and_grad(self.batch, grad)
+    }
+    fn grad_magnitude(&self) -> Option<T> {
+        self.model.grad_magnitude()
     }
 }
 

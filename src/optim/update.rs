@@ -209,8 +209,9 @@ impl<T: Scalar> GradientUpdate<T> {
     /// spare buffers that are out of cache.
     ///
     /// Only for a model that tracks [`Params::params_version`]: the magnitudes must cost
-    /// less than the writes they save. The gradient's is read (it was just written, so it
-    /// is in cache); the state's and the parameters' are the ones the last in-place step
+    /// less than the writes they save. The gradient's comes from the model
+    /// ([`Objective::grad_magnitude`], measured as it wrote the gradient) or is read here
+    /// (it was just written, so it is mostly in cache); the state's and the parameters' are the ones the last in-place step
     /// wrote, the parameters' trusted only while the model's version is the one that step
     /// left. Reading the parameters as well cost as much as the spare buffers (measured on
     /// a Xeon with 2 MiB of L2 per core), so a step without a trusted magnitude for them
@@ -242,12 +243,20 @@ impl<T: Scalar> GradientUpdate<T> {
         };
         let ranges = share_ranges(objective, n, SHARE_ALIGN)?;
         let g = &self.grad[..];
-        let peaks = on_shares(objective, ranges.clone(), |r| magnitude(&g[r]))?;
-        let Some(g_peak) = peaks
-            .into_iter()
-            .try_fold(T::zero(), |top, share| share.map(|m| top.max(m)))
-        else {
-            return Ok(false);
+        // The model's own measure if it took one as it wrote the gradient (`+∞` for a
+        // non-finite element: `stays_finite` then says no); else one pass here.
+        let g_peak = match objective.grad_magnitude() {
+            Some(m) => m,
+            None => {
+                let peaks = on_shares(objective, ranges.clone(), |r| magnitude(&g[r]))?;
+                let measured = peaks
+                    .into_iter()
+                    .try_fold(T::zero(), |top, share| share.map(|m| top.max(m)));
+                match measured {
+                    Some(m) => m,
+                    None => return Ok(false),
+                }
+            }
         };
         if !stays_finite(pass, w_peak, g_peak, state_peak) {
             return Ok(false);

@@ -426,6 +426,9 @@ impl<T: Scalar> Model<T, NoData> for WithoutData<'_, T> {
     fn loss_and_grad(&mut self, _batch: &Batch<'_, T, NoData>, grad: &mut [T]) -> Result<T> {
         self.0.loss_and_grad(grad)
     }
+    fn grad_magnitude(&self) -> Option<T> {
+        self.0.grad_magnitude()
+    }
 }
 
 /// An optimizer whose every step sees the whole (data-free) objective.

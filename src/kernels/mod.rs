@@ -63,18 +63,18 @@ macro_rules! dispatch {
 /// two fuse their multiply-adds ([`lanes::Fused`]); the baseline has no FMA and keeps the
 /// multiply and the add apart ([`lanes::Separate`]).
 macro_rules! isa_dispatch {
-    ($dispatch:ident, $args:ident, |$x:ident| {
+    ($dispatch:ident, $args:ident $(-> $ret:ty)?, |$x:ident| {
         avx512: $e512:expr, avx2: $e2:expr, base: $eb:expr $(,)?
     }) => {
-        fn $dispatch<T: Scalar>($x: $args<'_, '_, T>) {
+        fn $dispatch<T: Scalar>($x: $args<'_, '_, T>) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f")]
-                fn avx512<T: Scalar>($x: $args<'_, '_, T>) {
+                fn avx512<T: Scalar>($x: $args<'_, '_, T>) $(-> $ret)? {
                     $e512
                 }
                 #[target_feature(enable = "avx2,fma")]
-                fn avx2<T: Scalar>($x: $args<'_, '_, T>) {
+                fn avx2<T: Scalar>($x: $args<'_, '_, T>) $(-> $ret)? {
                     $e2
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {

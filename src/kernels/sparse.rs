@@ -595,6 +595,9 @@ fn check_parts<T: Scalar>(
 /// a block boundary and ends on one or at the width; `rank1 = Some((u, c))` adds `u ⊗ c`
 /// (`u` indexed by pixel within `pixels`). `dz` and `out` must have contiguous rows.
 ///
+/// Returns the largest magnitude it wrote, `+∞` if any value it wrote is not finite
+/// (measured in registers as the tiles are stored: no pass over `out`).
+///
 /// ```
 /// use downhill::kernels::sparse::{sparse_weight_grad, ColumnBlocks};
 /// use downhill::matrix::Matrix;
@@ -614,7 +617,7 @@ pub fn sparse_weight_grad<T: Scalar>(
     beta: T,
     rank1: Option<(&[T], &[T])>,
     mut out: MatMut<'_, T>,
-) -> Result<()> {
+) -> Result<T> {
     const WHERE: &str = "kernels::sparse_weight_grad";
     let _ = check_parts(WHERE, parts, &pixels)?;
     let rows: usize = parts.iter().map(|p| p.rows()).sum();
@@ -633,7 +636,7 @@ pub fn sparse_weight_grad<T: Scalar>(
         n,
     )?;
     if pixels.is_empty() || n == 0 {
-        return Ok(());
+        return Ok(T::zero());
     }
     let x = WeightGrad {
         parts,
@@ -645,9 +648,9 @@ pub fn sparse_weight_grad<T: Scalar>(
         ors: out.row_stride(),
         out: out.data_mut(),
         n,
+        peak: T::zero(),
     };
-    weight_grad_dispatch(x);
-    Ok(())
+    Ok(weight_grad_dispatch(x))
 }
 
 fn contiguous_rows(
@@ -686,6 +689,8 @@ struct WeightGrad<'a, 'o, T> {
     out: &'o mut [T],
     ors: usize,
     n: usize,
+    /// The largest magnitude written so far (`+∞` once a written value was not finite).
+    peak: T,
 }
 
 /// The forward for one panel of `W` columns at `c0`, one row group of one part (whose rows
@@ -756,6 +761,10 @@ fn weight_grad_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
 ) {
     let p0 = x.pixels.start;
     let end = x.pixels.end.min(x.parts[0].cols);
+    // The panel's largest magnitudes, lane by lane, and `Σ v·0` (NaN once a value was
+    // infinite or NaN): the caller then needs no pass of its own over what was written.
+    let zero = T::zero();
+    let (mut top, mut bad) = ([zero; W], [zero; W]);
     for j in p0 / G..x.pixels.end.div_ceil(G) {
         // The block's G rows of the panel of dW, in registers: indexed loops only, so the
         // compiler keeps the tile out of memory.
@@ -787,9 +796,21 @@ fn weight_grad_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
             let k = j * G + q;
             if k < end {
                 *tile_mut::<T, W>(x.out, (k - p0) * x.ors + c0) = acc[q];
+                for l in 0..W {
+                    let a = acc[q][l].abs();
+                    top[l] = if a > top[l] { a } else { top[l] };
+                    bad[l] = bad[l] + acc[q][l] * zero;
+                }
             }
         }
     }
+    let finite = bad.iter().fold(zero, |f, &b| f + b).is_finite();
+    let panel = top.iter().fold(zero, |m, &t| m.max(t));
+    x.peak = if finite {
+        x.peak.max(panel)
+    } else {
+        T::infinity()
+    };
 }
 
 /// `acc[q] += v[q]·dz[first_row + i, c0..c0 + W]` over block `j`'s entries `(i, v)` of one
@@ -872,8 +893,9 @@ fn forward_column<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
 #[inline(always)]
 fn weight_grad_body<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     mut x: WeightGrad<'_, '_, T>,
-) {
+) -> T {
     by_panels!(weight_grad_panel, x, T, M, G, W);
+    x.peak
 }
 
 /// Instantiates a kernel body for each block width and element size with the panel widths
@@ -905,7 +927,7 @@ isa_dispatch!(forward_dispatch, Forward, |x| {
     avx2: widths!(forward_body, x, x.parts[0].group, Fused, 64, 128),
     base: widths!(forward_body, x, x.parts[0].group, Separate, 64, 64),
 });
-isa_dispatch!(weight_grad_dispatch, WeightGrad, |x| {
+isa_dispatch!(weight_grad_dispatch, WeightGrad -> T, |x| {
     avx512: widths!(weight_grad_body, x, x.parts[0].group, Fused, 256, 256),
     avx2: widths!(weight_grad_body, x, x.parts[0].group, Fused, 64, 128),
     base: widths!(weight_grad_body, x, x.parts[0].group, Separate, 64, 64),
@@ -1079,8 +1101,12 @@ mod tests {
                     let mut out = vec![0.5; range.len() * cols];
                     let view = MatMut::new(&mut out, range.len(), cols).unwrap();
                     let r1 = Some((&u[range.clone()], &c[..]));
-                    sparse_weight_grad(&[&a, &b], range.clone(), dz.as_ref(), 2.0, r1, view)
-                        .unwrap();
+                    let peak =
+                        sparse_weight_grad(&[&a, &b], range.clone(), dz.as_ref(), 2.0, r1, view)
+                            .unwrap();
+                    // It returns the largest magnitude it wrote.
+                    let top = out.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                    assert_eq!(peak, top, "{rows}×{inner}×{cols}, pixels {range:?}");
                     got.as_mut_slice()[start * cols..range.end * cols].copy_from_slice(&out);
                 }
                 for k in 0..inner {
@@ -1096,6 +1122,31 @@ mod tests {
                 by_group.push(got);
             }
             assert_eq!(by_group[0], by_group[1], "{rows}×{inner}×{cols}");
+        }
+    }
+
+    /// A non-finite value written anywhere (from `dz`, or from `β·out`) makes the returned
+    /// magnitude infinite.
+    #[test]
+    fn the_weight_gradient_reports_a_non_finite_value_it_wrote() {
+        let (rows, inner, cols) = (9, 30, 130);
+        let (entries, _) = sparse(rows, inner, 1.0, 3);
+        let (_, dz) = sparse(rows, cols, 1.0, 4);
+        let a = ColumnBlocks::from_rows(inner, 4, &entries).unwrap();
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for at in [0, 77, rows * cols - 1] {
+                let mut poisoned = dz.clone();
+                poisoned.as_mut_slice()[at] = bad;
+                let mut out = vec![0.0; inner * cols];
+                let view = MatMut::new(&mut out, inner, cols).unwrap();
+                let got = sparse_weight_grad(&[&a], 0..inner, poisoned.as_ref(), 0.0, None, view);
+                assert_eq!(got.unwrap(), f64::INFINITY, "dz[{at}] = {bad}");
+            }
+            let mut out = vec![0.0; inner * cols];
+            out[inner * cols / 2] = bad;
+            let view = MatMut::new(&mut out, inner, cols).unwrap();
+            let got = sparse_weight_grad(&[&a], 0..inner, dz.as_ref(), 1.0, None, view);
+            assert_eq!(got.unwrap(), f64::INFINITY, "β·out with {bad}");
         }
     }
 

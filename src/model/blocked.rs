@@ -396,11 +396,19 @@ pub(super) fn run_block<T: Scalar>(
             }
         }
         pool.run_each(slices, |t, share| {
-            phase_b(layers, first, &inputs, rows, threads, t, beta, share)?;
+            let sparse_peak = phase_b(layers, first, &inputs, rows, threads, t, beta, share)?;
             if measure {
-                // This thread's slices, just written: in cache.
-                let slices = share.grads.iter().flat_map(|(w, b)| [&w[..], &b[..]]);
-                *share.peak = slices_peak(slices);
+                // This thread's slices, just written (in cache), except the sparse first
+                // layer's dW₁ rows: its kernel measured them as it stored them.
+                let slices = share.grads.iter().enumerate().flat_map(|(l, (w, b))| {
+                    let w: &[T] = if l == 0 && sparse_peak.is_some() {
+                        &[]
+                    } else {
+                        w
+                    };
+                    [w, &b[..]]
+                });
+                *share.peak = slices_peak(slices).max(sparse_peak.unwrap_or(T::zero()));
             }
             Ok::<(), Error>(())
         })?;
@@ -574,6 +582,8 @@ fn phase_a<T: Scalar>(
 }
 
 /// Phase B for thread `t`: its rows of every `dW_l` and its columns of every `db_l`.
+/// Returns the largest magnitude the sparse first layer's kernel wrote into its `dW₁`
+/// rows, if it ran.
 #[allow(clippy::too_many_arguments)]
 fn phase_b<T: Scalar>(
     layers: &[LayerSpec],
@@ -584,7 +594,8 @@ fn phase_b<T: Scalar>(
     t: usize,
     beta: T,
     share: &mut WeightShare<'_, T>,
-) -> Result<()> {
+) -> Result<Option<T>> {
+    let mut sparse_peak = None;
     for (l, (layer, (gw, gb))) in layers.iter().zip(share.grads.iter_mut()).enumerate() {
         let dz_buf: &[T] = &inputs.deltas[l];
         let dz = MatRef::new(dz_buf, rows, layer.fan_out)?;
@@ -602,7 +613,7 @@ fn phase_b<T: Scalar>(
             if !wr.is_empty() {
                 let rank1 = offset.map(|o| (&o[wr.clone()], &colsum[..]));
                 let dw = MatMut::new(gw, wr.len(), layer.fan_out)?;
-                sparse_weight_grad(inputs.sparse, wr, dz, beta, rank1, dw)?;
+                sparse_peak = Some(sparse_weight_grad(inputs.sparse, wr, dz, beta, rank1, dw)?);
             }
             continue;
         }
@@ -625,7 +636,7 @@ fn phase_b<T: Scalar>(
             column_sums_into(d, beta, gb)?;
         }
     }
-    Ok(())
+    Ok(sparse_peak)
 }
 
 /// Scores of rows `start..start + rows` of `x` into the same rows of `out`, on one thread

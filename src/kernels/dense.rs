@@ -38,7 +38,7 @@ pub fn vector_matrix<T: Scalar>(x: &[T], w: MatRef<'_, T>, b: &[T], out: &mut [T
 }
 
 /// `out ← out + xᵀ·w`, skipping the zeros of `x` (see [`vector_matrix`]).
-pub(crate) fn add_vector_matrix<T: Scalar>(x: &[T], w: MatRef<'_, T>, out: &mut [T]) -> Result<()> {
+fn add_vector_matrix<T: Scalar>(x: &[T], w: MatRef<'_, T>, out: &mut [T]) -> Result<()> {
     const WHERE: &str = "kernels::vector_matrix";
     same_size(WHERE, "rows of w", x.len(), w.rows())?;
     same_size(WHERE, "output length", w.cols(), out.len())?;

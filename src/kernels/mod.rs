@@ -106,6 +106,5 @@ pub(crate) mod pool;
 pub mod sparse;
 pub(crate) mod update;
 
-pub(crate) use dense::add_vector_matrix;
 pub use dense::{column_sums_into, dense_forward, vector_matrix};
 pub use gemm::gemm;

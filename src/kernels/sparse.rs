@@ -514,6 +514,22 @@ pub fn sparse_forward<T: Scalar>(
     w: MatRef<'_, T>,
     bias: Option<&[T]>,
     act: Option<Activation>,
+    out: MatMut<'_, T>,
+) -> Result<()> {
+    sparse_forward_with_offset(parts, pixels, w, bias, None, act, out)
+}
+
+/// [`sparse_forward`] with every row's start also holding `oᵀ·w[pixels, :]` (`offset = Some(o)`,
+/// `o` indexed by pixel within `pixels`): a standardised input's constant offset, folded out of
+/// the sparse values (`model/blocked.rs`). It is computed per panel of `w`, just before the
+/// panel serves the rows, so `w` is read from memory once for both.
+pub(crate) fn sparse_forward_with_offset<T: Scalar>(
+    parts: &[&ColumnBlocks<T>],
+    pixels: Range<usize>,
+    w: MatRef<'_, T>,
+    bias: Option<&[T]>,
+    offset: Option<&[T]>,
+    act: Option<Activation>,
     mut out: MatMut<'_, T>,
 ) -> Result<()> {
     const WHERE: &str = "kernels::sparse_forward";
@@ -525,6 +541,9 @@ pub fn sparse_forward<T: Scalar>(
     same_size(WHERE, "output columns", w.cols(), n)?;
     if let Some(b) = bias {
         same_size(WHERE, "bias length", n, b.len())?;
+    }
+    if let Some(o) = offset {
+        same_size(WHERE, "offset length (the pixels')", pixels.len(), o.len())?;
     }
     contiguous_rows(
         WHERE,
@@ -541,6 +560,7 @@ pub fn sparse_forward<T: Scalar>(
         w: w.data(),
         wrs: w.row_stride(),
         bias,
+        offset,
         act,
         ors: out.row_stride(),
         out: out.data_mut(),
@@ -672,6 +692,8 @@ struct Forward<'a, 'o, T> {
     w: &'a [T],
     wrs: usize,
     bias: Option<&'a [T]>,
+    /// `o` of the pixels, for the start rows' `oᵀ·w[pixels, :]`.
+    offset: Option<&'a [T]>,
     act: Option<Activation>,
     out: &'o mut [T],
     ors: usize,
@@ -706,15 +728,12 @@ fn forward_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     first_row: usize,
     c0: usize,
     group: usize,
+    start: &[T; W],
 ) {
     let blocks = a.blocks();
     let first = group * GROUP_ROWS;
     let rows = first..((group + 1) * GROUP_ROWS).min(a.rows);
-    let start = match x.bias {
-        Some(b) => *tile::<T, W>(b, c0),
-        None => [T::zero(); W],
-    };
-    let mut out = [start; GROUP_ROWS];
+    let mut out = [*start; GROUP_ROWS];
     for j in x.pixels.start / G..x.pixels.end.div_ceil(G) {
         let from = a.marks[group * blocks + j] as usize;
         let to = a.marks[(group + 1) * blocks + j] as usize;
@@ -880,10 +899,26 @@ fn forward_column<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     x: &mut Forward<'_, '_, T>,
     c0: usize,
 ) {
+    // The panel of every row's start: the bias (or zero), then oₖ·w[k, panel] for the
+    // pixels in order, skipping zeros of o.
+    let mut start = match x.bias {
+        Some(b) => *tile::<T, W>(b, c0),
+        None => [T::zero(); W],
+    };
+    if let Some(o) = x.offset {
+        for (k, &ok) in x.pixels.clone().zip(o) {
+            if ok != T::zero() {
+                let w = tile::<T, W>(x.w, k * x.wrs + c0);
+                for l in 0..W {
+                    start[l] = M::mul_add(ok, w[l], start[l]);
+                }
+            }
+        }
+    }
     let mut first_row = 0;
     for a in x.parts {
         for g in 0..a.rows.div_ceil(GROUP_ROWS) {
-            forward_panel::<T, M, G, W>(x, a, first_row, c0, g);
+            forward_panel::<T, M, G, W>(x, a, first_row, c0, g, &start);
         }
         first_row += a.rows;
     }
@@ -1069,6 +1104,30 @@ mod tests {
                 .unwrap();
                 for (&z, &y) in got.as_slice().iter().zip(relu.as_slice()) {
                     assert_eq!(y, z.max(0.0));
+                }
+                // An offset o (some of it zero) over the second range adds oᵀ·w[range, :]
+                // to every row.
+                let o: Vec<f64> = (cut..inner)
+                    .map(|k| {
+                        if k % 3 == 0 {
+                            0.0
+                        } else {
+                            0.5 - k as f64 * 0.01
+                        }
+                    })
+                    .collect();
+                let mut shifted = Matrix::zeros(rows, cols).unwrap();
+                let (wv, view) = (w.as_ref(), shifted.as_mut());
+                sparse_forward_with_offset(&[&whole], cut..inner, wv, None, Some(&o), None, view)
+                    .unwrap();
+                for (i, (&got, &plain)) in
+                    shifted.as_slice().iter().zip(second.as_slice()).enumerate()
+                {
+                    let c = i % cols;
+                    let shift: f64 = (cut..inner)
+                        .map(|k| o[k - cut] * w.as_slice()[k * cols + c])
+                        .sum();
+                    assert!((got - plain - shift).abs() < 1e-12, "offset at {i}");
                 }
                 by_group.push(got);
             }

@@ -46,9 +46,9 @@ use crate::kernels::narrow::{
     narrow_forward, narrow_input_grad, narrow_weight_grad, transpose_into,
 };
 use crate::kernels::pool::{split_range, ThreadPool};
-use crate::kernels::sparse::{sparse_forward, sparse_weight_grad, ColumnBlocks};
+use crate::kernels::sparse::{sparse_forward_with_offset, sparse_weight_grad, ColumnBlocks};
 use crate::kernels::update::magnitude;
-use crate::kernels::{add_vector_matrix, column_sums_into, dense_forward, gemm};
+use crate::kernels::{column_sums_into, dense_forward, gemm};
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef};
 use crate::model::mlp::LayerSpec;
@@ -92,9 +92,6 @@ pub(super) struct Workspace<T> {
     colsums: Vec<Vec<T>>,
     /// The second half of the sparse first layer's `Z₁` (the first is `acts[0]`).
     partial: Vec<T>,
-    /// The start rows of the sparse first layer's two halves (see `run_block`), computed
-    /// by a batch's first block.
-    starts: [Vec<T>; FORWARD_HALVES],
     /// Each thread's largest magnitude in the gradient it wrote in the last block (`+∞`
     /// for a non-finite element), when the block measured it.
     grad_peaks: Vec<T>,
@@ -247,8 +244,6 @@ pub(super) fn run_block<T: Scalar>(
 ) -> Result<()> {
     let rows = block.len();
     let threads = pool.threads();
-    // The sparse forward's start rows depend on the parameters only: once per batch.
-    let fresh_starts = block.start == 0;
     let ranges: Vec<Range<usize>> = (0..threads)
         .map(|t| split_range(rows, threads, t, 8))
         .collect();
@@ -279,32 +274,19 @@ pub(super) fn run_block<T: Scalar>(
         let size = rows * l0.fan_out;
         let outs = [&mut ws.acts[0][..size], &mut ws.partial[..size]];
         let mut halves: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
-        for (h, (out, start)) in outs.into_iter().zip(ws.starts.iter_mut()).enumerate() {
-            halves[h % threads].push((h, out, start));
+        for (h, out) in outs.into_iter().enumerate() {
+            halves[h % threads].push((h, out));
         }
-        let zero = T::zero();
         pool.run_each(halves, |_, halves| {
-            for (h, out, start) in halves.iter_mut() {
+            for (h, out) in halves.iter_mut() {
+                // Half h starts every row from b₁ (the first half) or 0, plus its pixels'
+                // share of the offset, Σ_{k in half} o_k·W₁[k, :], which the kernel adds
+                // up panel by panel from the rows of W₁ it reads anyway.
                 let pixels = split_range(l0.fan_in, FORWARD_HALVES, *h, 8);
-                if fresh_starts {
-                    // Half h's start row: b₁ (first half) or 0, plus its pixels' share of
-                    // the offset, Σ_{k in half} o_k·W₁[k, :] — the same for every row,
-                    // computed once per batch from the rows of W₁ this half reads anyway.
-                    start.clear();
-                    start.resize(l0.fan_out, zero);
-                    if *h == 0 {
-                        start.copy_from_slice(bias);
-                    }
-                    if let Some(o) = offset {
-                        let rows_of_w = w1.row_range(pixels.start, pixels.end);
-                        let rows_of_w = rows_of_w.ok_or_else(|| {
-                            Error::shape("sparse forward", "rows of W₁", l0.fan_in, pixels.end)
-                        })?;
-                        add_vector_matrix(&o[pixels.clone()], rows_of_w, start)?;
-                    }
-                }
+                let bias = (*h == 0).then_some(bias);
+                let offset = offset.map(|o| &o[pixels.clone()]);
                 let out = MatMut::new(out, rows, l0.fan_out)?;
-                sparse_forward(&parts, pixels, w1, Some(&start[..]), None, out)?;
+                sparse_forward_with_offset(&parts, pixels, w1, bias, offset, None, out)?;
             }
             Ok::<(), Error>(())
         })?;

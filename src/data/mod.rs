@@ -19,7 +19,7 @@ mod dataset;
 pub mod idx;
 mod limit;
 mod mnist;
-mod sparse;
+pub(crate) mod sparse;
 mod transform;
 
 pub use batch::{Batch, Examples, Minibatches};

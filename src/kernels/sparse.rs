@@ -554,6 +554,9 @@ pub(crate) fn sparse_forward_with_offset<T: Scalar>(
     if rows == 0 || n == 0 {
         return Ok(());
     }
+    // No pixels: the start rows only (the kernel walks the blocks the range touches, and an
+    // empty range off a block boundary would still touch one).
+    let pixels = if pixels.is_empty() { 0..0 } else { pixels };
     let x = Forward {
         parts,
         pixels,
@@ -595,11 +598,11 @@ fn check_parts<T: Scalar>(
             p.group(),
         ));
     }
-    if pixels.start > pixels.end
-        || pixels.end > cols
-        || !pixels.start.is_multiple_of(group)
-        || (!pixels.end.is_multiple_of(group) && pixels.end != cols)
-    {
+    // An empty range (no pixels) is fine anywhere within the width.
+    let on_blocks = pixels.is_empty()
+        || (pixels.start.is_multiple_of(group)
+            && (pixels.end.is_multiple_of(group) || pixels.end == cols));
+    if pixels.start > pixels.end || pixels.end > cols || !on_blocks {
         return Err(Error::param(
             "sparse pixel range",
             format!("{pixels:?} of {cols} columns in blocks of {group}"),
@@ -1181,6 +1184,21 @@ mod tests {
                 by_group.push(got);
             }
             assert_eq!(by_group[0], by_group[1], "{rows}×{inner}×{cols}");
+        }
+    }
+
+    /// An empty range of pixels, even off a block boundary (the second half of a 1-wide
+    /// input), adds nothing: the forward writes its start rows, the weight gradient nothing.
+    #[test]
+    fn an_empty_range_of_pixels_adds_nothing() {
+        let (entries, _) = sparse(3, 5, 1.0, 2);
+        let (_, w) = sparse(5, 6, 1.0, 3);
+        let a = ColumnBlocks::from_rows(5, 4, &entries).unwrap();
+        let bias = [0.5; 6];
+        for at in [0, 1, 5] {
+            let mut out = Matrix::zeros(3, 6).unwrap();
+            sparse_forward(&[&a], at..at, w.as_ref(), Some(&bias), None, out.as_mut()).unwrap();
+            assert!(out.as_slice().iter().all(|&v| v == 0.5), "{at}..{at}");
         }
     }
 

@@ -39,6 +39,7 @@
 
 use std::ops::Range;
 
+use crate::data::sparse::balanced_range;
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::{activate, activate_backward, add_assign};
@@ -71,6 +72,11 @@ pub(super) enum FirstLayer<'a, T> {
         offset: Option<&'a [T]>,
         /// The column-block width the input is gathered in.
         group: usize,
+        /// How many of the dataset's rows are lit in each block of four pixels: the
+        /// forward's two halves and phase B's shares of `dW₁` are cut where the work is
+        /// even (a property of the data, not of the thread count: the halves' sums stay the
+        /// same on any number of threads).
+        block_rows: &'a [usize],
     },
 }
 
@@ -257,6 +263,7 @@ pub(super) fn run_block<T: Scalar>(
         bias,
         offset,
         group,
+        block_rows,
     } = first
     {
         let gathers: Vec<_> = ranges
@@ -282,7 +289,7 @@ pub(super) fn run_block<T: Scalar>(
                 // Half h starts every row from b₁ (the first half) or 0, plus its pixels'
                 // share of the offset, Σ_{k in half} o_k·W₁[k, :], which the kernel adds
                 // up panel by panel from the rows of W₁ it reads anyway.
-                let pixels = split_range(l0.fan_in, FORWARD_HALVES, *h, 8);
+                let pixels = balanced_range(block_rows, FORWARD_HALVES, *h, l0.fan_in);
                 let bias = (*h == 0).then_some(bias);
                 let offset = offset.map(|o| &o[pixels.clone()]);
                 let out = MatMut::new(out, rows, l0.fan_out)?;
@@ -359,12 +366,12 @@ pub(super) fn run_block<T: Scalar>(
             })
             .collect();
         let mut rest = grad;
-        for layer in layers {
+        for (l, layer) in layers.iter().enumerate() {
             let (this, tail) = rest.split_at_mut(layer.b + layer.fan_out - layer.w);
             rest = tail;
             let (gw, gb) = this.split_at_mut(layer.b - layer.w);
             let wr: Vec<_> = (0..threads)
-                .map(|t| split_range(layer.fan_in, threads, t, 8))
+                .map(|t| weight_rows(layer, l, first, threads, t))
                 .collect();
             let br: Vec<_> = (0..threads)
                 .map(|t| split_range(layer.fan_out, threads, t, 8))
@@ -563,6 +570,24 @@ fn phase_a<T: Scalar>(
     Ok(())
 }
 
+/// Thread `t`'s rows of layer `l`'s `dW` (the layer's input columns): by count, except for
+/// the sparse first layer, whose pixels are cut where its kernel's work is even (who computes
+/// a row of `dW` changes no bit of it).
+fn weight_rows<T>(
+    layer: &LayerSpec,
+    l: usize,
+    first: FirstLayer<'_, T>,
+    threads: usize,
+    t: usize,
+) -> Range<usize> {
+    match (l, first) {
+        (0, FirstLayer::Sparse { block_rows, .. }) => {
+            balanced_range(block_rows, threads, t, layer.fan_in)
+        }
+        _ => split_range(layer.fan_in, threads, t, 8),
+    }
+}
+
 /// Phase B for thread `t`: its rows of every `dW_l` and its columns of every `db_l`.
 /// Returns the largest magnitude the sparse first layer's kernel wrote into its `dW₁`
 /// rows, if it ran.
@@ -581,7 +606,7 @@ fn phase_b<T: Scalar>(
     for (l, (layer, (gw, gb))) in layers.iter().zip(share.grads.iter_mut()).enumerate() {
         let dz_buf: &[T] = &inputs.deltas[l];
         let dz = MatRef::new(dz_buf, rows, layer.fan_out)?;
-        let wr = split_range(layer.fan_in, threads, t, 8);
+        let wr = weight_rows(layer, l, first, threads, t);
         let br = split_range(layer.fan_out, threads, t, 8);
         if let (0, FirstLayer::Sparse { offset, .. }) = (l, first) {
             // dW₁[wr, :] = β·dW₁[wr, :] + (x·s)[:, wr]ᵀ·dZ₁ + o[wr] ⊗ colsum(dZ₁), from the

@@ -466,6 +466,10 @@ impl<T: Scalar> Mlp<T> {
         self.ws.ensure(&self.layers, block, self.pool.threads());
         self.ws.transpose_narrow(&self.layers, &self.params)?;
         let sparse = self.reads_sparse(batch.dataset());
+        let block_rows = match batch.dataset().sparse_bytes() {
+            Some(s) => &s.block_rows[..],
+            None => &[],
+        };
         let offset = batch
             .dataset()
             .transform()
@@ -476,6 +480,7 @@ impl<T: Scalar> Mlp<T> {
                 bias: self.layers[0].bias(&self.params),
                 offset,
                 group: preferred_group(),
+                block_rows,
             }
         } else {
             FirstLayer::Dense

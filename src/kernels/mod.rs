@@ -7,6 +7,11 @@
 //!   fused onto the block while it is in cache; [`column_sums_into`] for the bias gradient.
 //! * [`sparse`] — the first layer's products with a sparse input, `X·W₁` and `Xᵀ·dZ₁`, that
 //!   skip the zero pixels.
+//! * [`narrow`] — the three products of a layer with few outputs (the class scores), which
+//!   `gemm` would spend packing: forward, input gradient (with the activation's derivative)
+//!   and weight gradient.
+//! * `lanes` — what `sparse` and `narrow` share: fixed-width tiles and how a multiply-add
+//!   rounds.
 //! * `elementwise` — the loops around the products (gathering pixels, ReLU, column sums),
 //!   built for AVX2 when the CPU has it.
 //! * `update` — each update rule as one fused, self-checking pass over a share of the
@@ -108,3 +113,15 @@ pub(crate) mod update;
 
 pub use dense::{column_sums_into, dense_forward, vector_matrix};
 pub use gemm::gemm;
+
+/// The kernels' tests' numbers: a deterministic stream of `f64` in `[0, 1)` (xorshift).
+#[cfg(test)]
+pub(crate) fn test_stream(seed: u64) -> impl FnMut() -> f64 {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

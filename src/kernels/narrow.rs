@@ -643,13 +643,7 @@ mod tests {
 
     /// A deterministic `rows × cols` matrix of values in (−1, 1), about `zeros` of them 0.
     fn filled<T: Scalar>(rows: usize, cols: usize, seed: u64, zeros: f64) -> Matrix<T> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::kernels::test_stream(seed);
         let data = (0..rows * cols)
             .map(|_| match next() < zeros {
                 true => T::zero(),

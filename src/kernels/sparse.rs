@@ -985,13 +985,7 @@ mod tests {
         density: f64,
         seed: u64,
     ) -> (Vec<Vec<(usize, f64)>>, Matrix<f64>) {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::kernels::test_stream(seed);
         let mut dense = Matrix::zeros(rows, cols).unwrap();
         let mut entries = Vec::new();
         for r in 0..rows {

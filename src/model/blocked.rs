@@ -480,19 +480,11 @@ fn phase_a<T: Scalar>(
         return Ok(());
     }
     let rows = s.start..s.start + n;
-    match first {
+    // The layers left to run forward after the first layer's own work.
+    let from = match first {
         FirstLayer::Dense => {
             batch.gather(rows, s.x, s.labels)?;
-            forward_layers(
-                layers,
-                params,
-                transposed,
-                s.x,
-                &mut s.acts,
-                n,
-                0,
-                Head::Logits,
-            )?;
+            0
         }
         FirstLayer::Sparse { .. } => {
             // Z₁ = (first half) + (second half), then the activation (unless the first
@@ -504,18 +496,19 @@ fn phase_a<T: Scalar>(
             if let (Some(act), true) = (l0.act, layers.len() > 1) {
                 activate(act, z);
             }
-            forward_layers(
-                layers,
-                params,
-                transposed,
-                s.x,
-                &mut s.acts,
-                n,
-                1,
-                Head::Logits,
-            )?;
+            1
         }
-    }
+    };
+    forward_layers(
+        layers,
+        params,
+        transposed,
+        s.x,
+        &mut s.acts,
+        n,
+        from,
+        Head::Logits,
+    )?;
     let last = layers.len() - 1;
     let (classes, output) = (layers[last].fan_out, layers[last].act);
     // The loss of each row from the output layer's z, and dZ of the output layer (through

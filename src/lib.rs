@@ -50,7 +50,8 @@
 //! * [`loss`] — softmax cross-entropy (stable log-sum-exp) and the multiclass SVM hinge.
 //! * [`data`] — datasets that keep pixels as bytes, batches, standardisation, and readers
 //!   (MNIST's IDX files, CIFAR-10's binary batches) that refuse a lying header or length.
-//! * [`kernels`] — the matrix products on matrixmultiply, with bias and activation fused in.
+//! * [`kernels`] — the matrix products: matrixmultiply's for the hidden layers, with bias
+//!   and activation fused in, and hand-written ones for a sparse input and a narrow output.
 //!   An [`Mlp`](model::Mlp) walks a batch in row blocks and shares each block among its
 //!   threads ([`Trainer::threads`]); the same seed gives bit-identical parameters on any
 //!   number of threads.

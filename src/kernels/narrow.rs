@@ -48,11 +48,11 @@
 //! changes no bit.
 
 use crate::activation::Activation;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::elementwise::{activate, activate_backward};
 use crate::kernels::lanes::{tile, tile_mut, Fused, MulAdd, Separate};
 use crate::matrix::{MatMut, MatRef};
-use crate::validate::same_size;
+use crate::validate::{contiguous_rows, same_size};
 use crate::Scalar;
 
 /// The widest layer (outputs) these kernels are used for by [`Mlp`](crate::model::Mlp):
@@ -114,8 +114,8 @@ pub fn narrow_forward<T: Scalar>(
     same_size(WHERE, "output rows", x.rows(), out.rows())?;
     same_size(WHERE, "output columns (rows of wᵀ)", wt.rows(), out.cols())?;
     same_size(WHERE, "bias length", wt.rows(), b.len())?;
-    contiguous(WHERE, "column stride of x (rows must be contiguous)", &x)?;
-    contiguous(WHERE, "column stride of wᵀ (rows must be contiguous)", &wt)?;
+    contiguous_rows(WHERE, "column stride of x (rows must be contiguous)", &x)?;
+    contiguous_rows(WHERE, "column stride of wᵀ (rows must be contiguous)", &wt)?;
     if out.rows() == 0 || out.cols() == 0 {
         return Ok(());
     }
@@ -168,13 +168,13 @@ pub fn narrow_input_grad<T: Scalar>(
         wt.cols(),
         out.cols(),
     )?;
-    contiguous(WHERE, "column stride of dz (rows must be contiguous)", &dz)?;
-    contiguous(WHERE, "column stride of wᵀ (rows must be contiguous)", &wt)?;
+    contiguous_rows(WHERE, "column stride of dz (rows must be contiguous)", &dz)?;
+    contiguous_rows(WHERE, "column stride of wᵀ (rows must be contiguous)", &wt)?;
     let through = match through {
         Some((act, a)) => {
             same_size(WHERE, "rows of the activations", out.rows(), a.rows())?;
             same_size(WHERE, "columns of the activations", out.cols(), a.cols())?;
-            contiguous(
+            contiguous_rows(
                 WHERE,
                 "column stride of the activations (rows must be contiguous)",
                 &a,
@@ -234,8 +234,8 @@ pub fn narrow_weight_grad<T: Scalar>(
         dz.cols(),
         out.cols(),
     )?;
-    contiguous(WHERE, "column stride of x (rows must be contiguous)", &x)?;
-    contiguous(WHERE, "column stride of dz (rows must be contiguous)", &dz)?;
+    contiguous_rows(WHERE, "column stride of x (rows must be contiguous)", &x)?;
+    contiguous_rows(WHERE, "column stride of dz (rows must be contiguous)", &dz)?;
     if out.rows() == 0 || out.cols() == 0 {
         return Ok(());
     }
@@ -251,15 +251,6 @@ pub fn narrow_weight_grad<T: Scalar>(
         k: x.cols(),
         c: dz.cols(),
     });
-    Ok(())
-}
-
-/// The kernels read each row as a slice: a view with a column stride (a transpose) is
-/// refused rather than copied. `what` names the view's column stride in the error.
-fn contiguous<T: Copy>(context: &'static str, what: &'static str, m: &MatRef<'_, T>) -> Result<()> {
-    if m.col_stride() != 1 && m.cols() > 1 {
-        return Err(Error::shape(context, what, 1, m.col_stride()));
-    }
     Ok(())
 }
 

@@ -62,9 +62,9 @@ use std::ops::Range;
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::activate;
-use crate::kernels::lanes::{tile, tile_mut, Fused, MulAdd, Separate};
+use crate::kernels::lanes::{bigger, tile, tile_mut, Fused, MulAdd, Separate};
 use crate::matrix::{MatMut, MatRef};
-use crate::validate::same_size;
+use crate::validate::{contiguous_rows, same_size};
 use crate::Scalar;
 
 /// Rows of the output whose panel the forward builds together, in one contiguous tile (32
@@ -545,12 +545,7 @@ pub(crate) fn sparse_forward_with_offset<T: Scalar>(
     if let Some(o) = offset {
         same_size(WHERE, "offset length (the pixels')", pixels.len(), o.len())?;
     }
-    contiguous_rows(
-        WHERE,
-        "column stride of w (rows must be contiguous)",
-        w.col_stride(),
-        n,
-    )?;
+    contiguous_rows(WHERE, "column stride of w (rows must be contiguous)", &w)?;
     if rows == 0 || n == 0 {
         return Ok(());
     }
@@ -652,12 +647,7 @@ pub fn sparse_weight_grad<T: Scalar>(
         same_size(WHERE, "rank-1 u length", pixels.len(), u.len())?;
         same_size(WHERE, "rank-1 c length", n, c.len())?;
     }
-    contiguous_rows(
-        WHERE,
-        "column stride of dz (rows must be contiguous)",
-        dz.col_stride(),
-        n,
-    )?;
+    contiguous_rows(WHERE, "column stride of dz (rows must be contiguous)", &dz)?;
     if pixels.is_empty() || n == 0 {
         return Ok(T::zero());
     }
@@ -674,18 +664,6 @@ pub fn sparse_weight_grad<T: Scalar>(
         peak: T::zero(),
     };
     Ok(weight_grad_dispatch(x))
-}
-
-fn contiguous_rows(
-    context: &'static str,
-    what: &'static str,
-    stride: usize,
-    n: usize,
-) -> Result<()> {
-    if stride != 1 && n > 1 {
-        return Err(Error::shape(context, what, 1, stride));
-    }
-    Ok(())
 }
 
 /// Everything the forward body needs, checked by [`sparse_forward`].
@@ -784,7 +762,8 @@ fn weight_grad_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     let p0 = x.pixels.start;
     let end = x.pixels.end.min(x.parts[0].cols);
     // The panel's largest magnitudes, lane by lane, and `Σ v·0` (NaN once a value was
-    // infinite or NaN): the caller then needs no pass of its own over what was written.
+    // infinite or NaN), as `magnitude` (kernels/update.rs) keeps them: the caller then
+    // needs no pass of its own over what was written.
     let zero = T::zero();
     let (mut top, mut bad) = ([zero; W], [zero; W]);
     for j in p0 / G..x.pixels.end.div_ceil(G) {
@@ -819,8 +798,7 @@ fn weight_grad_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
             if k < end {
                 *tile_mut::<T, W>(x.out, (k - p0) * x.ors + c0) = acc[q];
                 for l in 0..W {
-                    let a = acc[q][l].abs();
-                    top[l] = if a > top[l] { a } else { top[l] };
+                    top[l] = bigger(top[l], acc[q][l]);
                     bad[l] = bad[l] + acc[q][l] * zero;
                 }
             }

@@ -37,6 +37,7 @@
 //! once per step in `f64`: one division per element fewer (Adam's pass is bound by its
 //! square root and division), a difference of at most an ulp in the denominator.
 
+use crate::kernels::lanes::bigger;
 use crate::Scalar;
 
 /// The constants of one rule for one step.
@@ -275,18 +276,6 @@ pub(crate) struct InPlace<'a, T> {
     pub g: &'a [T],
     pub s0: &'a mut [T],
     pub s1: &'a mut [T],
-}
-
-/// `max(m, |x|)` as `if a > m { a } else { m }` rather than `max`: one vector instruction,
-/// where `max`'s NaN rule costs three (and the values it sees are finite, or checked apart).
-#[inline(always)]
-fn bigger<T: Scalar>(m: T, x: T) -> T {
-    let a = x.abs();
-    if a > m {
-        a
-    } else {
-        m
-    }
 }
 
 /// The largest `|x|` of `xs` (all finite), in eight lanes the compiler keeps in registers.

@@ -347,10 +347,10 @@ pub(super) fn run_block<T: Scalar>(
         measure,
     }) = grad
     {
-        let block_rows: Vec<&ColumnBlocks<T>> = ws.sparse_rows.iter().take(threads).collect();
+        let gathered: Vec<&ColumnBlocks<T>> = ws.sparse_rows.iter().take(threads).collect();
         let inputs = Inputs {
             x: &ws.x,
-            sparse: &block_rows,
+            sparse: &gathered,
             acts: &ws.acts,
             deltas: &ws.deltas,
         };
@@ -385,21 +385,9 @@ pub(super) fn run_block<T: Scalar>(
             }
         }
         pool.run_each(slices, |t, share| {
-            let sparse_peak = phase_b(layers, first, &inputs, rows, threads, t, beta, share)?;
-            if measure {
-                // This thread's slices, just written (in cache), except the sparse first
-                // layer's dW₁ rows: its kernel measured them as it stored them.
-                let slices = share.grads.iter().enumerate().flat_map(|(l, (w, b))| {
-                    let w: &[T] = if l == 0 && sparse_peak.is_some() {
-                        &[]
-                    } else {
-                        w
-                    };
-                    [w, &b[..]]
-                });
-                *share.peak = slices_peak(slices).max(sparse_peak.unwrap_or(T::zero()));
-            }
-            Ok::<(), Error>(())
+            phase_b(
+                layers, first, &inputs, rows, threads, t, beta, measure, share,
+            )
         })?;
     }
     Ok(())
@@ -581,9 +569,10 @@ fn weight_rows<T>(
     }
 }
 
-/// Phase B for thread `t`: its rows of every `dW_l` and its columns of every `db_l`.
-/// Returns the largest magnitude the sparse first layer's kernel wrote into its `dW₁`
-/// rows, if it ran.
+/// Phase B for thread `t`: its rows of every `dW_l` and its columns of every `db_l`; with
+/// `measure`, the largest magnitude of what it wrote into `share.peak` (each slice read just
+/// after it is written, in cache, except the sparse first layer's `dW₁` rows: its kernel
+/// measures them as it stores them).
 #[allow(clippy::too_many_arguments)]
 fn phase_b<T: Scalar>(
     layers: &[LayerSpec],
@@ -593,9 +582,10 @@ fn phase_b<T: Scalar>(
     threads: usize,
     t: usize,
     beta: T,
+    measure: bool,
     share: &mut WeightShare<'_, T>,
-) -> Result<Option<T>> {
-    let mut sparse_peak = None;
+) -> Result<()> {
+    let mut peak = T::zero();
     for (l, (layer, (gw, gb))) in layers.iter().zip(share.grads.iter_mut()).enumerate() {
         let dz_buf: &[T] = &inputs.deltas[l];
         let dz = MatRef::new(dz_buf, rows, layer.fan_out)?;
@@ -613,7 +603,11 @@ fn phase_b<T: Scalar>(
             if !wr.is_empty() {
                 let rank1 = offset.map(|o| (&o[wr.clone()], &colsum[..]));
                 let dw = MatMut::new(gw, wr.len(), layer.fan_out)?;
-                sparse_peak = Some(sparse_weight_grad(inputs.sparse, wr, dz, beta, rank1, dw)?);
+                let written = sparse_weight_grad(inputs.sparse, wr, dz, beta, rank1, dw)?;
+                peak = peak.max(written);
+            }
+            if measure {
+                peak = peak.max(slices_peak([&gb[..]]));
             }
             continue;
         }
@@ -635,8 +629,14 @@ fn phase_b<T: Scalar>(
             let d = MatRef::with_strides(&dz_buf[br.start..], rows, br.len(), layer.fan_out, 1)?;
             column_sums_into(d, beta, gb)?;
         }
+        if measure {
+            peak = peak.max(slices_peak([&gw[..], &gb[..]]));
+        }
     }
-    Ok(sparse_peak)
+    if measure {
+        *share.peak = peak;
+    }
+    Ok(())
 }
 
 /// Scores of rows `start..start + rows` of `x` into the same rows of `out`, on one thread

@@ -40,9 +40,13 @@
 //!   and is copied out (through the activation) at the end; each block's entries for the
 //!   group are found from marks the gather left ([`ColumnBlocks`] records where each group
 //!   starts). Panels are the outer loop, so a panel of `W₁` stays in L2 across groups.
-//! * **Weight gradient**: per panel and pixel block, the `G` rows of `dW₁`'s panel are built
-//!   in registers; each entry `(i, v)` loads row `i` of `dZ₁`'s panel once and adds it `G`
-//!   times. The `dZ₁` panel (the block's rows × a panel) stays in L1 or L2.
+//! * **Weight gradient**: per panel, the block's rows of `dZ₁`'s panel are first copied into
+//!   a contiguous buffer (read in place they are a power of two apart — 1 KiB at 256
+//!   columns, 4 KiB at 1024 — so they share a few L1 sets and, at 4 KiB, a page each: the
+//!   entries of a pixel block, which jump from row to row, missed L1 and the TLB). Then, per
+//!   pixel block, the `G` rows of `dW₁`'s panel are built in registers; each entry `(i, v)`
+//!   loads row `i` of the packed panel once and adds it `G` times. The packed panel (32 KiB
+//!   for 128 rows) stays in L1 or L2.
 //!
 //! # Instruction sets, rounding, and threads
 //!
@@ -616,6 +620,10 @@ fn check_parts<T: Scalar>(
 /// Returns the largest magnitude it wrote, `+∞` if any value it wrote is not finite
 /// (measured in registers as the tiles are stored: no pass over `out`).
 ///
+/// Each call allocates the buffer it packs `dz`'s panels into (the rows of `dz` × 256
+/// bytes); a caller that calls it in a loop can lend one instead with
+/// [`sparse_weight_grad_with`].
+///
 /// ```
 /// use downhill::kernels::sparse::{sparse_weight_grad, ColumnBlocks};
 /// use downhill::matrix::Matrix;
@@ -634,7 +642,37 @@ pub fn sparse_weight_grad<T: Scalar>(
     dz: MatRef<'_, T>,
     beta: T,
     rank1: Option<(&[T], &[T])>,
+    out: MatMut<'_, T>,
+) -> Result<T> {
+    let mut packed = Vec::new();
+    sparse_weight_grad_with(parts, pixels, dz, beta, rank1, out, &mut packed)
+}
+
+/// [`sparse_weight_grad`] with the buffer it packs `dz`'s panels into lent by the caller:
+/// `packed` is resized to the rows of `dz` × 256 bytes (its old contents do not matter), so
+/// a training loop that lends the same one every step allocates only on the first.
+///
+/// ```
+/// use downhill::kernels::sparse::{sparse_weight_grad_with, ColumnBlocks};
+/// use downhill::matrix::Matrix;
+///
+/// let a = ColumnBlocks::from_rows(2, 2, &[vec![(1, 2.0)], vec![(0, 1.0)]])?;
+/// let dz = Matrix::from_vec(vec![1.0, 2.0, 3.0, 4.0], 2, 2)?;
+/// let (mut dw, mut packed) = (Matrix::<f64>::zeros(2, 2)?, Vec::new());
+/// for _ in 0..3 {
+///     sparse_weight_grad_with(&[&a], 0..2, dz.as_ref(), 0.0, None, dw.as_mut(), &mut packed)?;
+/// }
+/// assert_eq!(dw.as_slice(), &[3.0, 4.0, 2.0, 4.0]);
+/// # Ok::<(), downhill::Error>(())
+/// ```
+pub fn sparse_weight_grad_with<T: Scalar>(
+    parts: &[&ColumnBlocks<T>],
+    pixels: Range<usize>,
+    dz: MatRef<'_, T>,
+    beta: T,
+    rank1: Option<(&[T], &[T])>,
     mut out: MatMut<'_, T>,
+    packed: &mut Vec<T>,
 ) -> Result<T> {
     const WHERE: &str = "kernels::sparse_weight_grad";
     let _ = check_parts(WHERE, parts, &pixels)?;
@@ -656,6 +694,8 @@ pub fn sparse_weight_grad<T: Scalar>(
         pixels,
         dz: dz.data(),
         dzrs: dz.row_stride(),
+        rows,
+        packed,
         beta,
         rank1,
         ors: out.row_stride(),
@@ -687,6 +727,10 @@ struct WeightGrad<'a, 'o, T> {
     pixels: Range<usize>,
     dz: &'a [T],
     dzrs: usize,
+    /// The rows of `dz` (all parts').
+    rows: usize,
+    /// The panel of `dz` being worked on, its rows contiguous (`W` apart).
+    packed: &'o mut Vec<T>,
     beta: T,
     rank1: Option<(&'a [T], &'a [T])>,
     out: &'o mut [T],
@@ -761,6 +805,11 @@ fn weight_grad_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
 ) {
     let p0 = x.pixels.start;
     let end = x.pixels.end.min(x.parts[0].cols);
+    // The panel of dz, packed (see the module docs); `weight_grad_body` sized the buffer.
+    let dz = &mut x.packed[..x.rows * W];
+    for (i, row) in dz.chunks_exact_mut(W).enumerate() {
+        row.copy_from_slice(tile::<T, W>(x.dz, i * x.dzrs + c0));
+    }
     // The panel's largest magnitudes, lane by lane, and `Σ v·0` (NaN once a value was
     // infinite or NaN), as `magnitude` (kernels/update.rs) keeps them: the caller then
     // needs no pass of its own over what was written.
@@ -790,7 +839,7 @@ fn weight_grad_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
         }
         let mut first_row = 0;
         for part in x.parts {
-            acc = accumulate::<T, M, G, W>(acc, part, j, first_row, x.dz, x.dzrs, c0);
+            acc = accumulate::<T, M, G, W>(acc, part, j, first_row, x.packed);
             first_row += part.rows;
         }
         for q in 0..G {
@@ -813,9 +862,9 @@ fn weight_grad_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     };
 }
 
-/// `acc[q] += v[q]·dz[first_row + i, c0..c0 + W]` over block `j`'s entries `(i, v)` of one
-/// part. The tile goes in and out by value: with it borrowed across the loop the compiler
-/// keeps a copy in memory, a store per multiply-add.
+/// `acc[q] += v[q]·dz[first_row + i]` over block `j`'s entries `(i, v)` of one part, with
+/// `dz` the packed panel (rows `W` apart). The tile goes in and out by value: with it
+/// borrowed across the loop the compiler keeps a copy in memory, a store per multiply-add.
 #[inline(always)]
 fn accumulate<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     mut acc: [[T; W]; G],
@@ -823,15 +872,12 @@ fn accumulate<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     j: usize,
     first_row: usize,
     dz: &[T],
-    dzrs: usize,
-    c0: usize,
 ) -> [[T; W]; G] {
     let range = part.block_range(j);
     let rows = &part.row[range.clone()];
     let (vals, _) = part.val[range.start * G..range.end * G].as_chunks::<G>();
     for (&r, v) in rows.iter().zip(vals) {
-        let at = (first_row + r as usize) * dzrs + c0;
-        let d = tile::<T, W>(dz, at);
+        let d = tile::<T, W>(dz, (first_row + r as usize) * W);
         for q in 0..G {
             let vq = v[q];
             for l in 0..W {
@@ -910,6 +956,9 @@ fn forward_column<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
 fn weight_grad_body<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     mut x: WeightGrad<'_, '_, T>,
 ) -> T {
+    // Room for the widest panel's rows (rows ≤ dz's length: the shapes were checked).
+    x.packed.clear();
+    x.packed.resize(x.rows * W, T::zero());
     by_panels!(weight_grad_panel, x, T, M, G, W);
     x.peak
 }
@@ -1161,6 +1210,27 @@ mod tests {
 
     /// An empty range of pixels, even off a block boundary (the second half of a 1-wide
     /// input), adds nothing: the forward writes its start rows, the weight gradient nothing.
+    #[test]
+    fn a_lent_packing_buffer_gives_the_same_bits_whatever_it_held() {
+        // One buffer lent to every shape in turn (so it arrives too small, too big and full
+        // of another panel's rows): each result is the fresh-buffer one, to the bit.
+        let mut lent = vec![f64::NAN; 7];
+        for &(rows, inner, cols, density) in SHAPES {
+            let (entries, _) = sparse(rows, inner, density, rows as u64 * 3 + 1);
+            let (_, dz) = sparse(rows, cols, 1.0, 9);
+            let a = ColumnBlocks::from_rows(inner, 4, &entries).unwrap();
+            let mut fresh = vec![0.25; inner * cols];
+            let mut reused = fresh.clone();
+            let view = MatMut::new(&mut fresh, inner, cols).unwrap();
+            let p1 = sparse_weight_grad(&[&a], 0..inner, dz.as_ref(), 0.5, None, view).unwrap();
+            let view = MatMut::new(&mut reused, inner, cols).unwrap();
+            let p2 =
+                sparse_weight_grad_with(&[&a], 0..inner, dz.as_ref(), 0.5, None, view, &mut lent)
+                    .unwrap();
+            assert_eq!((p1, &fresh), (p2, &reused), "{rows}×{inner}×{cols}");
+        }
+    }
+
     #[test]
     fn an_empty_range_of_pixels_adds_nothing() {
         let (entries, _) = sparse(3, 5, 1.0, 2);

@@ -47,7 +47,7 @@ use crate::kernels::narrow::{
     narrow_forward, narrow_input_grad, narrow_weight_grad, transpose_into,
 };
 use crate::kernels::pool::{split_range, ThreadPool};
-use crate::kernels::sparse::{sparse_forward_with_offset, sparse_weight_grad, ColumnBlocks};
+use crate::kernels::sparse::{sparse_forward_with_offset, sparse_weight_grad_with, ColumnBlocks};
 use crate::kernels::update::magnitude;
 use crate::kernels::{column_sums_into, dense_forward, gemm};
 use crate::loss::Loss;
@@ -96,6 +96,9 @@ pub(super) struct Workspace<T> {
     sparse_rows: Vec<ColumnBlocks<T>>,
     /// Each thread's `colsum(dZ₁)` (the sparse first layer's phase B).
     colsums: Vec<Vec<T>>,
+    /// Each thread's buffer for the panels of `dZ₁` its sparse weight-gradient kernel packs
+    /// (`sparse_weight_grad_with`).
+    packed: Vec<Vec<T>>,
     /// The second half of the sparse first layer's `Z₁` (the first is `acts[0]`).
     partial: Vec<T>,
     /// Each thread's largest magnitude in the gradient it wrote in the last block (`+∞`
@@ -111,6 +114,7 @@ impl<T: Scalar> Workspace<T> {
         if self.sparse_rows.len() < threads {
             self.sparse_rows.resize_with(threads, ColumnBlocks::new);
             self.colsums.resize_with(threads, Vec::new);
+            self.packed.resize_with(threads, Vec::new);
             self.grad_peaks.resize(threads, T::zero());
         }
         if self.rows >= rows {
@@ -207,6 +211,7 @@ struct RowShare<'a, T> {
 struct WeightShare<'a, T> {
     grads: Vec<(&'a mut [T], &'a mut [T])>,
     colsum: &'a mut Vec<T>,
+    packed: &'a mut Vec<T>,
     peak: &'a mut T,
 }
 
@@ -357,11 +362,13 @@ pub(super) fn run_block<T: Scalar>(
         let mut slices: Vec<WeightShare<'_, T>> = ws
             .colsums
             .iter_mut()
+            .zip(ws.packed.iter_mut())
             .zip(ws.grad_peaks.iter_mut())
             .take(threads)
-            .map(|(colsum, peak)| WeightShare {
+            .map(|((colsum, packed), peak)| WeightShare {
                 grads: Vec::with_capacity(layers.len()),
                 colsum,
+                packed,
                 peak,
             })
             .collect();
@@ -603,7 +610,9 @@ fn phase_b<T: Scalar>(
             if !wr.is_empty() {
                 let rank1 = offset.map(|o| (&o[wr.clone()], &colsum[..]));
                 let dw = MatMut::new(gw, wr.len(), layer.fan_out)?;
-                let written = sparse_weight_grad(inputs.sparse, wr, dz, beta, rank1, dw)?;
+                let packed = &mut *share.packed;
+                let written =
+                    sparse_weight_grad_with(inputs.sparse, wr, dz, beta, rank1, dw, packed)?;
                 peak = peak.max(written);
             }
             if measure {

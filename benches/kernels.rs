@@ -337,8 +337,28 @@ fn training_step(c: &mut Criterion) {
     g.finish();
 }
 
+/// One round trip of the model's thread pool with nothing to do (2 threads: the caller and
+/// one worker): what each of a step's five parallel phases pays before any work. Run back to
+/// back, so the worker is still spinning when the next job comes, as in training.
+fn pool_round_trip(c: &mut Criterion) {
+    let mut mlp = Mlp::<f32>::builder(4)
+        .hidden(4, Activation::Relu)
+        .classes(2)
+        .build()
+        .unwrap();
+    mlp.set_threads(2).unwrap();
+    c.bench_function("thread pool round trip, 2 threads", |bn| {
+        bn.iter(|| {
+            mlp.run_shares(&|t| {
+                black_box(t);
+            })
+        })
+    });
+}
+
 criterion_group!(
     benches,
+    pool_round_trip,
     layer_kernels,
     output_layer,
     first_layer_by_density,

@@ -9,7 +9,7 @@
 
 use downhill::gradcheck::{Difference, GradCheck};
 use downhill::model::backprop;
-use downhill::model::SparseInput;
+use downhill::model::{evaluate_classifier, SparseInput};
 use downhill::prelude::*;
 use downhill::testing::{
     assert_gradients_match, byte_dataset, mlp_case, mlp_spec, randomize, MlpSpec,
@@ -290,6 +290,29 @@ proptest! {
         }
         measured_as_written(&sparse, &gs, spec.l2)?;
         measured_as_written(&dense, &gd, spec.l2)?;
+    }
+
+    /// `Mlp::evaluate` scores on the training path (row blocks, threads, the first layer
+    /// sparse where the data is); it reports what scoring every row through
+    /// `Classifier::scores` does: the same accuracy, and the loss to rounding.
+    #[test]
+    fn evaluation_on_the_training_path_is_scoring_every_row(
+        (spec, mut data, standardize, block_rows) in sparse_case(),
+        threads in 1usize..4,
+    ) {
+        if standardize {
+            let t = FeatureTransform::standardize(&data, 0.01).unwrap();
+            data.set_transform(t).unwrap();
+        }
+        for reading in [SparseInput::Always, SparseInput::Never] {
+            let mut m = build_reading(&spec, reading, block_rows);
+            m.set_threads(threads).unwrap();
+            let fast = m.evaluate(&data).unwrap();
+            let scored = evaluate_classifier(&mut m, &data, Some(spec.loss)).unwrap();
+            prop_assert_eq!(fast.accuracy, scored.accuracy, "{:?}", reading);
+            let (a, b) = (fast.loss.unwrap(), scored.loss.unwrap());
+            prop_assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{a} vs {b} ({reading:?})");
+        }
     }
 
     /// And its gradient passes the gradient check on its own.

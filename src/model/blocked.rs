@@ -52,6 +52,7 @@ use crate::kernels::update::magnitude;
 use crate::kernels::{column_sums_into, dense_forward, gemm};
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef};
+use crate::model::argmax;
 use crate::model::mlp::LayerSpec;
 use crate::Scalar;
 
@@ -91,6 +92,8 @@ pub(super) struct Workspace<T> {
     /// `dZ` of each layer (the last: `∂L/∂scores`).
     deltas: Vec<Vec<T>>,
     losses: Vec<f64>,
+    /// Each row's highest-scoring class, when the block was asked for them (evaluation).
+    predicted: Vec<usize>,
     /// Each thread's rows, their nonzeros in column blocks (the sparse first layer: phase A
     /// gathers and multiplies its own; phase B reads every thread's).
     sparse_rows: Vec<ColumnBlocks<T>>,
@@ -129,6 +132,7 @@ impl<T: Scalar> Workspace<T> {
         self.deltas = per_layer();
         self.partial = vec![z; rows * layers[0].fan_out];
         self.losses = vec![0.0; rows];
+        self.predicted = vec![0; rows];
     }
 
     /// Transposes the weights of every narrow layer ([`LayerSpec::narrow`]) for the narrow
@@ -155,6 +159,13 @@ impl<T: Scalar> Workspace<T> {
     /// The last block's row losses, in row order (for the caller's compensated sum).
     pub fn losses(&self, rows: usize) -> &[f64] {
         &self.losses[..rows]
+    }
+
+    /// How many of the last block's rows had their label as the highest-scoring class (a
+    /// block run with `predict`).
+    pub fn correct(&self, rows: usize) -> usize {
+        let pairs = self.predicted[..rows].iter().zip(&self.labels[..rows]);
+        pairs.filter(|(p, y)| p == y).count()
     }
 }
 
@@ -203,6 +214,7 @@ struct RowShare<'a, T> {
     acts: Vec<&'a mut [T]>,
     deltas: Vec<&'a mut [T]>,
     losses: &'a mut [f64],
+    predicted: &'a mut [usize],
 }
 
 /// One thread's share of phase B: its rows of each layer's `dW` and columns of its `db`,
@@ -235,7 +247,8 @@ fn slices_peak<'s, T: Scalar>(slices: impl IntoIterator<Item = &'s [T]>) -> T {
         })
 }
 
-/// One block, both phases: leaves the block's row losses in the workspace and, with
+/// One block, both phases: leaves the block's row losses (and, with `predict`, each row's
+/// highest-scoring class) in the workspace and, with
 /// `grad = Some(BlockGrad { grad: g, beta, measure })`, writes `g ← beta·g + (the block's
 /// share of ∇L)`, scaled by `scale` (1 / batch size). The caller passes `beta = 0` for the
 /// first block (so the products overwrite the gradient and no zeroing pass is needed) and 1
@@ -252,6 +265,7 @@ pub(super) fn run_block<T: Scalar>(
     block: Range<usize>,
     scale: T,
     grad: Option<BlockGrad<'_, T>>,
+    predict: bool,
 ) -> Result<()> {
     let rows = block.len();
     let threads = pool.threads();
@@ -317,16 +331,20 @@ pub(super) fn run_block<T: Scalar>(
             .zip(partials)
             .zip(split_rows(&mut ws.labels, 1, &ranges))
             .zip(split_rows(&mut ws.losses, 1, &ranges))
-            .map(|((((r, x), partial), labels), losses)| RowShare {
-                start: block.start + r.start,
-                rows: r.len(),
-                x,
-                partial,
-                labels,
-                acts: Vec::with_capacity(layers.len()),
-                deltas: Vec::with_capacity(layers.len()),
-                losses,
-            })
+            .zip(split_rows(&mut ws.predicted, 1, &ranges))
+            .map(
+                |(((((r, x), partial), labels), losses), predicted)| RowShare {
+                    start: block.start + r.start,
+                    rows: r.len(),
+                    x,
+                    partial,
+                    labels,
+                    acts: Vec::with_capacity(layers.len()),
+                    deltas: Vec::with_capacity(layers.len()),
+                    losses,
+                    predicted,
+                },
+            )
             .collect();
         for ((a, d), layer) in ws.acts.iter_mut().zip(ws.deltas.iter_mut()).zip(layers) {
             let pieces = split_rows(a, layer.fan_out, &ranges)
@@ -339,8 +357,12 @@ pub(super) fn run_block<T: Scalar>(
         }
         let transposed = &ws.transposed;
         pool.run_each(shares, |_, share| {
+            let wants = Wants {
+                grad: want_grad,
+                predict,
+            };
             phase_a(
-                layers, params, transposed, loss, first, batch, share, scale, want_grad,
+                layers, params, transposed, loss, first, batch, share, scale, wants,
             )
         })?;
     }
@@ -457,6 +479,15 @@ enum Head {
     Scores,
 }
 
+/// What phase A computes beyond the forward pass and the row losses.
+#[derive(Debug, Clone, Copy)]
+struct Wants {
+    /// `dZ` of every layer (training).
+    grad: bool,
+    /// Each row's highest-scoring class (evaluation).
+    predict: bool,
+}
+
 /// Phase A for one thread's rows: gather, forward, loss, and dZ for every layer.
 #[allow(clippy::too_many_arguments)]
 fn phase_a<T: Scalar>(
@@ -468,7 +499,7 @@ fn phase_a<T: Scalar>(
     batch: &Batch<'_, T>,
     s: &mut RowShare<'_, T>,
     scale: T,
-    want_grad: bool,
+    wants: Wants,
 ) -> Result<()> {
     let n = s.rows;
     if n == 0 {
@@ -510,21 +541,29 @@ fn phase_a<T: Scalar>(
     // its activation, if it has one).
     let logits = s.acts[last].chunks_exact(classes);
     let dlogits = s.deltas[last].chunks_exact_mut(classes);
-    for (((&y, out), z), dz) in s
+    for ((((&y, out), z), dz), class) in s
         .labels
         .iter()
         .zip(s.losses.iter_mut())
         .zip(logits)
         .zip(dlogits)
+        .zip(s.predicted.iter_mut())
     {
-        let l = if want_grad {
+        if wants.predict {
+            // The class `argmax_rows` picks from the scores (the output activation of z).
+            *class = match output {
+                None => argmax(z.iter().copied()),
+                Some(act) => argmax(z.iter().map(|&v| act.apply(v))),
+            };
+        }
+        let l = if wants.grad {
             loss.head_loss_and_grad(output, z, y, scale, dz)
         } else {
             loss.head_loss(output, z, y, dz)
         };
         *out = l.to_f64_lossless();
     }
-    if !want_grad {
+    if !wants.grad {
         return Ok(());
     }
     // dZ_{l−1} = (dZ_l · W_lᵀ) ⊙ act'(A_{l−1}), from the output layer down to the first.
@@ -648,8 +687,9 @@ fn phase_b<T: Scalar>(
     Ok(())
 }
 
-/// Scores of rows `start..start + rows` of `x` into the same rows of `out`, on one thread
-/// (evaluation is a small part of training time).
+/// Scores of rows `start..start + rows` of `x` into the same rows of `out`, on one thread:
+/// `Mlp::scores`, for any dense matrix of examples (`Mlp::evaluate`, which has the dataset,
+/// runs blocks on the training path instead).
 pub(super) fn forward_rows<T: Scalar>(
     layers: &[LayerSpec],
     params: &[T],

@@ -129,16 +129,24 @@ pub trait Classifier<T: Scalar>: Model<T> {
 /// The index of the largest score in each row of `scores` (first one on ties).
 pub fn argmax_rows<T: Scalar>(scores: MatRef<'_, T>) -> Vec<usize> {
     (0..scores.rows())
-        .map(|r| {
-            let mut best = 0;
-            for c in 1..scores.cols() {
-                if scores.get(r, c) > scores.get(r, best) {
-                    best = c;
-                }
-            }
-            best
-        })
+        .map(|r| argmax((0..scores.cols()).filter_map(|c| scores.get(r, c))))
         .collect()
+}
+
+/// The index of the first largest of `scores` (0 if there are none; a NaN is never larger):
+/// one row of [`argmax_rows`].
+pub(crate) fn argmax<T: Scalar>(scores: impl IntoIterator<Item = T>) -> usize {
+    let mut scores = scores.into_iter().enumerate();
+    let Some((_, mut top)) = scores.next() else {
+        return 0;
+    };
+    let mut best = 0;
+    for (c, v) in scores {
+        if v > top {
+            (best, top) = (c, v);
+        }
+    }
+    best
 }
 
 /// Fraction of `data`'s examples whose highest-scoring class is their label.

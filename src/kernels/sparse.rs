@@ -620,8 +620,8 @@ fn check_parts<T: Scalar>(
 /// Returns the largest magnitude it wrote, `+∞` if any value it wrote is not finite
 /// (measured in registers as the tiles are stored: no pass over `out`).
 ///
-/// Each call allocates the buffer it packs `dz`'s panels into (the rows of `dz` × 256
-/// bytes); a caller that calls it in a loop can lend one instead with
+/// Each call allocates the buffer it packs `dz`'s panels into (the rows of `dz` × one
+/// panel, at most 256 bytes); a caller that calls it in a loop can lend one instead with
 /// [`sparse_weight_grad_with`].
 ///
 /// ```
@@ -649,8 +649,9 @@ pub fn sparse_weight_grad<T: Scalar>(
 }
 
 /// [`sparse_weight_grad`] with the buffer it packs `dz`'s panels into lent by the caller:
-/// `packed` is resized to the rows of `dz` × 256 bytes (its old contents do not matter), so
-/// a training loop that lends the same one every step allocates only on the first.
+/// `packed` is resized to the rows of `dz` × one panel (at most 256 bytes; its old contents
+/// do not matter), so a training loop that lends the same one every step allocates only on
+/// the first.
 ///
 /// ```
 /// use downhill::kernels::sparse::{sparse_weight_grad_with, ColumnBlocks};
@@ -1208,12 +1209,10 @@ mod tests {
         }
     }
 
-    /// An empty range of pixels, even off a block boundary (the second half of a 1-wide
-    /// input), adds nothing: the forward writes its start rows, the weight gradient nothing.
+    /// One buffer lent to every shape in turn (so it arrives too small, too big and full of
+    /// another panel's rows): each result is the fresh-buffer one, to the bit.
     #[test]
     fn a_lent_packing_buffer_gives_the_same_bits_whatever_it_held() {
-        // One buffer lent to every shape in turn (so it arrives too small, too big and full
-        // of another panel's rows): each result is the fresh-buffer one, to the bit.
         let mut lent = vec![f64::NAN; 7];
         for &(rows, inner, cols, density) in SHAPES {
             let (entries, _) = sparse(rows, inner, density, rows as u64 * 3 + 1);
@@ -1231,6 +1230,8 @@ mod tests {
         }
     }
 
+    /// An empty range of pixels, even off a block boundary (the second half of a 1-wide
+    /// input), adds nothing: the forward writes its start rows, the weight gradient nothing.
     #[test]
     fn an_empty_range_of_pixels_adds_nothing() {
         let (entries, _) = sparse(3, 5, 1.0, 2);

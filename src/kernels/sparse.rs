@@ -957,8 +957,8 @@ fn forward_column<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
 fn weight_grad_body<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     mut x: WeightGrad<'_, '_, T>,
 ) -> T {
-    // Room for the widest panel's rows (rows ≤ dz's length: the shapes were checked).
-    x.packed.clear();
+    // Room for the widest panel's rows (rows ≤ dz's length: the shapes were checked). What
+    // the buffer held is kept, not cleared: every panel packs its rows before reading them.
     x.packed.resize(x.rows * W, T::zero());
     by_panels!(weight_grad_panel, x, T, M, G, W);
     x.peak

@@ -356,11 +356,11 @@ pub(super) fn run_block<T: Scalar>(
             }
         }
         let transposed = &ws.transposed;
+        let wants = Wants {
+            grad: want_grad,
+            predict,
+        };
         pool.run_each(shares, |_, share| {
-            let wants = Wants {
-                grad: want_grad,
-                predict,
-            };
             phase_a(
                 layers, params, transposed, loss, first, batch, share, scale, wants,
             )

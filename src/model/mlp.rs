@@ -641,10 +641,10 @@ impl<T: Scalar> Model<T> for Mlp<T> {
     }
     /// Scores `data` the way training walks a batch: in row blocks on the model's threads,
     /// the first layer sparse when the data is (scoring every row through the dense path
-    /// cost 8% of a 10-epoch 784-1024-10 run on the shipped digits, one thread, wall
-    /// time). The loss is the mean data loss, without the L2
-    /// penalty. Data that does not fit the training path's checks (fewer classes than the
-    /// model, say) is scored by [`evaluate_classifier`], as any classifier is.
+    /// cost 8% of a 10-epoch 784-1024-10 run on the shipped digits, one thread, wall time).
+    /// The loss is the mean data loss, without the L2 penalty. Data that does not fit the
+    /// training path's checks (fewer classes than the model, say) is scored by
+    /// [`evaluate_classifier`], as any classifier is.
     fn evaluate(&mut self, data: &Dataset<T>) -> Result<Evaluation> {
         let all = Batch::all(data);
         if data.is_empty() || self.check_batch("Mlp::evaluate", &all).is_err() {

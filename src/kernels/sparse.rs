@@ -520,13 +520,18 @@ pub fn sparse_forward<T: Scalar>(
     act: Option<Activation>,
     out: MatMut<'_, T>,
 ) -> Result<()> {
-    sparse_forward_with_offset(parts, pixels, w, bias, None, act, out)
+    sparse_forward_with_offset(parts, pixels, w, bias, None, act, false, out)
 }
 
 /// [`sparse_forward`] with every row's start also holding `oᵀ·w[pixels, :]` (`offset = Some(o)`,
 /// `o` indexed by pixel within `pixels`): a standardised input's constant offset, folded out of
 /// the sparse values (`model/blocked.rs`). It is computed per panel of `w`, just before the
 /// panel serves the rows, so `w` is read from memory once for both.
+///
+/// With `add_to`, each output row is added to the one `out` holds as the panel is copied
+/// out (`out + row`, then `act`): the sum of two ranges of pixels, one pass over `out`
+/// fewer than writing the second range apart and adding afterwards, and the same bits.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn sparse_forward_with_offset<T: Scalar>(
     parts: &[&ColumnBlocks<T>],
     pixels: Range<usize>,
@@ -534,6 +539,7 @@ pub(crate) fn sparse_forward_with_offset<T: Scalar>(
     bias: Option<&[T]>,
     offset: Option<&[T]>,
     act: Option<Activation>,
+    add_to: bool,
     mut out: MatMut<'_, T>,
 ) -> Result<()> {
     const WHERE: &str = "kernels::sparse_forward";
@@ -564,6 +570,7 @@ pub(crate) fn sparse_forward_with_offset<T: Scalar>(
         bias,
         offset,
         act,
+        add_to,
         ors: out.row_stride(),
         out: out.data_mut(),
         n,
@@ -717,6 +724,9 @@ struct Forward<'a, 'o, T> {
     /// `o` of the pixels, for the start rows' `oᵀ·w[pixels, :]`.
     offset: Option<&'a [T]>,
     act: Option<Activation>,
+    /// Add each output row to what `out` holds (`out + row`, then the activation) instead
+    /// of overwriting it.
+    add_to: bool,
     out: &'o mut [T],
     ors: usize,
     n: usize,
@@ -788,10 +798,16 @@ fn forward_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
         }
     }
     for (i, tile) in rows.zip(&mut out) {
+        let dst = tile_mut::<T, W>(x.out, (first_row + i) * x.ors + c0);
+        if x.add_to {
+            for l in 0..W {
+                tile[l] = dst[l] + tile[l];
+            }
+        }
         if let Some(act) = x.act {
             activate(act, tile);
         }
-        *tile_mut::<T, W>(x.out, (first_row + i) * x.ors + c0) = *tile;
+        *dst = *tile;
     }
 }
 
@@ -1116,8 +1132,20 @@ mod tests {
                     let want = want.as_slice()[i] + bias[c];
                     assert!((want - (f + s)).abs() < 1e-12, "cut at {cut}: ({r}, {c})");
                 }
-                let mut relu = Matrix::zeros(rows, cols).unwrap();
+                // The second range added onto the first as it is copied out, then the
+                // activation: the bits of adding the two afterwards.
                 let act = Some(Activation::Relu);
+                let mut chained = first.clone();
+                let (wv, view) = (w.as_ref(), chained.as_mut());
+                sparse_forward_with_offset(&[&whole], cut..inner, wv, None, None, act, true, view)
+                    .unwrap();
+                let mut sum: Vec<f64> = (first.as_slice().iter().zip(second.as_slice()))
+                    .map(|(&f, &s)| f + s)
+                    .collect();
+                activate(Activation::Relu, &mut sum);
+                let bits = |xs: &[f64]| xs.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(chained.as_slice()), bits(&sum), "cut at {cut}");
+                let mut relu = Matrix::zeros(rows, cols).unwrap();
                 sparse_forward(
                     &[&whole],
                     0..inner,
@@ -1143,8 +1171,17 @@ mod tests {
                     .collect();
                 let mut shifted = Matrix::zeros(rows, cols).unwrap();
                 let (wv, view) = (w.as_ref(), shifted.as_mut());
-                sparse_forward_with_offset(&[&whole], cut..inner, wv, None, Some(&o), None, view)
-                    .unwrap();
+                sparse_forward_with_offset(
+                    &[&whole],
+                    cut..inner,
+                    wv,
+                    None,
+                    Some(&o),
+                    None,
+                    false,
+                    view,
+                )
+                .unwrap();
                 for (i, (&got, &plain)) in
                     shifted.as_slice().iter().zip(second.as_slice()).enumerate()
                 {

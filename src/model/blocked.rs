@@ -26,11 +26,16 @@
 //! # The sparse first layer
 //!
 //! When the input is sparse (digits: 81% zero pixels), the first layer reads only its
-//! nonzeros ([`FirstLayer::Sparse`]). Phase A gathers each thread's rows as compressed rows
-//! instead of dense ones and computes `Z₁ = X·W₁ + b₁` with [`spmm`]: no zero is multiplied
-//! and `W₁` is never packed. Phase B gives each thread its rows of `dW₁` as before: it
-//! transposes the block's nonzeros in its own range of pixels (a counting sort over the
-//! block's nonzeros) and sums, for each pixel, the rows of `dZ₁` where the pixel is lit.
+//! nonzeros ([`FirstLayer::Sparse`]), with the kernels of `kernels/sparse.rs`: no zero is
+//! multiplied and `W₁` is never packed. Before phase A, each thread gathers its rows'
+//! nonzeros, and the forward `Z₁ = X·W₁ + b₁` runs in two halves of the pixels, cut where
+//! the work is even, each over every row: on two threads each thread reads half of `W₁`
+//! (split by rows, both would read all of it), and phase A adds the halves. The sum is
+//! `(first half) + (second half)` whatever the thread count; on one thread the second half
+//! adds itself onto the first as the kernel copies it out, which is the same addition
+//! without a buffer for the second half and a pass to add it. Phase B gives each thread
+//! its rows of `dW₁` as before, summing, for each pixel in its range, the rows of `dZ₁`
+//! where the pixel is lit.
 //!
 //! A standardised input `x' = x·s + o` keeps its zeros: the scale `s` goes into the sparse
 //! values, and the offset `o`, the same for every row, into two terms computed once —
@@ -39,9 +44,10 @@
 
 use std::ops::Range;
 
+use crate::activation::Activation;
 use crate::data::sparse::balanced_range;
 use crate::data::Batch;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::elementwise::{activate, activate_backward, add_assign};
 use crate::kernels::narrow::{
     narrow_forward, narrow_input_grad, narrow_weight_grad, transpose_into,
@@ -208,7 +214,7 @@ struct RowShare<'a, T> {
     rows: usize,
     x: &'a mut [T],
     /// The sparse first layer's second half of `Z₁` for these rows (empty for the dense
-    /// path).
+    /// path, and on one thread, where the forward added it).
     partial: &'a [T],
     labels: &'a mut [usize],
     acts: Vec<&'a mut [T]>,
@@ -277,7 +283,7 @@ pub(super) fn run_block<T: Scalar>(
 
     // The sparse first layer first: each thread gathers its rows, then the forward
     // `Z₁ = X·W₁` runs in two halves of the pixels, each over every row (see the module
-    // docs), into `acts[0]` and `partial`.
+    // docs), into `acts[0]` and `partial` (one thread: both into `acts[0]`).
     if let FirstLayer::Sparse {
         bias,
         offset,
@@ -298,31 +304,45 @@ pub(super) fn run_block<T: Scalar>(
         let parts: Vec<&ColumnBlocks<T>> = ws.sparse_rows.iter().take(threads).collect();
         let w1 = l0.weights(params)?;
         let size = rows * l0.fan_out;
-        let outs = [&mut ws.acts[0][..size], &mut ws.partial[..size]];
-        let mut halves: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
-        for (h, out) in outs.into_iter().enumerate() {
-            halves[h % threads].push((h, out));
-        }
-        pool.run_each(halves, |_, halves| {
-            for (h, out) in halves.iter_mut() {
-                // Half h starts every row from b₁ (the first half) or 0, plus its pixels'
-                // share of the offset, Σ_{k in half} o_k·W₁[k, :], which the kernel adds
-                // up panel by panel from the rows of W₁ it reads anyway.
-                let pixels = balanced_range(block_rows, FORWARD_HALVES, *h, l0.fan_in);
-                let bias = (*h == 0).then_some(bias);
-                let offset = offset.map(|o| &o[pixels.clone()]);
-                let out = MatMut::new(out, rows, l0.fan_out)?;
-                sparse_forward_with_offset(&parts, pixels, w1, bias, offset, None, out)?;
+        // Half h starts every row from b₁ (the first half) or 0, plus its pixels' share of
+        // the offset, Σ_{k in half} o_k·W₁[k, :], which the kernel adds up panel by panel
+        // from the rows of W₁ it reads anyway.
+        let half = |h: usize, act: Option<Activation>, add_to: bool, out: &mut [T]| {
+            let pixels = balanced_range(block_rows, FORWARD_HALVES, h, l0.fan_in);
+            let bias = (h == 0).then_some(bias);
+            let offset = offset.map(|o| &o[pixels.clone()]);
+            let out = MatMut::new(out, rows, l0.fan_out)?;
+            sparse_forward_with_offset(&parts, pixels, w1, bias, offset, act, add_to, out)
+        };
+        if threads == 1 {
+            // One thread: the second half adds itself onto the first as the kernel copies
+            // it out, and applies the activation (unless the first layer is also the
+            // output layer, whose activation the loss applies): phase A's sum, in the same
+            // order, without writing `partial` and reading both back.
+            let act = l0.act.filter(|_| layers.len() > 1);
+            half(0, None, false, &mut ws.acts[0][..size])?;
+            half(1, act, true, &mut ws.acts[0][..size])?;
+        } else {
+            let outs = [&mut ws.acts[0][..size], &mut ws.partial[..size]];
+            let mut halves: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+            for (h, out) in outs.into_iter().enumerate() {
+                halves[h % threads].push((h, out));
             }
-            Ok::<(), Error>(())
-        })?;
+            pool.run_each(halves, |_, halves| {
+                halves
+                    .iter_mut()
+                    .try_for_each(|(h, out)| half(*h, None, false, out))
+            })?;
+        }
     }
 
     // Phase A: rows.
     {
+        // The second half to add, or none: the dense path, or one thread, whose forward
+        // has already added it (and applied the activation).
         let partial = match first {
-            FirstLayer::Sparse { .. } => &ws.partial[..rows * layers[0].fan_out],
-            FirstLayer::Dense => &[],
+            FirstLayer::Sparse { .. } if threads > 1 => &ws.partial[..rows * layers[0].fan_out],
+            _ => &[],
         };
         let partials = split_rows_ref(partial, layers[0].fan_out, &ranges);
         let mut shares: Vec<RowShare<'_, T>> = ranges
@@ -515,12 +535,14 @@ fn phase_a<T: Scalar>(
         FirstLayer::Sparse { .. } => {
             // Z₁ = (first half) + (second half), then the activation (unless the first
             // layer is also the output layer, whose activation the loss applies); the
-            // labels came with the gather.
+            // labels came with the gather. On one thread the forward did both.
             let l0 = &layers[0];
             let z = &mut s.acts[0][..n * l0.fan_out];
-            add_assign(z, s.partial);
-            if let (Some(act), true) = (l0.act, layers.len() > 1) {
-                activate(act, z);
+            if !s.partial.is_empty() {
+                add_assign(z, s.partial);
+                if let (Some(act), true) = (l0.act, layers.len() > 1) {
+                    activate(act, z);
+                }
             }
             1
         }

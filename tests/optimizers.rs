@@ -235,7 +235,7 @@ fn gradient_descent_step_is_w_minus_lr_grad() {
         .unwrap();
     let lr = 0.3;
     let mut gd = GradientDescent::new(lr).unwrap();
-    assert!(gd.last_gradient().is_empty());
+    assert!(gd.last_gradient().is_none());
 
     for _ in 0..3 {
         let mut reference = model.clone();
@@ -251,7 +251,7 @@ fn gradient_descent_step_is_w_minus_lr_grad() {
 
         let loss = gd.step(&mut model.on(&all)).unwrap();
         assert_eq!(loss.to_bits(), expected_loss.to_bits(), "loss before step");
-        assert_eq!(gd.last_gradient(), &grad[..]);
+        assert_eq!(gd.last_gradient(), Some(&grad[..]));
         assert_eq!(
             bits(model.params()),
             bits(&expected),

@@ -46,7 +46,9 @@
 //!   entries of a pixel block, which jump from row to row, missed L1 and the TLB). Then, per
 //!   pixel block, the `G` rows of `dW₁`'s panel are built in registers; each entry `(i, v)`
 //!   loads row `i` of the packed panel once and adds it `G` times. The packed panel (32 KiB
-//!   for 128 rows) stays in L1 or L2.
+//!   for 128 rows) stays in L1 or L2. With an update step to take (`StepRows`), the `G`
+//!   finished rows step the same rows of the parameters and their state from the registers
+//!   instead of being stored.
 //!
 //! # Instruction sets, rounding, and threads
 //!
@@ -67,6 +69,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::activate;
 use crate::kernels::lanes::{bigger, tile, tile_mut, Fused, MulAdd, Separate};
+use crate::kernels::update::{magnitude, step_tile, Pass};
 use crate::matrix::{MatMut, MatRef};
 use crate::validate::{contiguous_rows, same_size};
 use crate::Scalar;
@@ -218,6 +221,12 @@ impl<T: Scalar> ColumnBlocks<T> {
     /// Number of stored entries (row, column block) — each `group` values.
     pub fn entries(&self) -> usize {
         self.row.len()
+    }
+
+    /// The largest magnitude among the stored values, `None` if one is not finite.
+    pub(crate) fn value_peak(&self) -> Option<T> {
+        let stored = self.entries() * self.group;
+        magnitude(self.val.get(..stored).unwrap_or(&self.val))
     }
 
     /// Row `i`'s nonzero `(column, value)` entries, columns increasing (a slow walk over
@@ -679,23 +688,45 @@ pub fn sparse_weight_grad_with<T: Scalar>(
     dz: MatRef<'_, T>,
     beta: T,
     rank1: Option<(&[T], &[T])>,
-    mut out: MatMut<'_, T>,
+    out: MatMut<'_, T>,
     packed: &mut Vec<T>,
 ) -> Result<T> {
     const WHERE: &str = "kernels::sparse_weight_grad";
-    let _ = check_parts(WHERE, parts, &pixels)?;
+    let checked =
+        sparse_weight_grad_checked(WHERE, parts, pixels, dz, beta, rank1, out, packed, None);
+    checked.map(|(peak, _)| peak)
+}
+
+/// The weight gradient's shape checks and kernel, with or without a step to take.
+#[allow(clippy::too_many_arguments)]
+fn sparse_weight_grad_checked<T: Scalar>(
+    context: &'static str,
+    parts: &[&ColumnBlocks<T>],
+    pixels: Range<usize>,
+    dz: MatRef<'_, T>,
+    beta: T,
+    rank1: Option<(&[T], &[T])>,
+    mut out: MatMut<'_, T>,
+    packed: &mut Vec<T>,
+    step: Option<StepRows<'_, T>>,
+) -> Result<(T, T)> {
+    let _ = check_parts(context, parts, &pixels)?;
     let rows: usize = parts.iter().map(|p| p.rows()).sum();
     let n = out.cols();
-    same_size(WHERE, "rows of dz (all parts' rows)", rows, dz.rows())?;
-    same_size(WHERE, "output rows", pixels.len(), out.rows())?;
-    same_size(WHERE, "output columns", dz.cols(), n)?;
+    same_size(context, "rows of dz (all parts' rows)", rows, dz.rows())?;
+    same_size(context, "output rows", pixels.len(), out.rows())?;
+    same_size(context, "output columns", dz.cols(), n)?;
     if let Some((u, c)) = rank1 {
-        same_size(WHERE, "rank-1 u length", pixels.len(), u.len())?;
-        same_size(WHERE, "rank-1 c length", n, c.len())?;
+        same_size(context, "rank-1 u length", pixels.len(), u.len())?;
+        same_size(context, "rank-1 c length", n, c.len())?;
     }
-    contiguous_rows(WHERE, "column stride of dz (rows must be contiguous)", &dz)?;
+    contiguous_rows(
+        context,
+        "column stride of dz (rows must be contiguous)",
+        &dz,
+    )?;
     if pixels.is_empty() || n == 0 {
-        return Ok(T::zero());
+        return Ok((T::zero(), T::zero()));
     }
     let x = WeightGrad {
         parts,
@@ -710,8 +741,72 @@ pub fn sparse_weight_grad_with<T: Scalar>(
         out: out.data_mut(),
         n,
         peak: T::zero(),
+        step,
+        step_peak: T::zero(),
     };
     Ok(weight_grad_dispatch(x))
+}
+
+/// The parameters whose gradient [`sparse_weight_grad_stepping`] computes, and the update
+/// step it applies to them: `w` laid out as the gradient would be (rows of its width,
+/// contiguous), the rule's state buffers beside it (each as long as `w`, or empty for a
+/// buffer the rule does not keep).
+pub(crate) struct StepRows<'a, T> {
+    pub(crate) pass: Pass<T>,
+    pub(crate) w: &'a mut [T],
+    pub(crate) s0: &'a mut [T],
+    pub(crate) s1: &'a mut [T],
+}
+
+/// [`sparse_weight_grad_with`] that takes `step`'s update of the parameters instead of
+/// writing their gradient: each panel row of the gradient, as it leaves the registers,
+/// steps the same panel row of `step.w` and its state in place (the rules' own arithmetic,
+/// `kernels/update.rs`: the same bits as a pass over the written gradient afterwards),
+/// while the row of `w` and its state are read and written once, rather than the gradient
+/// written, then read back beside them. `out` is never written (it is read for `β ≠ 0`,
+/// the gradient so far). Returns the largest magnitude the step wrote, to the parameters
+/// and to their state alike.
+///
+/// Nothing here checks what the step writes: the caller must have proved it finite
+/// ([`stays_finite`](crate::kernels::update::stays_finite)) from a bound on the gradient
+/// that holds before it is computed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sparse_weight_grad_stepping<T: Scalar>(
+    parts: &[&ColumnBlocks<T>],
+    pixels: Range<usize>,
+    dz: MatRef<'_, T>,
+    beta: T,
+    rank1: Option<(&[T], &[T])>,
+    out: MatMut<'_, T>,
+    packed: &mut Vec<T>,
+    step: StepRows<'_, T>,
+) -> Result<T> {
+    const WHERE: &str = "kernels::sparse_weight_grad_stepping";
+    let len = out.rows() * out.cols();
+    same_size(
+        WHERE,
+        "output row stride (rows must be contiguous)",
+        out.cols(),
+        out.row_stride(),
+    )?;
+    same_size(WHERE, "parameters (the output's size)", len, step.w.len())?;
+    // Each buffer the rule keeps, as long as the parameters; the others empty.
+    for (b, s) in [&step.s0, &step.s1].into_iter().enumerate() {
+        let want = if b < step.pass.rule.buffers() { len } else { 0 };
+        same_size(WHERE, "state buffer length", want, s.len())?;
+    }
+    let checked = sparse_weight_grad_checked(
+        WHERE,
+        parts,
+        pixels,
+        dz,
+        beta,
+        rank1,
+        out,
+        packed,
+        Some(step),
+    );
+    checked.map(|(_, stepped)| stepped)
 }
 
 /// Everything the forward body needs, checked by [`sparse_forward`].
@@ -749,6 +844,10 @@ struct WeightGrad<'a, 'o, T> {
     n: usize,
     /// The largest magnitude written so far (`+∞` once a written value was not finite).
     peak: T,
+    /// The parameters to step instead of writing their gradient, if any.
+    step: Option<StepRows<'o, T>>,
+    /// The largest magnitude the step wrote, to the parameters and their state alike.
+    step_peak: T,
 }
 
 /// The forward for one panel of `W` columns at `c0`, one row group of one part (whose rows
@@ -859,6 +958,24 @@ fn weight_grad_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
             acc = accumulate::<T, M, G, W>(acc, part, j, first_row, x.packed);
             first_row += part.rows;
         }
+        if let Some(step) = &mut x.step {
+            // The block's rows of the parameters stepped from the tile in registers; the
+            // gradient is not stored (storing it cost more than the step saves: its rows
+            // are out of cache, and each store reads its line first). `top` keeps the
+            // largest magnitude the step writes, to the parameters and their state alike.
+            // The output's rows are contiguous (checked), so a row of the panel sits at the
+            // same place in the parameters and their state.
+            for q in 0..G {
+                let k = j * G + q;
+                if k < end {
+                    let at = (k - p0) * x.ors + c0;
+                    let (s0, s1) = (piece(step.s0, at, W), piece(step.s1, at, W));
+                    let w = tile_mut::<T, W>(step.w, at);
+                    step_tile(&step.pass, w, acc[q], s0, s1, &mut top);
+                }
+            }
+            continue;
+        }
         for q in 0..G {
             let k = j * G + q;
             if k < end {
@@ -870,6 +987,11 @@ fn weight_grad_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
             }
         }
     }
+    if x.step.is_some() {
+        let panel = top.iter().fold(zero, |m, &t| m.max(t));
+        x.step_peak = x.step_peak.max(panel);
+        return;
+    }
     let finite = bad.iter().fold(zero, |f, &b| f + b).is_finite();
     let panel = top.iter().fold(zero, |m, &t| m.max(t));
     x.peak = if finite {
@@ -877,6 +999,16 @@ fn weight_grad_panel<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     } else {
         T::infinity()
     };
+}
+
+/// `s[at..at + len]`, or `s` itself when it is empty (a state buffer the rule does not keep).
+#[inline(always)]
+fn piece<T>(s: &mut [T], at: usize, len: usize) -> &mut [T] {
+    if s.is_empty() {
+        s
+    } else {
+        &mut s[at..at + len]
+    }
 }
 
 /// `acc[q] += v[q]·dz[first_row + i]` over block `j`'s entries `(i, v)` of one part, with
@@ -972,12 +1104,15 @@ fn forward_column<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
 #[inline(always)]
 fn weight_grad_body<T: Scalar, M: MulAdd, const G: usize, const W: usize>(
     mut x: WeightGrad<'_, '_, T>,
-) -> T {
+) -> (T, T) {
     // Room for the widest panel's rows (rows ≤ dz's length: the shapes were checked). What
     // the buffer held is kept, not cleared: every panel packs its rows before reading them.
     x.packed.resize(x.rows * W, T::zero());
     by_panels!(weight_grad_panel, x, T, M, G, W);
-    x.peak
+    match x.step {
+        Some(_) => (T::zero(), x.step_peak),
+        None => (x.peak, T::zero()),
+    }
 }
 
 /// Instantiates a kernel body for each block width and element size with the panel widths
@@ -1009,7 +1144,7 @@ isa_dispatch!(forward_dispatch, Forward, |x| {
     avx2: widths!(forward_body, x, x.parts[0].group, Fused, 64, 128),
     base: widths!(forward_body, x, x.parts[0].group, Separate, 64, 64),
 });
-isa_dispatch!(weight_grad_dispatch, WeightGrad -> T, |x| {
+isa_dispatch!(weight_grad_dispatch, WeightGrad -> (T, T), |x| {
     avx512: widths!(weight_grad_body, x, x.parts[0].group, Fused, 256, 256),
     avx2: widths!(weight_grad_body, x, x.parts[0].group, Fused, 64, 128),
     base: widths!(weight_grad_body, x, x.parts[0].group, Separate, 64, 64),

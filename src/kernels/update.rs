@@ -37,7 +37,7 @@
 //! once per step in `f64`: one division per element fewer (Adam's pass is bound by its
 //! square root and division), a difference of at most an ulp in the denominator.
 
-use crate::kernels::lanes::bigger;
+use crate::kernels::lanes::{bigger, tile_mut};
 use crate::Scalar;
 
 /// The constants of one rule for one step.
@@ -51,6 +51,17 @@ pub(crate) enum RulePass<T> {
     RmsProp { lr: T, alpha: T, eps: T },
     /// Adam and AdamW.
     Adam(AdamStep<T>),
+}
+
+impl<T> RulePass<T> {
+    /// How many state buffers the rule keeps (its state is `s0`, then `s1`).
+    pub(crate) fn buffers(&self) -> usize {
+        match self {
+            RulePass::Plain { .. } => 0,
+            RulePass::Momentum { .. } | RulePass::RmsProp { .. } => 1,
+            RulePass::Adam(_) => 2,
+        }
+    }
 }
 
 /// Adam's and AdamW's constants for one step (`keep = 1 − lr·λ`, 1 for Adam).
@@ -438,6 +449,80 @@ dispatch!(
     adam_in_place, adam_in_place_avx2, adam_in_place_body,
     (s: InPlace<'_, T>, k: AdamStep<T>, c: T, wd: T) -> [T; 3]
 );
+
+/// One tile of `W` parameters stepped in place from their gradient `g`, for a kernel that
+/// is itself compiled for the CPU's instruction set and steps parameters as it computes
+/// their gradient (the sparse weight gradient's fused step, `kernels/sparse.rs`): the
+/// per-rule arithmetic of [`apply_in_place`], inlined into the caller, so the same bits.
+/// `s0` and `s1` are the tile's state, `W` long for each buffer the rule keeps
+/// ([`RulePass::buffers`]; others are not touched), and `top` the running largest magnitude
+/// written, lane by lane, to the parameters and the state alike (one set of lanes, not
+/// three: the kernel's registers are full). Only for a step [`stays_finite`] has proved
+/// finite.
+#[inline(always)]
+pub(crate) fn step_tile<T: Scalar, const W: usize>(
+    pass: &Pass<T>,
+    w: &mut [T; W],
+    g: [T; W],
+    s0: &mut [T],
+    s1: &mut [T],
+    top: &mut [T; W],
+) {
+    let (c, wd) = (pass.grad_scale, pass.weight_decay);
+    match pass.rule {
+        RulePass::Plain { lr } => {
+            for l in 0..W {
+                w[l] = w[l] - lr * decayed(w[l], g[l], c, wd);
+                top[l] = bigger(top[l], w[l]);
+            }
+        }
+        RulePass::Momentum { lr, mu, nesterov } => {
+            let v = tile_mut::<T, W>(s0, 0);
+            match nesterov {
+                true => momentum_tile::<T, W, true>(w, g, v, top, lr, mu, c, wd),
+                false => momentum_tile::<T, W, false>(w, g, v, top, lr, mu, c, wd),
+            }
+        }
+        RulePass::RmsProp { lr, alpha, eps } => {
+            let s0 = tile_mut::<T, W>(s0, 0);
+            for l in 0..W {
+                let d = decayed(w[l], g[l], c, wd);
+                (w[l], s0[l]) = rmsprop_rule(w[l], d, s0[l], lr, alpha, eps);
+                top[l] = bigger(bigger(top[l], w[l]), s0[l]);
+            }
+        }
+        RulePass::Adam(k) => {
+            let (s0, s1) = (tile_mut::<T, W>(s0, 0), tile_mut::<T, W>(s1, 0));
+            for l in 0..W {
+                let d = decayed(w[l], g[l], c, wd);
+                (w[l], s0[l], s1[l]) = adam_rule(w[l], d, s0[l], s1[l], &k);
+                top[l] = bigger(bigger(bigger(top[l], w[l]), s0[l]), s1[l]);
+            }
+        }
+    }
+}
+
+/// [`step_tile`] for momentum, Nesterov a constant so the loop is one straight-line body (a
+/// function, not a closure: a closure is not always inlined into the target-feature
+/// function that calls it).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn momentum_tile<T: Scalar, const W: usize, const NESTEROV: bool>(
+    w: &mut [T; W],
+    g: [T; W],
+    v: &mut [T; W],
+    top: &mut [T; W],
+    lr: T,
+    mu: T,
+    c: T,
+    wd: T,
+) {
+    for l in 0..W {
+        let d = decayed(w[l], g[l], c, wd);
+        (w[l], v[l]) = momentum_rule(w[l], d, v[l], lr, mu, NESTEROV);
+        top[l] = bigger(bigger(top[l], w[l]), v[l]);
+    }
+}
 
 /// Runs `pass` over one share in place (only after [`stays_finite`] said yes), and returns
 /// the largest magnitude written to each state buffer and to the parameters.

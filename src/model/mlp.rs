@@ -31,10 +31,12 @@ use crate::kernels::sparse::preferred_group;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
 use crate::model::blocked::{
-    block_size, forward_rows, run_block, BlockGrad, FirstLayer, Workspace,
+    block_size, forward_rows, run_block, BlockGrad, FirstLayer, FirstStep, Workspace,
 };
 use crate::model::objective::{fresh_version, swap_vec};
-use crate::model::{evaluate_classifier, Classifier, Evaluation, Init, Model, ParamGroup, Params};
+use crate::model::{
+    evaluate_classifier, Classifier, Evaluation, Init, Model, ParamGroup, Params, StepOffer,
+};
 use crate::rng::seeded;
 use crate::validate::{non_negative, same_size, thread_count};
 use crate::Scalar;
@@ -456,12 +458,21 @@ impl<T: Scalar> Mlp<T> {
     }
 
     /// The shared driver of `loss` and `loss_and_grad`: walks the batch in row blocks, and
-    /// with `grad` writes the gradient there.
-    fn walk_batch(&mut self, batch: &Batch<'_, T>, mut grad: Option<&mut [T]>) -> Result<T> {
+    /// with `grad` writes the gradient there; with `offer`, may take the first layer's part
+    /// of an update step (see [`FirstStep`]).
+    fn walk_batch(
+        &mut self,
+        batch: &Batch<'_, T>,
+        mut grad: Option<&mut [T]>,
+        offer: Option<&mut StepOffer<'_, T>>,
+    ) -> Result<T> {
         if grad.is_some() {
             self.grad_peak = None;
         }
-        let data_loss = self.run_blocks(batch, grad.as_deref_mut(), None)?;
+        // The penalty's gradient is added after the blocks: a step taken in them would
+        // miss it.
+        let offer = offer.filter(|_| self.l2 == T::zero());
+        let data_loss = self.run_blocks(batch, grad.as_deref_mut(), None, offer)?;
         let mut loss = T::from_f64(data_loss);
         // The penalty's gradient below changes what was measured.
         if grad.is_some() && self.l2 == T::zero() {
@@ -484,12 +495,14 @@ impl<T: Scalar> Mlp<T> {
     /// Walks `batch` in row blocks on the model's threads, the first layer sparse when the
     /// data is: returns the mean data loss (no penalty); with `grad`, writes its gradient
     /// there; with `correct`, adds the number of rows whose highest-scoring class is their
-    /// label.
+    /// label; with `offer` and a batch of one block, may step `W₁` as its gradient is
+    /// written (and then says so in the offer).
     fn run_blocks(
         &mut self,
         batch: &Batch<'_, T>,
         mut grad: Option<&mut [T]>,
         mut correct: Option<&mut usize>,
+        mut offer: Option<&mut StepOffer<'_, T>>,
     ) -> Result<f64> {
         let n = batch.len();
         let block = block_size(n, self.block_rows);
@@ -507,7 +520,6 @@ impl<T: Scalar> Mlp<T> {
             .filter(|o| o.iter().any(|&v| v != T::zero()));
         let first = if sparse {
             FirstLayer::Sparse {
-                bias: self.layers[0].bias(&self.params),
                 offset,
                 group: preferred_group(),
                 block_rows,
@@ -522,10 +534,20 @@ impl<T: Scalar> Mlp<T> {
         let scale = T::one() / T::from_f64(n as f64);
         for start in (0..n).step_by(block) {
             let rows = block.min(n - start);
-            run_block(
+            // A step can be offered to the block only if it is the whole batch.
+            let step = offer.as_deref_mut().filter(|_| rows == n).map(|o| {
+                let [s0, s1] = &mut o.state;
+                FirstStep {
+                    pass: o.pass,
+                    w_peak: o.w_peak,
+                    state_peak: o.state_peak,
+                    state: [&mut **s0, &mut **s1],
+                }
+            });
+            let stepped = run_block(
                 &self.pool,
                 &self.layers,
-                &self.params,
+                &mut self.params,
                 self.loss,
                 first,
                 &mut self.ws,
@@ -538,9 +560,15 @@ impl<T: Scalar> Mlp<T> {
                     grad: g,
                     beta: if start == 0 { T::zero() } else { T::one() },
                     measure: start + rows == n,
+                    step,
                 }),
                 correct.is_some(),
             )?;
+            if let (Some(peaks), Some(o)) = (stepped, offer.as_deref_mut()) {
+                // `W₁` changed: the parameters have a new version.
+                self.version = fresh_version();
+                o.taken = Some((self.layers[0].b, peaks));
+            }
             self.ws.losses(rows).iter().for_each(|&l| total.add(l));
             if let Some(c) = correct.as_deref_mut() {
                 *c += self.ws.correct(rows);
@@ -624,7 +652,7 @@ impl<T: Scalar> Model<T> for Mlp<T> {
     }
     fn loss(&mut self, batch: &Batch<'_, T>) -> Result<T> {
         self.check_batch("Mlp::loss", batch)?;
-        self.walk_batch(batch, None)
+        self.walk_batch(batch, None, None)
     }
     fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
         self.check_batch("Mlp::loss_and_grad", batch)?;
@@ -634,7 +662,35 @@ impl<T: Scalar> Model<T> for Mlp<T> {
             self.params.len(),
             grad.len(),
         )?;
-        self.walk_batch(batch, Some(grad))
+        self.walk_batch(batch, Some(grad), None)
+    }
+    /// Takes the offer for the first layer's weights when the first layer is sparse, the
+    /// batch is one row block and the model has no L2 penalty of its own (see
+    /// [`StepOffer`]); otherwise as [`loss_and_grad`](Model::loss_and_grad).
+    fn loss_and_grad_with_step(
+        &mut self,
+        batch: &Batch<'_, T>,
+        grad: &mut [T],
+        offer: &mut StepOffer<'_, T>,
+    ) -> Result<T> {
+        self.check_batch("Mlp::loss_and_grad", batch)?;
+        same_size(
+            "Mlp::loss_and_grad",
+            "gradient length",
+            self.params.len(),
+            grad.len(),
+        )?;
+        for s in &offer.state {
+            if !s.is_empty() {
+                same_size(
+                    "Mlp::loss_and_grad_with_step",
+                    "state buffer length",
+                    self.params.len(),
+                    s.len(),
+                )?;
+            }
+        }
+        self.walk_batch(batch, Some(grad), Some(offer))
     }
     fn grad_magnitude(&self) -> Option<T> {
         self.grad_peak
@@ -652,7 +708,7 @@ impl<T: Scalar> Model<T> for Mlp<T> {
             return evaluate_classifier(self, data, Some(loss));
         }
         let mut correct = 0;
-        let loss = self.run_blocks(&all, None, Some(&mut correct))?;
+        let loss = self.run_blocks(&all, None, Some(&mut correct), None)?;
         Ok(Evaluation {
             loss: Some(loss),
             accuracy: Some(correct as f64 / data.len() as f64),

@@ -31,7 +31,7 @@ pub use init::Init;
 pub use linear::{LinearBuilder, LinearClassifier};
 pub use mlp::{Mlp, MlpArchitecture, MlpBuilder, SparseInput, SPARSE_CROSSOVER};
 pub(crate) use objective::forward_params;
-pub use objective::{FnObjective, Layout, Objective, OnBatch, ParamGroup, Params};
+pub use objective::{FnObjective, Layout, Objective, OnBatch, ParamGroup, Params, StepOffer};
 
 pub(crate) use objective::check_groups;
 
@@ -67,6 +67,18 @@ pub trait Model<T: Scalar, D: Examples + ?Sized = Dataset<T>>: Params<T> {
     /// model's value).
     fn grad_magnitude(&self) -> Option<T> {
         None
+    }
+    /// [`loss_and_grad`](Model::loss_and_grad), with an optimizer's offer to take part of
+    /// its update step while the gradient is computed: see [`StepOffer`]. The default
+    /// declines (the optimizer takes the whole step), which is always correct.
+    fn loss_and_grad_with_step(
+        &mut self,
+        batch: &Batch<'_, T, D>,
+        grad: &mut [T],
+        offer: &mut StepOffer<'_, T>,
+    ) -> Result<T> {
+        let _ = offer;
+        self.loss_and_grad(batch, grad)
     }
     /// What the training loop reports on a validation set. The default is the objective on
     /// the whole set, without an accuracy; a classifier reports its accuracy and data loss

@@ -92,6 +92,16 @@ impl<T: Scalar, B: BatchPolicy> Descent<T, B> {
         self.update.set_max_grad_norm(max_norm)?;
         Ok(self)
     }
+    /// Whether every step keeps the whole gradient for [`last_gradient`](Self::last_gradient)
+    /// (default `false`). A model may take part of a step itself, stepping parameters as
+    /// it computes their gradient rather than writing the gradient for a pass over it
+    /// afterwards ([`StepOffer`](crate::model::StepOffer): an [`Mlp`](crate::model::Mlp)
+    /// with a sparse first layer does, for `W₁`, about 10% faster on MNIST); with `true`
+    /// the step is never offered, and the gradient is always written whole.
+    pub fn keep_gradient(mut self, keep: bool) -> Self {
+        self.update.keep_gradient = keep;
+        self
+    }
     /// The update rule.
     pub fn update_rule(&self) -> UpdateRule {
         self.update.rule
@@ -114,9 +124,12 @@ impl<T: Scalar, B: BatchPolicy> Descent<T, B> {
         &self.update.state
     }
     /// The gradient of the last step, as the model computed it (before clipping and weight
-    /// decay; empty before the first step).
-    pub fn last_gradient(&self) -> &[T] {
-        &self.update.grad
+    /// decay). `None` before the first step, and after a step the model took in part
+    /// without writing the gradient of what it stepped (see
+    /// [`keep_gradient`](Self::keep_gradient)).
+    pub fn last_gradient(&self) -> Option<&[T]> {
+        let grad = &self.update.grad;
+        (self.update.grad_whole && !grad.is_empty()).then_some(&grad[..])
     }
 }
 

@@ -38,6 +38,16 @@
 //! the next step). Reading the parameters every step instead measured no faster than the
 //! spare buffers.
 //!
+//! # Inside the model, when it can prove the step finite
+//!
+//! Without clipping, the step's constants are known before the gradient, so the step is
+//! offered to the model ([`StepOffer`]): a model that computes part of its gradient in
+//! tiles (the `Mlp`'s sparse first layer) can step those parameters from each tile in
+//! registers and never write that part of the gradient. It takes the offer only after
+//! proving, from a bound on every gradient element it can produce, that the whole step is
+//! finite (`stays_finite` again, with the magnitudes the offer carries); the optimizer then
+//! steps the rest in place, as above. Same formulas, same bits.
+//!
 //! The order is PyTorch's: `clip_grad_norm_` runs on the raw gradient before the optimizer
 //! step, and SGD's and Adam's `weight_decay` adds `λ·w` to the (clipped) gradient inside
 //! the step.
@@ -50,7 +60,7 @@ use crate::kernels::pool::split_range;
 use crate::kernels::update::{
     apply, apply_in_place, magnitude, stays_finite, InPlace, Pass, Share,
 };
-use crate::model::Objective;
+use crate::model::{Objective, StepOffer};
 use crate::optim::{RuleState, StateDict, UpdateRule};
 use crate::validate::{non_negative, positive};
 use crate::Scalar;
@@ -74,6 +84,11 @@ pub(crate) struct GradientUpdate<T> {
     pub(crate) max_grad_norm: Option<T>,
     /// The last gradient (raw: before clipping and decay).
     pub(crate) grad: Vec<T>,
+    /// Whether the last step wrote all of `grad` (a model that took part of the step did
+    /// not write the gradient of what it stepped).
+    pub(crate) grad_whole: bool,
+    /// Never offer the step to the model, so that `grad` is always whole.
+    pub(crate) keep_gradient: bool,
     /// The rule's live state, and the spare copy the next step writes into.
     pub(crate) state: RuleState<T>,
     spare: RuleState<T>,
@@ -97,6 +112,8 @@ impl<T: Scalar> GradientUpdate<T> {
             weight_decay: T::zero(),
             max_grad_norm: None,
             grad: Vec::new(),
+            grad_whole: true,
+            keep_gradient: false,
             state: RuleState::for_rule(&rule),
             spare: RuleState::for_rule(&rule),
             next_params: Vec::new(),
@@ -149,8 +166,11 @@ impl<T: Scalar> GradientUpdate<T> {
         let n = objective.num_params();
         self.check_state(n)?;
         resize(&mut self.grad, n);
-        let loss = objective.loss_and_grad(&mut self.grad)?;
+        let (loss, taken) = self.gradient(objective)?;
+        self.grad_whole = taken.is_none();
         if !loss.is_finite() {
+            // A model takes part of a step only with a finite loss (`StepOffer`).
+            debug_assert!(taken.is_none(), "a step was taken with a non-finite loss");
             return Err(Error::diverged(Quantity::Loss, loss.to_f64_lossless()));
         }
         let grad_scale = match self.max_grad_norm {
@@ -163,9 +183,17 @@ impl<T: Scalar> GradientUpdate<T> {
             weight_decay: self.weight_decay,
         };
         resize(&mut self.next_params, n);
-        if self.step_in_place(objective, &pass)? {
+        if self.step_in_place(objective, &pass, taken)? {
             self.steps += 1;
             return Ok(loss);
+        }
+        if let Some(Taken { len, .. }) = taken {
+            // The model stepped its first `len` parameters after proving the whole step
+            // finite; the rest cannot fail to be. If it did, the model broke that promise.
+            return Err(Error::thread(format!(
+                "the model stepped {len} parameters itself, but the rest of the step is \
+                 not certain to be finite"
+            )));
         }
         for b in self.spare.buffers_mut() {
             resize(b, n);
@@ -202,6 +230,70 @@ impl<T: Scalar> GradientUpdate<T> {
         Ok(loss)
     }
 
+    /// The loss and the gradient, with the step offered to the model ([`StepOffer`]) when
+    /// its constants are known before the gradient (no clipping) and the in-place step's
+    /// magnitudes are trusted, and every state buffer the rule keeps is filled (so that
+    /// nothing about the state changes unless a step is taken). Returns what the model took.
+    fn gradient(&mut self, objective: &mut dyn Objective<T>) -> Result<(T, Option<Taken<T>>)> {
+        let n = self.grad.len();
+        let filled = self.state.buffers().iter().all(|b| b.len() == n);
+        let peaks = match (self.max_grad_norm, filled, self.keep_gradient) {
+            (None, true, false) => self.trusted_peaks(objective),
+            _ => None,
+        };
+        let Some((w_peak, state_peak)) = peaks else {
+            return Ok((objective.loss_and_grad(&mut self.grad)?, None));
+        };
+        let pass = Pass {
+            rule: self.rule.pass(self.learning_rate, self.steps + 1),
+            grad_scale: T::one(),
+            weight_decay: self.weight_decay,
+        };
+        let mut buffers = self.state.buffers_mut().into_iter();
+        let mut next = || buffers.next().map_or(&mut [][..], |b| &mut b[..]);
+        let state = [next(), next()];
+        let mut offer = StepOffer {
+            pass,
+            w_peak,
+            state_peak,
+            state,
+            taken: None,
+        };
+        let loss = objective.loss_and_grad_with_step(&mut self.grad, &mut offer)?;
+        let taken = offer.taken.map(|(len, wrote)| Taken {
+            len,
+            wrote,
+            w_peak,
+            state_peak,
+        });
+        Ok((loss, taken))
+    }
+
+    /// The largest magnitudes of the parameters and of each state buffer, if they are known
+    /// without reading the parameters: the parameters' from the last in-place step, while
+    /// the model's version is the one that step left; the state's from that step too (or
+    /// measured here, once, if something else wrote it since). `None`: the step goes
+    /// through the spare buffers.
+    fn trusted_peaks(&mut self, objective: &dyn Objective<T>) -> Option<(T, [T; 2])> {
+        let w_peak = match (self.params_peak, objective.params_version()) {
+            (Some((written, peak)), Some(now)) if written == now => peak,
+            _ => return None,
+        };
+        let state_peak = match self.state_peak {
+            _ if self.state.is_empty() => [T::zero(); 2],
+            Some(peak) => peak,
+            None => {
+                let mut peak = [T::zero(); 2];
+                for (slot, b) in peak.iter_mut().zip(self.state.buffers()) {
+                    *slot = magnitude(b)?;
+                }
+                self.state_peak = Some(peak);
+                peak
+            }
+        };
+        Some((w_peak, state_peak))
+    }
+
     /// Takes the step in place if it is certain to be finite ([`stays_finite`], from the
     /// largest magnitudes of the parameters, the gradient and the state), and says whether
     /// it did; otherwise changes nothing. Written in place, the pass reads the parameters,
@@ -220,28 +312,30 @@ impl<T: Scalar> GradientUpdate<T> {
     /// With more than one share, the model lends its parameter vector for the pass
     /// ([`Params::swap_params`], free for a model that owns its vector) so that its
     /// threads can each update their share while it is borrowed.
-    fn step_in_place(&mut self, objective: &mut dyn Objective<T>, pass: &Pass<T>) -> Result<bool> {
+    ///
+    /// With `taken`, the model has already stepped its first `taken.len` parameters, and
+    /// this steps the rest, from the magnitudes the offer carried (the model's version has
+    /// changed since: it wrote them).
+    fn step_in_place(
+        &mut self,
+        objective: &mut dyn Objective<T>,
+        pass: &Pass<T>,
+        taken: Option<Taken<T>>,
+    ) -> Result<bool> {
         let n = self.grad.len();
-        let w_peak = match (self.params_peak, objective.params_version()) {
-            (Some((written, peak)), Some(now)) if written == now => peak,
-            _ => return Ok(false),
+        let (from, prior) = taken.map_or((0, [T::zero(); 3]), |t| (t.len, t.wrote));
+        let peaks = match taken {
+            Some(t) => Some((t.w_peak, t.state_peak)),
+            None => self.trusted_peaks(objective),
         };
-        let state_peak = match self.state_peak {
-            _ if self.state.is_empty() => [T::zero(); 2],
-            Some(peak) => peak,
-            None => {
-                let mut peak = [T::zero(); 2];
-                for (slot, b) in peak.iter_mut().zip(self.state.buffers()) {
-                    match magnitude(b) {
-                        Some(m) => *slot = m,
-                        None => return Ok(false),
-                    }
-                }
-                self.state_peak = Some(peak);
-                peak
-            }
+        let Some((w_peak, state_peak)) = peaks else {
+            return Ok(false);
         };
-        let ranges = share_ranges(objective, n, SHARE_ALIGN)?;
+        // The shares' ranges, less what the model stepped.
+        let ranges: Vec<_> = share_ranges(objective, n, SHARE_ALIGN)?
+            .into_iter()
+            .map(|r| r.start.max(from)..r.end.max(from))
+            .collect();
         let g = &self.grad[..];
         // The model's own measure if it took one as it wrote the gradient (`+∞` for a
         // non-finite element: `stays_finite` then says no); else one pass here.
@@ -265,12 +359,12 @@ impl<T: Scalar> GradientUpdate<T> {
         for b in self.state.buffers_mut() {
             resize(b, n);
         }
-        let states = self.state.buffers_mut().into_iter().map(|b| &mut b[..]);
+        let states = self.state.buffers_mut().into_iter().map(|b| &mut b[from..]);
         let states: Vec<&mut [T]> = states.collect();
         let peaks = if objective.parallelism() <= 1 {
             let items = cut_into_shares(
-                std::slice::from_ref(&(0..n)),
-                objective.params_mut(),
+                std::slice::from_ref(&(from..n)),
+                &mut objective.params_mut()[from..],
                 states,
             );
             items
@@ -289,7 +383,7 @@ impl<T: Scalar> GradientUpdate<T> {
                 .collect()
         } else {
             objective.swap_params(&mut self.next_params)?;
-            let items = cut_into_shares(&ranges, &mut self.next_params, states);
+            let items = cut_into_shares(&ranges, &mut self.next_params[from..], states);
             let peaks = on_shares(objective, items, |(r, w, [s0, s1])| {
                 apply_in_place(
                     pass,
@@ -305,7 +399,7 @@ impl<T: Scalar> GradientUpdate<T> {
             objective.swap_params(&mut self.next_params)?;
             peaks?
         };
-        let peak = peaks.into_iter().fold([T::zero(); 3], |a, b| {
+        let peak = peaks.into_iter().fold(prior, |a, b| {
             [a[0].max(b[0]), a[1].max(b[1]), a[2].max(b[2])]
         });
         debug_assert!(peak.iter().all(|p| p.is_finite()), "stays_finite was wrong");
@@ -412,6 +506,17 @@ impl<T: Scalar> GradientUpdate<T> {
         self.steps = saved.steps;
         Ok(())
     }
+}
+
+/// What a model took of an offered step ([`StepOffer`]): its first `len` parameters,
+/// stepped, with the largest magnitudes it wrote to each state buffer and to them; and the
+/// magnitudes the offer carried.
+#[derive(Debug, Clone, Copy)]
+struct Taken<T> {
+    len: usize,
+    wrote: [T; 3],
+    w_peak: T,
+    state_peak: [T; 2],
 }
 
 /// Resizes `buf` to `len` (new elements zero), keeping its allocation across steps.

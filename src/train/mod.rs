@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use crate::data::{Batch, Examples, Minibatches};
 use crate::error::{Error, Quantity, Result};
-use crate::model::{forward_params, Model, Objective, OnBatch, Params};
+use crate::model::{forward_params, Model, Objective, OnBatch, Params, StepOffer};
 use crate::optim::{Batching, Optimizer};
 use crate::rng::stream_rng;
 use crate::validate::{at_least_one, thread_count};
@@ -428,6 +428,14 @@ impl<T: Scalar> Model<T, NoData> for WithoutData<'_, T> {
     }
     fn grad_magnitude(&self) -> Option<T> {
         self.0.grad_magnitude()
+    }
+    fn loss_and_grad_with_step(
+        &mut self,
+        _batch: &Batch<'_, T, NoData>,
+        grad: &mut [T],
+        offer: &mut StepOffer<'_, T>,
+    ) -> Result<T> {
+        self.0.loss_and_grad_with_step(grad, offer)
     }
 }
 

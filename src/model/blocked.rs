@@ -130,6 +130,9 @@ pub(super) struct Workspace<T> {
     /// Each thread's largest magnitude written by the first layer's fused step, to `W₁`
     /// and the state alike (see [`FirstStep`]).
     step_peaks: Vec<T>,
+    /// Each thread's largest magnitudes in its rows of each layer's input and `dZ`, when
+    /// a step is offered (what [`gradient_bound`] reads).
+    row_peaks: Vec<Vec<T>>,
     /// `Wᵀ` of each narrow layer (empty for the others): what the narrow kernels read,
     /// made by [`transpose_narrow`](Workspace::transpose_narrow) once per batch.
     transposed: Vec<Vec<T>>,
@@ -143,6 +146,7 @@ impl<T: Scalar> Workspace<T> {
             self.packed.resize_with(threads, Vec::new);
             self.grad_peaks.resize(threads, T::zero());
             self.step_peaks.resize(threads, T::zero());
+            self.row_peaks.resize_with(threads, Vec::new);
         }
         if self.rows >= rows {
             return;
@@ -245,6 +249,11 @@ struct RowShare<'a, T> {
     start: usize,
     rows: usize,
     x: &'a mut [T],
+    /// Its rows' nonzeros (the sparse first layer).
+    sparse: Option<&'a ColumnBlocks<T>>,
+    /// Where it leaves, when a step is offered, the largest magnitude in its rows of each
+    /// layer's input and of each layer's `dZ` (see [`gradient_bound`]).
+    peaks: &'a mut Vec<T>,
     /// The sparse first layer's second half of `Z₁` for these rows (empty for the dense
     /// path, and on one thread, where the forward added it).
     partial: &'a [T],
@@ -336,6 +345,14 @@ pub(super) fn run_block<T: Scalar>(
         .map(|t| split_range(rows, threads, t, 8))
         .collect();
     let want_grad = grad.is_some();
+    // A step for `W₁` can be taken only with the sparse first layer, and a block that is
+    // the whole batch (the gradient complete when phase B writes it).
+    let offered = match (&grad, first) {
+        (Some(g), FirstLayer::Sparse { .. }) => {
+            g.step.is_some() && g.beta == T::zero() && g.measure && layers[0].w == 0
+        }
+        _ => false,
+    };
     let inputs = layers[0].fan_in;
 
     // The sparse first layer first: each thread gathers its rows, then the forward
@@ -401,18 +418,25 @@ pub(super) fn run_block<T: Scalar>(
             _ => &[],
         };
         let partials = split_rows_ref(partial, layers[0].fan_out, &ranges);
+        let sparse = ws.sparse_rows.iter().map(|p| match first {
+            FirstLayer::Sparse { .. } => Some(p),
+            FirstLayer::Dense => None,
+        });
         let mut shares: Vec<RowShare<'_, T>> = ranges
             .iter()
             .zip(split_rows(&mut ws.x, inputs, &ranges))
+            .zip(sparse.zip(ws.row_peaks.iter_mut()))
             .zip(partials)
             .zip(split_rows(&mut ws.labels, 1, &ranges))
             .zip(split_rows(&mut ws.losses, 1, &ranges))
             .zip(split_rows(&mut ws.predicted, 1, &ranges))
             .map(
-                |(((((r, x), partial), labels), losses), predicted)| RowShare {
+                |((((((r, x), (sparse, peaks)), partial), labels), losses), predicted)| RowShare {
                     start: block.start + r.start,
                     rows: r.len(),
                     x,
+                    sparse,
+                    peaks,
                     partial,
                     labels,
                     acts: Vec::with_capacity(layers.len()),
@@ -435,6 +459,7 @@ pub(super) fn run_block<T: Scalar>(
         let wants = Wants {
             grad: want_grad,
             predict,
+            bound: offered,
         };
         let params = &*params;
         pool.run_each(shares, |_, share| {
@@ -457,15 +482,14 @@ pub(super) fn run_block<T: Scalar>(
         // rows of `W₁` and of the state, where its rows of `dW₁` are.
         let l0 = &layers[0];
         let step = step.filter(|s| {
-            let whole = beta == T::zero() && measure && l0.w == 0;
             let offset = match first {
                 FirstLayer::Sparse { offset, .. } => offset,
                 FirstLayer::Dense => return false,
             };
             let losses_finite = ws.losses[..rows].iter().all(|l| l.is_finite());
-            whole
+            offered
                 && losses_finite
-                && gradient_bound(layers, ws, rows, threads, offset)
+                && gradient_bound(&ws.row_peaks[..threads], rows, offset)
                     .is_some_and(|g| stays_finite(&s.pass, s.w_peak, g, s.state_peak))
         });
         let mut step_rows: Vec<Option<StepRows<'_, T>>> = (0..threads).map(|_| None).collect();
@@ -542,31 +566,33 @@ pub(super) fn run_block<T: Scalar>(
 }
 
 /// A bound on every element of the gradient phase B writes for a block of `rows` rows that
-/// is the whole batch (`β = 0`), from the largest magnitudes phase A left: `dW_l = A_{l−1}ᵀ·dZ_l`
-/// sums `rows` products, so `|dW_l| ≤ rows·max|A_{l−1}|·max|dZ_l|`, and `|db_l| ≤
+/// is the whole batch (`β = 0`), from the largest magnitudes phase A's threads left in
+/// `peaks` (per thread: each layer's input, then its `dZ`): `dW_l = A_{l−1}ᵀ·dZ_l` sums
+/// `rows` products, so `|dW_l| ≤ rows·max|A_{l−1}|·max|dZ_l|`, and `|db_l| ≤
 /// rows·max|dZ_l|`; the sparse first layer's input is its scaled values plus the offset `o`
 /// (`dW₁ = (x·s)ᵀ·dZ₁ + o ⊗ colsum(dZ₁)`). Widened by the rounding of a sum of `rows` terms.
-/// `None` if anything it reads is not finite, or the bound overflows `T`.
-fn gradient_bound<T: Scalar>(
-    layers: &[LayerSpec],
-    ws: &Workspace<T>,
-    rows: usize,
-    threads: usize,
-    offset: Option<&[T]>,
-) -> Option<T> {
-    let peak = |xs: &[T]| magnitude(xs).map(|m| m.to_f64_lossless());
-    let mut input = 0.0f64;
-    for part in ws.sparse_rows.iter().take(threads) {
-        input = input.max(part.value_peak()?.to_f64_lossless());
-    }
-    input += offset.map_or(Some(0.0), peak)?;
+/// `None` if anything measured is not finite, or the bound overflows `T`.
+fn gradient_bound<T: Scalar>(peaks: &[Vec<T>], rows: usize, offset: Option<&[T]>) -> Option<T> {
+    let offset = match offset {
+        Some(o) => magnitude(o)?.to_f64_lossless(),
+        None => 0.0,
+    };
+    let layers = peaks.first()?.len() / 2;
+    let top = |i: usize| -> Option<f64> {
+        let m = peaks
+            .iter()
+            .map(|p| p.get(i).copied())
+            .try_fold(T::zero(), |m, p| {
+                let p = p?;
+                p.is_finite().then(|| m.max(p))
+            })?;
+        Some(m.to_f64_lossless())
+    };
     let n = rows as f64;
     let mut bound = 0.0f64;
-    for (l, layer) in layers.iter().enumerate() {
-        if l > 0 {
-            input = peak(ws.acts[l - 1].get(..rows * layer.fan_in)?)?;
-        }
-        let dz = peak(ws.deltas[l].get(..rows * layer.fan_out)?)?;
+    for l in 0..layers {
+        let input = top(2 * l)? + if l == 0 { offset } else { 0.0 };
+        let dz = top(2 * l + 1)?;
         bound = bound.max(n * dz * input.max(1.0));
     }
     let bound = bound * (1.0 + 2.0 * n * T::epsilon().to_f64_lossless());
@@ -638,6 +664,8 @@ struct Wants {
     grad: bool,
     /// Each row's highest-scoring class (evaluation).
     predict: bool,
+    /// The magnitudes a step's gradient bound needs ([`RowShare::peaks`]).
+    bound: bool,
 }
 
 /// Phase A for one thread's rows: gather, forward, loss, and dZ for every layer.
@@ -655,6 +683,11 @@ fn phase_a<T: Scalar>(
 ) -> Result<()> {
     let n = s.rows;
     if n == 0 {
+        // No rows, nothing to bound: zeros, not the last block's values.
+        if wants.bound {
+            s.peaks.clear();
+            s.peaks.resize(2 * layers.len(), T::zero());
+        }
         return Ok(());
     }
     let rows = s.start..s.start + n;
@@ -746,6 +779,22 @@ fn phase_a<T: Scalar>(
         if let Some(act) = layers[l - 1].act {
             let a = &s.acts[l - 1][..n * layer.fan_in];
             activate_backward(act, a, &mut dx[..n * layer.fan_in]);
+        }
+    }
+    if wants.bound {
+        // Each layer's input (the sparse values, then the layer below's output) and its
+        // `dZ`, while these rows are in cache: what `gradient_bound` reads.
+        let peak = |xs: &[T]| magnitude(xs).unwrap_or_else(T::infinity);
+        s.peaks.clear();
+        for (l, layer) in layers.iter().enumerate() {
+            let input = match l {
+                0 => s.sparse.map_or(T::infinity(), |p| {
+                    p.value_peak().unwrap_or_else(T::infinity)
+                }),
+                _ => peak(&s.acts[l - 1][..n * layer.fan_in]),
+            };
+            s.peaks.push(input);
+            s.peaks.push(peak(&s.deltas[l][..n * layer.fan_out]));
         }
     }
     Ok(())

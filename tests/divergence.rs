@@ -6,28 +6,16 @@
 
 mod common;
 
-use common::{bits, momentum_sgd, net, synthetic, Cliff};
+use common::{bits, every_rule, momentum_sgd, net, synthetic, Cliff};
 use downhill::error::{ErrorKind, Quantity};
 use downhill::model::{Objective, OnBatch, Params};
 use downhill::optim::StateDict;
 use downhill::prelude::*;
 
-/// Every update rule.
-fn rules() -> Vec<UpdateRule> {
-    vec![
-        UpdateRule::plain(),
-        UpdateRule::momentum(0.9).unwrap(),
-        UpdateRule::nesterov(0.9).unwrap(),
-        UpdateRule::rmsprop(),
-        UpdateRule::adam(),
-        UpdateRule::adamw(),
-    ]
-}
-
 /// Every rule × weight decay {0, 1e-3} × clipping {off, on}, as SGD.
 fn configurations() -> Vec<(String, Sgd<f64>)> {
     let mut all = Vec::new();
-    for rule in rules() {
+    for rule in every_rule() {
         for decay in [0.0, 1e-3] {
             for clip in [None, Some(1.0)] {
                 let mut sgd = Sgd::new(0.01)
@@ -276,7 +264,7 @@ fn a_non_finite_loss_is_refused_before_anything_changes() {
 fn the_training_loop_places_a_divergence_at_its_epoch_and_step() {
     // Two steps an epoch; w0 goes 0, 1, 2, 3, then the gradient at w0 = 3 is infinite:
     // step 3, in epoch 2, whatever the rule.
-    for rule in rules() {
+    for rule in every_rule() {
         let lr = match rule.name() {
             // The adaptive rules move each coordinate by about lr a step.
             "rmsprop" | "adam" | "adamw" => 0.1,

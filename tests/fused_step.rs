@@ -7,22 +7,11 @@
 
 mod common;
 
-use common::{bits, SHIPPED};
+use common::{bits, every_rule, SHIPPED};
 use downhill::data::FeatureTransform;
 use downhill::error::ErrorKind;
 use downhill::model::Params;
 use downhill::prelude::*;
-
-fn rules() -> Vec<UpdateRule> {
-    vec![
-        UpdateRule::plain(),
-        UpdateRule::momentum(0.9).unwrap(),
-        UpdateRule::nesterov(0.9).unwrap(),
-        UpdateRule::rmsprop(),
-        UpdateRule::adam(),
-        UpdateRule::adamw(),
-    ]
-}
 
 /// 128 shipped digits (one row block: the fused step needs the whole batch in one), with
 /// or without standardisation, and a 784-32-10 network on `threads` threads, with an L2
@@ -56,7 +45,7 @@ fn sgd(rule: UpdateRule, decay: f32, lr: f32) -> Sgd<f32> {
 fn stepping_w1_with_its_gradient_takes_the_same_steps_as_a_separate_pass() {
     for (standardize, l2) in [(false, 0.0), (true, 0.0), (true, 1e-3)] {
         for threads in [1, 2] {
-            for rule in rules() {
+            for rule in every_rule() {
                 for decay in [0.0, 1e-3] {
                     let what = format!(
                         "{rule}, decay {decay}, {threads} threads, standardize {standardize}, l2 {l2}"
@@ -96,7 +85,7 @@ fn stepping_w1_with_its_gradient_takes_the_same_steps_as_a_separate_pass() {
 #[test]
 fn a_step_through_the_fused_path_is_finite_or_refused_with_nothing_changed() {
     for threads in [1, 2] {
-        for rule in rules() {
+        for rule in every_rule() {
             let (data, mut mlp) = setup(true, threads, 0.0);
             let batch = data.all();
             let mut opt = sgd(rule, 0.0, 0.01);

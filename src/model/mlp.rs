@@ -457,6 +457,17 @@ impl<T: Scalar> Mlp<T> {
         Ok(())
     }
 
+    /// The checks every gradient call makes: the batch fits, and so does `grad`.
+    fn check_gradient_call(
+        &self,
+        context: &'static str,
+        batch: &Batch<'_, T>,
+        grad: &[T],
+    ) -> Result<()> {
+        self.check_batch(context, batch)?;
+        same_size(context, "gradient length", self.params.len(), grad.len())
+    }
+
     /// The shared driver of `loss` and `loss_and_grad`: walks the batch in row blocks, and
     /// with `grad` writes the gradient there; with `offer`, may take the first layer's part
     /// of an update step (see [`FirstStep`]).
@@ -655,13 +666,7 @@ impl<T: Scalar> Model<T> for Mlp<T> {
         self.walk_batch(batch, None, None)
     }
     fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
-        self.check_batch("Mlp::loss_and_grad", batch)?;
-        same_size(
-            "Mlp::loss_and_grad",
-            "gradient length",
-            self.params.len(),
-            grad.len(),
-        )?;
+        self.check_gradient_call("Mlp::loss_and_grad", batch, grad)?;
         self.walk_batch(batch, Some(grad), None)
     }
     /// Takes the offer for the first layer's weights when the first layer is sparse, the
@@ -673,13 +678,7 @@ impl<T: Scalar> Model<T> for Mlp<T> {
         grad: &mut [T],
         offer: &mut StepOffer<'_, T>,
     ) -> Result<T> {
-        self.check_batch("Mlp::loss_and_grad", batch)?;
-        same_size(
-            "Mlp::loss_and_grad",
-            "gradient length",
-            self.params.len(),
-            grad.len(),
-        )?;
+        self.check_gradient_call("Mlp::loss_and_grad_with_step", batch, grad)?;
         for s in &offer.state {
             if !s.is_empty() {
                 same_size(

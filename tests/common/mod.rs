@@ -90,6 +90,18 @@ pub fn momentum_sgd<T: Scalar>(lr: T, mu: f64, batch: usize) -> Sgd<T> {
         .unwrap()
 }
 
+/// Every update rule, with PyTorch's defaults (momentum and Nesterov at 0.9).
+pub fn every_rule() -> Vec<UpdateRule> {
+    vec![
+        UpdateRule::plain(),
+        UpdateRule::momentum(0.9).unwrap(),
+        UpdateRule::nesterov(0.9).unwrap(),
+        UpdateRule::rmsprop(),
+        UpdateRule::adam(),
+        UpdateRule::adamw(),
+    ]
+}
+
 /// The bits of a float vector, for bit-for-bit comparisons with readable failures.
 pub fn bits<T: Scalar>(xs: &[T]) -> Vec<u64> {
     xs.iter().map(|x| x.to_f64_lossless().to_bits()).collect()

@@ -62,7 +62,7 @@ use crate::kernels::update::{
 };
 use crate::model::{Objective, StepOffer};
 use crate::optim::{RuleState, StateDict, UpdateRule};
-use crate::validate::{non_negative, positive};
+use crate::validate::{non_negative, positive, same_size};
 use crate::Scalar;
 
 /// Shares of the update start on multiples of this many elements (64 bytes of `f32`), so no
@@ -260,6 +260,14 @@ impl<T: Scalar> GradientUpdate<T> {
             taken: None,
         };
         let loss = objective.loss_and_grad_with_step(&mut self.grad, &mut offer)?;
+        if let Some((len, _)) = offer.taken {
+            same_size(
+                "Objective::loss_and_grad_with_step",
+                "parameters the model stepped (at most all of them)",
+                n,
+                len.max(n),
+            )?;
+        }
         let taken = offer.taken.map(|(len, wrote)| Taken {
             len,
             wrote,

@@ -311,6 +311,12 @@ fn training_step(c: &mut Criterion) {
         g.bench_function(&name, |bn| {
             bn.iter(|| sgd.step(&mut mlp.on(&batch)).unwrap())
         });
+        // The same step without the model stepping `W₁` in its kernel (`StepOffer`): the
+        // gradient written whole, then one pass over parameters, gradient and velocity.
+        let mut kept = sgd.clone().keep_gradient(true);
+        g.bench_function(format!("{name}, gradient kept"), |bn| {
+            bn.iter(|| kept.step(&mut mlp.on(&batch)).unwrap())
+        });
     }
     // The dense path on one thread, for the roofline ("roofline: the 5 products of a step").
     let mut dense = Mlp::<f32>::builder(784)

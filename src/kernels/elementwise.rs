@@ -91,6 +91,26 @@ dispatch!(
     pub(crate) axpy, axpy_avx2, axpy_body,
     (acc: &mut [T], a: T, x: &[T])
 );
+/// A value below the smallest normal magnitude becomes a zero of its sign.
+#[inline(always)]
+fn flush_subnormal_body<T: Scalar>(xs: &mut [T]) {
+    let smallest = T::min_positive_value();
+    for x in xs {
+        if x.abs() < smallest {
+            *x = *x * T::zero();
+        }
+    }
+}
+
+dispatch!(
+    /// Flushes subnormal values to zero (of their sign): what the weight-gradient products
+    /// read of `dZ`. On x86 every multiply-add with a subnormal operand takes a microcode
+    /// assist, and a confident model's `dZ` holds them (softmax probabilities below 1e-38):
+    /// 1.7% subnormal made a 784-256-10 b64 step twice as slow. They are below any value
+    /// the sums can resolve next to a normal one.
+    pub(crate) flush_subnormal, flush_subnormal_avx2, flush_subnormal_body,
+    (xs: &mut [T])
+);
 dispatch!(
     /// `z ← max(z, 0)`.
     pub(crate) relu, relu_avx2, relu_body,
@@ -170,6 +190,38 @@ mod tests {
             .iter()
             .zip(&z)
             .all(|(&d, &z)| d == if z > 0.0 { 1.0 } else { 0.0 }));
+    }
+
+    #[test]
+    fn subnormals_become_zeros_of_their_sign_and_nothing_else_changes() {
+        let tiny = f32::MIN_POSITIVE;
+        let mut xs: Vec<f32> = (0..100).map(|i| (i as f32 - 50.0) * 0.37).collect();
+        let cases = [
+            (tiny / 2.0, 0.0),
+            (-tiny / 4.0, -0.0),
+            (f32::from_bits(1), 0.0),
+            (tiny, tiny),
+            (-tiny, -tiny),
+            (f32::INFINITY, f32::INFINITY),
+        ];
+        for (i, &(x, _)) in cases.iter().enumerate() {
+            xs[7 * i + 3] = x;
+        }
+        xs[90] = f32::NAN;
+        let before = xs.clone();
+        flush_subnormal(&mut xs);
+        for (i, &(_, want)) in cases.iter().enumerate() {
+            let got = xs[7 * i + 3];
+            assert_eq!(got.to_bits(), want.to_bits(), "case {i}");
+        }
+        assert!(xs[90].is_nan());
+        let flushed = [3, 10, 17];
+        for (j, (&x, &b)) in xs.iter().zip(&before).enumerate() {
+            if !flushed.contains(&j) && j != 90 {
+                assert_eq!(x.to_bits(), b.to_bits(), "element {j} changed");
+            }
+        }
+        assert!(!xs.iter().any(|x| x.is_subnormal()));
     }
 
     #[test]

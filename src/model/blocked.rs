@@ -60,7 +60,7 @@ use crate::activation::Activation;
 use crate::data::sparse::balanced_range;
 use crate::data::Batch;
 use crate::error::Result;
-use crate::kernels::elementwise::{activate, activate_backward, add_assign};
+use crate::kernels::elementwise::{activate, activate_backward, add_assign, flush_subnormal};
 use crate::kernels::narrow::{
     narrow_forward, narrow_input_grad, narrow_weight_grad, transpose_into,
 };
@@ -780,6 +780,11 @@ fn phase_a<T: Scalar>(
             let a = &s.acts[l - 1][..n * layer.fan_in];
             activate_backward(act, a, &mut dx[..n * layer.fan_in]);
         }
+    }
+    // Phase B multiplies these by every lit pixel and activation: no subnormals (see
+    // `flush_subnormal`).
+    for (d, layer) in s.deltas.iter_mut().zip(layers) {
+        flush_subnormal(&mut d[..n * layer.fan_out]);
     }
     if wants.bound {
         // Each layer's input (the sparse values, then the layer below's output) and its

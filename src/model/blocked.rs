@@ -324,7 +324,7 @@ fn slices_peak<'s, T: Scalar>(slices: impl IntoIterator<Item = &'s [T]>) -> T {
 /// block's share of ∇L)`, scaled by `scale` (1 / batch size). The caller passes `beta = 0`
 /// for the first block (so the products overwrite the gradient and no zeroing pass is
 /// needed) and 1 after. Returns, if it took the offered [`FirstStep`], the largest magnitude
-/// that step wrote to each state buffer and to `W₁` (`params[..layers[0].b]`).
+/// that step wrote, to `W₁` (`params[..layers[0].b]`) and its state alike.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_block<T: Scalar>(
     pool: &ThreadPool,
@@ -338,7 +338,7 @@ pub(super) fn run_block<T: Scalar>(
     scale: T,
     grad: Option<BlockGrad<'_, T>>,
     predict: bool,
-) -> Result<Option<[T; 3]>> {
+) -> Result<Option<T>> {
     let rows = block.len();
     let threads = pool.threads();
     let ranges: Vec<Range<usize>> = (0..threads)
@@ -556,12 +556,10 @@ pub(super) fn run_block<T: Scalar>(
         })?;
     }
     Ok(stepped.then(|| {
-        let peak = ws
-            .step_peaks
+        ws.step_peaks
             .iter()
             .take(threads)
-            .fold(T::zero(), |a, &b| a.max(b));
-        [peak; 3]
+            .fold(T::zero(), |a, &b| a.max(b))
     }))
 }
 
@@ -789,7 +787,7 @@ fn phase_a<T: Scalar>(
     if wants.bound {
         // Each layer's input (the sparse values, then the layer below's output) and its
         // `dZ`, while these rows are in cache: what `gradient_bound` reads.
-        let peak = |xs: &[T]| magnitude(xs).unwrap_or_else(T::infinity);
+        let peak = |xs: &[T]| slices_peak([xs]);
         s.peaks.clear();
         for (l, layer) in layers.iter().enumerate() {
             let input = match l {

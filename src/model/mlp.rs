@@ -575,10 +575,11 @@ impl<T: Scalar> Mlp<T> {
                 }),
                 correct.is_some(),
             )?;
-            if let (Some(peaks), Some(o)) = (stepped, offer.as_deref_mut()) {
-                // `W₁` changed: the parameters have a new version.
+            if let (Some(peak), Some(o)) = (stepped, offer.as_deref_mut()) {
+                // `W₁` changed: the parameters have a new version. The kernel keeps one
+                // magnitude for `W₁` and its state alike: it bounds each of them.
                 self.version = fresh_version();
-                o.taken = Some((self.layers[0].b, peaks));
+                o.taken = Some((self.layers[0].b, [peak; 3]));
             }
             self.ws.losses(rows).iter().for_each(|&l| total.add(l));
             if let Some(c) = correct.as_deref_mut() {
@@ -679,16 +680,7 @@ impl<T: Scalar> Model<T> for Mlp<T> {
         offer: &mut StepOffer<'_, T>,
     ) -> Result<T> {
         self.check_gradient_call("Mlp::loss_and_grad_with_step", batch, grad)?;
-        for s in &offer.state {
-            if !s.is_empty() {
-                same_size(
-                    "Mlp::loss_and_grad_with_step",
-                    "state buffer length",
-                    self.params.len(),
-                    s.len(),
-                )?;
-            }
-        }
+        offer.check_state("Mlp::loss_and_grad_with_step", self.params.len())?;
         self.walk_batch(batch, Some(grad), Some(offer))
     }
     fn grad_magnitude(&self) -> Option<T> {

@@ -264,6 +264,17 @@ impl<T> StepOffer<'_, T> {
     pub fn taken(&self) -> Option<usize> {
         self.taken.as_ref().map(|(len, _)| *len)
     }
+
+    /// Checks that the state lent fits `n` parameters: each buffer the rule keeps `n`
+    /// long, the others empty. A model checks it before it steps anything, so that no
+    /// thread's kernel can refuse its slice after another thread has stepped its own.
+    pub(crate) fn check_state(&self, context: &'static str, n: usize) -> Result<()> {
+        for (b, s) in self.state.iter().enumerate() {
+            let want = if b < self.pass.rule.buffers() { n } else { 0 };
+            same_size(context, "state buffer length", want, s.len())?;
+        }
+        Ok(())
+    }
 }
 
 impl<T> std::fmt::Debug for StepOffer<'_, T> {

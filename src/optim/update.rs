@@ -58,7 +58,7 @@ use crate::error::{Error, ErrorKind, Quantity, Result};
 use crate::kernels::elementwise::{first_non_finite, sum_squares};
 use crate::kernels::pool::split_range;
 use crate::kernels::update::{
-    apply, apply_in_place, magnitude, stays_finite, InPlace, Pass, Share,
+    apply, apply_in_place, magnitude, stays_finite, InPlace, Pass, RulePass, Share,
 };
 use crate::model::{Objective, StepOffer};
 use crate::optim::{RuleState, StateDict, UpdateRule};
@@ -166,7 +166,8 @@ impl<T: Scalar> GradientUpdate<T> {
         let n = objective.num_params();
         self.check_state(n)?;
         resize(&mut self.grad, n);
-        let (loss, taken) = self.gradient(objective)?;
+        let rule = self.rule.pass(self.learning_rate, self.steps + 1);
+        let (loss, taken) = self.gradient(objective, rule)?;
         self.grad_whole = taken.is_none();
         if !loss.is_finite() {
             // A model takes part of a step only with a finite loss (`StepOffer`).
@@ -178,7 +179,7 @@ impl<T: Scalar> GradientUpdate<T> {
             None => T::one(),
         };
         let pass = Pass {
-            rule: self.rule.pass(self.learning_rate, self.steps + 1),
+            rule,
             grad_scale,
             weight_decay: self.weight_decay,
         };
@@ -234,7 +235,11 @@ impl<T: Scalar> GradientUpdate<T> {
     /// its constants are known before the gradient (no clipping) and the in-place step's
     /// magnitudes are trusted, and every state buffer the rule keeps is filled (so that
     /// nothing about the state changes unless a step is taken). Returns what the model took.
-    fn gradient(&mut self, objective: &mut dyn Objective<T>) -> Result<(T, Option<Taken<T>>)> {
+    fn gradient(
+        &mut self,
+        objective: &mut dyn Objective<T>,
+        rule: RulePass<T>,
+    ) -> Result<(T, Option<Taken<T>>)> {
         let n = self.grad.len();
         let filled = self.state.buffers().iter().all(|b| b.len() == n);
         let peaks = match (self.max_grad_norm, filled, self.keep_gradient) {
@@ -245,7 +250,7 @@ impl<T: Scalar> GradientUpdate<T> {
             return Ok((objective.loss_and_grad(&mut self.grad)?, None));
         };
         let pass = Pass {
-            rule: self.rule.pass(self.learning_rate, self.steps + 1),
+            rule,
             grad_scale: T::one(),
             weight_decay: self.weight_decay,
         };

@@ -25,7 +25,11 @@
 //! holds `G` rows of `W₁` (forward) or `G` rows of `dW₁` (weight gradient) in registers and
 //! serves every example lit there: `G` multiply-adds per load. The price is the zeros inside
 //! a block, multiplied as if they were not: on the shipped digits, 1.17 multiply-adds per
-//! nonzero with `G = 2` and 1.48 with `G = 4`.
+//! nonzero with `G = 2` and 1.48 with `G = 4`. Skipping an entry's zero half in the forward
+//! (a branch on which half of the four values is zero) was measured: 0.89× the time at 256
+//! columns but 1.5× at 1024 (`first layer` benchmarks, medians of four alternating runs),
+//! so the zeros stay multiplied. Sorting a block's entries by which half is zero would avoid
+//! the branch, but only for the forward: the weight gradient's sums run in example order.
 //!
 //! # Blocking and registers
 //!

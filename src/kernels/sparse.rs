@@ -794,11 +794,9 @@ pub(crate) fn sparse_weight_grad_stepping<T: Scalar>(
         out.row_stride(),
     )?;
     same_size(WHERE, "parameters (the output's size)", len, step.w.len())?;
-    // Each buffer the rule keeps, as long as the parameters; the others empty.
-    for (b, s) in [&step.s0, &step.s1].into_iter().enumerate() {
-        let want = if b < step.pass.rule.buffers() { len } else { 0 };
-        same_size(WHERE, "state buffer length", want, s.len())?;
-    }
+    step.pass
+        .rule
+        .check_state(WHERE, len, [&*step.s0, &*step.s1])?;
     let checked = sparse_weight_grad_checked(
         WHERE,
         parts,

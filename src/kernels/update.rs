@@ -37,7 +37,9 @@
 //! once per step in `f64`: one division per element fewer (Adam's pass is bound by its
 //! square root and division), a difference of at most an ulp in the denominator.
 
+use crate::error::Result;
 use crate::kernels::lanes::{bigger, tile_mut};
+use crate::validate::same_size;
 use crate::Scalar;
 
 /// The constants of one rule for one step.
@@ -61,6 +63,21 @@ impl<T> RulePass<T> {
             RulePass::Momentum { .. } | RulePass::RmsProp { .. } => 1,
             RulePass::Adam(_) => 2,
         }
+    }
+
+    /// Checks that `state` fits `n` parameters: each buffer the rule keeps `n` long, the
+    /// others empty. Whoever steps in place checks it before writing anything.
+    pub(crate) fn check_state(
+        &self,
+        context: &'static str,
+        n: usize,
+        state: [&[T]; 2],
+    ) -> Result<()> {
+        for (b, s) in state.into_iter().enumerate() {
+            let want = if b < self.buffers() { n } else { 0 };
+            same_size(context, "state buffer length", want, s.len())?;
+        }
+        Ok(())
     }
 }
 

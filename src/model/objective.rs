@@ -269,11 +269,8 @@ impl<T> StepOffer<'_, T> {
     /// long, the others empty. A model checks it before it steps anything, so that no
     /// thread's kernel can refuse its slice after another thread has stepped its own.
     pub(crate) fn check_state(&self, context: &'static str, n: usize) -> Result<()> {
-        for (b, s) in self.state.iter().enumerate() {
-            let want = if b < self.pass.rule.buffers() { n } else { 0 };
-            same_size(context, "state buffer length", want, s.len())?;
-        }
-        Ok(())
+        let [s0, s1] = &self.state;
+        self.pass.rule.check_state(context, n, [&**s0, &**s1])
     }
 }
 

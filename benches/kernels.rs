@@ -16,6 +16,7 @@ use downhill::kernels::{column_sums_into, dense_forward, gemm};
 use downhill::matrix::Matrix;
 use downhill::model::Activation;
 use downhill::model::SparseInput;
+use downhill::pool::ThreadPool;
 use downhill::prelude::*;
 
 fn filled(rows: usize, cols: usize, seed: u32) -> Matrix<f32> {
@@ -288,6 +289,10 @@ fn step_by_density(c: &mut Criterion) {
     g.finish();
 }
 
+// A user's wrapper around an `Mlp` that forwards its fast path (the tests' own).
+#[path = "../tests/common/logging.rs"]
+mod logging;
+
 fn training_step(c: &mut Criterion) {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
     let Ok(mnist) = load_mnist::<f32>(shipped) else {
@@ -318,6 +323,24 @@ fn training_step(c: &mut Criterion) {
             bn.iter(|| kept.step(&mut mlp.on(&batch)).unwrap())
         });
     }
+    // Through a wrapper that logs each loss and forwards the fast path (one method): the
+    // same step, the wrapper's cost on top.
+    for threads in [1, 2] {
+        mlp.set_threads(threads).unwrap();
+        let mut logged = logging::Logging::new(mlp.clone());
+        let mut bare = mlp.clone();
+        let mut sgd = Sgd::new(0.01f32).unwrap().momentum(0.9).unwrap();
+        let mut sgd_bare = sgd.clone();
+        let idx: Vec<usize> = (0..128).map(|i| (i * 61) % train.len()).collect();
+        let batch = train.batch(&idx).unwrap();
+        g.bench_function(format!("batch 128 threads {threads}, bare"), |bn| {
+            bn.iter(|| sgd_bare.step(&mut bare.on(&batch)).unwrap())
+        });
+        g.bench_function(
+            format!("batch 128 threads {threads}, logging wrapper"),
+            |bn| bn.iter(|| sgd.step(&mut logged.on(&batch)).unwrap()),
+        );
+    }
     // The dense path on one thread, for the roofline ("roofline: the 5 products of a step").
     let mut dense = Mlp::<f32>::builder(784)
         .hidden(256, Activation::Relu)
@@ -347,15 +370,10 @@ fn training_step(c: &mut Criterion) {
 /// one worker): what each of a step's five parallel phases pays before any work. Run back to
 /// back, so the worker is still spinning when the next job comes, as in training.
 fn pool_round_trip(c: &mut Criterion) {
-    let mut mlp = Mlp::<f32>::builder(4)
-        .hidden(4, Activation::Relu)
-        .classes(2)
-        .build()
-        .unwrap();
-    mlp.set_threads(2).unwrap();
+    let pool = ThreadPool::new(2).unwrap();
     c.bench_function("thread pool round trip, 2 threads", |bn| {
         bn.iter(|| {
-            mlp.run_shares(&|t| {
+            pool.run(&|t| {
                 black_box(t);
             })
         })

@@ -20,7 +20,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
-use crate::Scalar;
+use crate::scalar::Scalar;
 
 /// A layer's activation function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

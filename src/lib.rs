@@ -40,7 +40,10 @@
 //! * [`Model`] — a loss over examples (a [`Dataset`], or your own data), and
 //!   [`Classifier`](model::Classifier) — one that scores classes:
 //!   [`model::LinearClassifier`] and [`model::Mlp`] (sigmoid, tanh or ReLU layers of any
-//!   width; `model/backprop.rs` is its backward pass written to be read).
+//!   width; [`model::backprop`] is its forward and backward pass written to be read). A
+//!   model of yours writes `params`, `params_mut`, `loss` and `loss_and_grad`; the crate's
+//!   own models also lend an optimizer their threads and take part of its step, behind one
+//!   capability ([`model::FastPath`]) that a wrapper forwards with one line.
 //! * [`Optimizer`] — the four methods above, object-safe so a flag can pick one. Beyond the
 //!   lecture, the gradient methods take an [`optim::UpdateRule`] (momentum, Nesterov, RMSProp,
 //!   Adam, AdamW), weight decay and clipping; [`optim::Schedule`] changes the learning rate
@@ -50,23 +53,41 @@
 //! * [`loss`] — softmax cross-entropy (stable log-sum-exp) and the multiclass SVM hinge.
 //! * [`data`] — datasets that keep pixels as bytes, batches, standardisation, and readers
 //!   (MNIST's IDX files, CIFAR-10's binary batches) that refuse a lying header or length.
-//! * [`kernels`] — the matrix products: matrixmultiply's for the hidden layers, with bias
-//!   and activation fused in, and hand-written ones for a sparse input and a narrow output.
-//!   An [`Mlp`](model::Mlp) walks a batch in row blocks and shares each block among its
+//! * kernels — the matrix products under the models: matrixmultiply's for the hidden
+//!   layers, with bias and activation fused in, and hand-written ones for a sparse input and
+//!   a narrow output (public only with the `internals` feature, for the benchmarks). An
+//!   [`Mlp`](model::Mlp) walks a batch in row blocks and shares each block among its
 //!   threads ([`Trainer::threads`]); the same seed gives bit-identical parameters on any
 //!   number of threads.
 //! * [`checkpoint`] — safetensors checkpoints in PyTorch's layout, and exact resume.
 //! * [`error`] — one [`Error`] with a typed [`kind`](Error::kind).
 //!
+//! Everything public without a feature is the crate's API, [`model::backprop`] included:
+//! it is the lecture's backward pass as a reference to read and to test a fast path against
+//! (the crate's own tests do), two functions whose signatures follow `Mlp`'s. The feature
+//! `testing` adds [`testing`] (proptest strategies and a gradient-check assertion);
+//! `internals` makes `kernels` and `pool` public for the benchmarks, with no semver
+//! promise.
+//!
 //! ## The layers
-//! Each line uses only the lines above it, so the crate reads from the top down:
+//! Each line uses only the lines above it, and, where it says so in brackets, a module on
+//! its own line; so the crate reads from the top down (`tests/layers.rs` checks it against
+//! the code):
 //! ```text
-//! scalar, matrix, activation, rng, validate, error   the numbers and their checks
-//! kernels                                            gemm, fused layers, update passes, threads (all the unsafe)
-//! data, loss, model                                  examples, losses, objectives and networks
-//! optim, gradcheck                                   what moves parameters, and what checks gradients
-//! train, checkpoint                                  the loop, its observers, and saving it
+//! error, scalar, rng, partition      errors, numbers, seeds, and how work is cut between threads
+//! validate, matrix, activation       checked values, matrix views, activations (matrix uses validate)
+//! pool, kernels                      threads, the products and the update rules' arithmetic
+//! fast_path                          what the crate's models lend an optimizer to go faster
+//! data, loss, model                  examples, losses, objectives and networks (model uses data, loss)
+//! optim, gradcheck                   what moves parameters, and what checks gradients
+//! train, checkpoint                  the loop, its observers, and saving it (checkpoint uses train)
+//! testing, guide                     property-test helpers, and the guide
 //! ```
+//!
+//! The `unsafe` code is in `pool` (a borrowed job for the worker threads), `kernels` (the
+//! instruction-set dispatch and `matrixmultiply`'s entry points) and `testing`'s counting
+//! allocator: each module opts in to it, the compiler denies it everywhere else, and every
+//! block carries its `// SAFETY:` argument.
 //!
 //! ## Example
 //! ```
@@ -85,7 +106,8 @@
 // No panics on bad input: the library returns errors (its unit tests may unwrap).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
-// `unsafe` lives in `kernels/` alone (the module allows it), each block with its argument.
+// `unsafe` only where a module opts in (`pool`, `kernels`, `testing`'s allocator), each block
+// with its argument.
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -94,14 +116,28 @@ mod activation;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+mod fast_path;
 pub mod gradcheck;
 pub mod guide;
+// The kernels and the thread pool are the machinery under the models: public only with the
+// `internals` feature, for the crate's benches, without a semver promise.
+#[cfg(feature = "internals")]
 #[allow(unsafe_code)]
 pub mod kernels;
+#[cfg(not(feature = "internals"))]
+#[allow(unsafe_code, dead_code, unused_imports)]
+mod kernels;
 pub mod loss;
 pub mod matrix;
 pub mod model;
 pub mod optim;
+mod partition;
+#[cfg(feature = "internals")]
+#[allow(unsafe_code)]
+pub mod pool;
+#[cfg(not(feature = "internals"))]
+#[allow(unsafe_code, dead_code)]
+mod pool;
 mod rng;
 mod scalar;
 #[cfg(feature = "testing")]

@@ -26,8 +26,8 @@ use std::str::FromStr;
 
 use crate::activation::Activation;
 use crate::error::{Error, ErrorKind, Result};
+use crate::scalar::Scalar;
 use crate::validate::same_size;
-use crate::Scalar;
 
 /// Which data loss a model minimises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

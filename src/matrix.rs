@@ -356,3 +356,17 @@ impl<'a, T: Copy> MatMut<'a, T> {
         self.data
     }
 }
+
+/// A view a kernel reads row by row, as slices: its columns must be contiguous (column
+/// stride 1, or a single column), else [`ErrorKind::Shape`](crate::error::ErrorKind::Shape)
+/// with `what` naming the view's column stride. A transpose is refused, not copied.
+pub(crate) fn contiguous_rows<T: Copy>(
+    context: &'static str,
+    what: &'static str,
+    m: &MatRef<'_, T>,
+) -> Result<()> {
+    if m.col_stride() != 1 && m.cols() > 1 {
+        return Err(Error::shape(context, what, 1, m.col_stride()));
+    }
+    Ok(())
+}

@@ -9,7 +9,6 @@ use std::fmt::Display;
 use num_traits::Float;
 
 use crate::error::{Error, Result};
-use crate::matrix::MatRef;
 
 /// More threads than any machine this crate targets; a larger request is a mistake (and
 /// would spawn that many OS threads).
@@ -74,20 +73,6 @@ pub(crate) fn thread_count(threads: usize) -> Result<usize> {
         ));
     }
     Ok(threads)
-}
-
-/// A view a kernel reads row by row, as slices: its columns must be contiguous (column
-/// stride 1, or a single column), else [`ErrorKind::Shape`](crate::error::ErrorKind::Shape)
-/// with `what` naming the view's column stride. A transpose is refused, not copied.
-pub(crate) fn contiguous_rows<T: Copy>(
-    context: &'static str,
-    what: &'static str,
-    m: &MatRef<'_, T>,
-) -> Result<()> {
-    if m.col_stride() != 1 && m.cols() > 1 {
-        return Err(Error::shape(context, what, 1, m.col_stride()));
-    }
-    Ok(())
 }
 
 /// A size that must equal what the context expects: `found` against `expected`, else

@@ -372,7 +372,7 @@ fn batch_bounds_are_errors_not_panics() {
             ..
         }
     );
-    assert_shape(data.select(&[10]), "Batch::indices");
+    assert_shape(data.select(&[10]), "Dataset::select");
     let mut row = [0.0; 1];
     assert_shape(data.gather_row(10, &mut row), "Dataset::gather_row");
     assert_shape(data.gather_row(0, &mut []), "Dataset::gather_row");

@@ -8,7 +8,7 @@ mod common;
 
 use common::{bits, every_rule, momentum_sgd, net, synthetic, Cliff};
 use downhill::error::{ErrorKind, Quantity};
-use downhill::model::{Objective, OnBatch, Params};
+use downhill::model::{FastPath, Objective, OnBatch, Params};
 use downhill::optim::StateDict;
 use downhill::prelude::*;
 
@@ -50,7 +50,7 @@ struct Poisoned<O> {
 }
 
 impl<O: Params<f64>> Params<f64> for Poisoned<O> {
-    common::forward_params!(inner);
+    downhill::forward_params!(f64, inner);
 }
 
 impl<O: Objective<f64>> Objective<f64> for Poisoned<O> {
@@ -73,7 +73,7 @@ struct MlpOn {
 }
 
 impl Params<f64> for MlpOn {
-    common::forward_params!(mlp);
+    downhill::forward_params!(f64, mlp);
 }
 
 impl Objective<f64> for MlpOn {
@@ -84,6 +84,10 @@ impl Objective<f64> for MlpOn {
     fn loss_and_grad(&mut self, grad: &mut [f64]) -> Result<f64> {
         let all = self.data.all();
         OnBatch::new(&mut self.mlp, &all).loss_and_grad(grad)
+    }
+    // The MLP's gradient, unchanged: its fast path (threads, in-place steps) stays valid.
+    fn fast_path(&mut self) -> Option<FastPath<'_, f64>> {
+        self.mlp.fast_path()
     }
 }
 
@@ -226,10 +230,7 @@ fn a_parameter_changed_between_steps_is_seen_by_the_next_step() {
         for _ in 0..3 {
             sgd.step(&mut o).unwrap();
         }
-        let version = o.params_version();
-        assert!(version.is_some(), "the MLP tracks its version");
         o.params_mut()[5] = f64::MAX;
-        assert_ne!(o.params_version(), version, "{threads} threads");
         let (params, state) = (bits(o.params()), sgd.state());
         let err = sgd.step(&mut o).unwrap_err();
         assert_eq!(

@@ -21,7 +21,7 @@ struct Corrupted {
 }
 
 impl Params<f64> for Corrupted {
-    common::forward_params!(tensors inner);
+    downhill::forward_params!(f64, inner);
 }
 
 impl Model<f64> for Corrupted {

@@ -110,4 +110,9 @@ fn thread_counts_are_validated() {
     assert!(mlp.set_threads(0).is_err());
     assert!(mlp.set_threads(3).is_ok());
     assert_eq!(mlp.threads(), 3);
+    // The builder's count, checked when it builds.
+    let b = || Mlp::<f32>::builder(4).classes(2);
+    assert!(b().threads(0).build().is_err());
+    assert!(b().threads(2000).build().is_err());
+    assert_eq!(b().threads(2).build().unwrap().threads(), 2);
 }

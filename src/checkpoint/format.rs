@@ -43,8 +43,8 @@ use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::model::{check_groups, Layout, MlpArchitecture, ParamGroup};
 use crate::optim::StateDict;
+use crate::scalar::Scalar;
 use crate::train::TrainState;
-use crate::Scalar;
 
 /// The value of the `format` key: the layout this module writes.
 pub(crate) const FORMAT: &str = "downhill-checkpoint-2";

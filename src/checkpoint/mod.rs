@@ -70,8 +70,8 @@ use crate::data::ReadLimit;
 use crate::error::{Error, Result};
 use crate::model::{Mlp, MlpArchitecture, ParamGroup, Params};
 use crate::optim::{Optimizer, StateDict};
+use crate::scalar::Scalar;
 use crate::train::{Observer, TrainState};
-use crate::Scalar;
 
 /// A saved training state: parameters, optimizer and observer state, where the run stood,
 /// and what the network and its hyper-parameters were.
@@ -251,11 +251,11 @@ impl<T: Scalar> Checkpoint<T> {
                 extra.name, extra.shape
             )));
         }
-        if model.num_params() != self.params.len() {
+        if model.params().len() != self.params.len() {
             return Err(self.mismatch(format!(
                 "{} parameters saved, the model has {}",
                 self.params.len(),
-                model.num_params()
+                model.params().len()
             )));
         }
         model.params_mut().copy_from_slice(&self.params);

@@ -7,8 +7,8 @@ use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::model::{MlpArchitecture, Params};
 use crate::optim::StateDict;
+use crate::scalar::Scalar;
 use crate::train::{Control, EpochEnd, Observer, Observers, StepInfo, TrainReport, TrainState};
-use crate::Scalar;
 
 /// An [`Observer`] that saves a [`Checkpoint`] to one path after every epoch (atomically, so
 /// the file always holds a complete epoch). Give it the trainer's seed; it counts the steps.

@@ -16,8 +16,8 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::kernels::sparse::ColumnBlocks;
 use crate::matrix::Matrix;
+use crate::scalar::Scalar;
 use crate::validate::at_least_one;
-use crate::Scalar;
 
 /// Data a [`Batch`] can select rows of: anything that knows how many examples it holds.
 ///
@@ -42,6 +42,24 @@ pub trait Examples {
     /// True if there are none.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// A dataset's batches: what the training loop and the optimizers see of it.
+impl<T: Scalar> Dataset<T> {
+    /// Every example, as one batch (what gradient descent and the search methods see).
+    pub fn all(&self) -> Batch<'_, T> {
+        Batch::all(self)
+    }
+
+    /// Examples `range` as a batch.
+    pub fn range(&self, range: Range<usize>) -> Result<Batch<'_, T>> {
+        Batch::range(self, range)
+    }
+
+    /// The examples at `indices` (in that order) as a batch, without copying them.
+    pub fn batch<'a>(&'a self, indices: &'a [usize]) -> Result<Batch<'a, T>> {
+        Batch::indices(self, indices)
     }
 }
 

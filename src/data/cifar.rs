@@ -71,7 +71,7 @@ use std::path::{Path, PathBuf};
 use crate::data::idx::read_full;
 use crate::data::{Dataset, FeatureTransform, ReadLimit};
 use crate::error::{Error, ErrorKind, Position, Result};
-use crate::Scalar;
+use crate::scalar::Scalar;
 
 /// Pixels of one image: 32 × 32 in three channels.
 pub const PIXELS: usize = 3 * 32 * 32;

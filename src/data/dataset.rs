@@ -5,19 +5,18 @@
 //! (scaling, standardisation) is applied when rows are *gathered* into a batch, which has to
 //! copy them anyway. Float features (from [`Matrix`]) work the same way.
 
-use std::ops::Range;
 use std::sync::OnceLock;
 
 use rand::seq::SliceRandom;
 
 use crate::data::sparse::{density, SparseBytes};
-use crate::data::{Batch, FeatureTransform};
+use crate::data::FeatureTransform;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::elementwise::{affine, affine_bytes};
 use crate::matrix::Matrix;
 use crate::rng::seeded;
+use crate::scalar::Scalar;
 use crate::validate::same_size;
-use crate::Scalar;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Features<T> {
@@ -272,24 +271,16 @@ impl<T: Scalar> Dataset<T> {
         }
     }
 
-    /// Every example, as one batch (what gradient descent and the search methods see).
-    pub fn all(&self) -> Batch<'_, T> {
-        Batch::all(self)
-    }
-
-    /// Examples `range` as a batch.
-    pub fn range(&self, range: Range<usize>) -> Result<Batch<'_, T>> {
-        Batch::range(self, range)
-    }
-
-    /// The examples at `indices` (in that order) as a batch, without copying them.
-    pub fn batch<'a>(&'a self, indices: &'a [usize]) -> Result<Batch<'a, T>> {
-        Batch::indices(self, indices)
-    }
-
     /// A new dataset holding copies of the examples at `indices`, with the same transform.
     pub fn select(&self, indices: &[usize]) -> Result<Self> {
-        self.batch(indices)?;
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
+            return Err(Error::shape(
+                "Dataset::select",
+                "index (below the number of examples)",
+                self.len(),
+                bad,
+            ));
+        }
         Ok(self.select_in_range(indices))
     }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::data::idx::IdxReader;
 use crate::data::{Dataset, FeatureTransform, ReadLimit};
 use crate::error::{Error, Result};
-use crate::Scalar;
+use crate::scalar::Scalar;
 
 /// The training and test sets of an MNIST-format directory.
 #[derive(Debug, Clone)]

@@ -20,6 +20,7 @@ pub mod idx;
 mod limit;
 mod mnist;
 pub(crate) mod sparse;
+mod standardize;
 mod transform;
 
 pub use batch::{Batch, Examples, Minibatches};

@@ -25,7 +25,7 @@
 use crate::error::Result;
 use crate::gradcheck::numeric::{loss_at, relative_error, restore, Axis};
 use crate::model::Objective;
-use crate::Scalar;
+use crate::scalar::Scalar;
 
 /// How much smaller the confirming probe is.
 const SHRINK: f64 = 8.0;

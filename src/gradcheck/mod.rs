@@ -111,12 +111,10 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::data::{Batch, Examples};
 use crate::error::{Error, Result};
-use crate::model::{
-    check_groups, forward_params, FnObjective, Model, Objective, OnBatch, ParamGroup, Params,
-};
+use crate::model::{check_groups, FnObjective, Model, Objective, OnBatch, ParamGroup, Params};
 use crate::rng::{seeded, stream_rng};
+use crate::scalar::Scalar;
 use crate::validate::{at_least_one, non_negative, positive, thread_count};
-use crate::Scalar;
 use kink::{crossed_kink, Judge};
 use numeric::{derivative_along, Axis};
 
@@ -288,7 +286,9 @@ impl GradCheck {
         let plan = self.plan(&mut OnBatch::new(model, batch))?;
         let (numeric, evaluations) = self.numeric_parallel(&plan, || {
             let mut m = model.clone();
-            m.set_threads(1)?;
+            if let Some(mut fast) = m.fast_path() {
+                fast.open().set_threads(1)?;
+            }
             Ok(Owned { model: m, batch })
         })?;
         self.finish(&mut OnBatch::new(model, batch), plan, numeric, evaluations)
@@ -312,7 +312,9 @@ impl GradCheck {
         let plan = self.plan(objective)?;
         let (numeric, evaluations) = self.numeric_parallel(&plan, || {
             let mut o = objective.clone();
-            o.set_threads(1)?;
+            if let Some(mut fast) = o.fast_path() {
+                fast.open().set_threads(1)?;
+            }
             Ok(o)
         })?;
         self.finish(objective, plan, numeric, evaluations)
@@ -416,7 +418,7 @@ impl GradCheck {
     /// Everything the numeric side needs: the probes, `h`, the base point, the analytic
     /// gradient and what to judge the comparisons by.
     fn plan<T: Scalar>(&self, objective: &mut dyn Objective<T>) -> Result<Plan<T>> {
-        let n = objective.num_params();
+        let n = objective.params().len();
         let groups = match &self.groups {
             Some(g) => g.clone(),
             None => objective.param_groups(),
@@ -697,7 +699,7 @@ impl<'a, T> Counted<'a, T> {
 }
 
 impl<T: Scalar> Params<T> for Counted<'_, T> {
-    forward_params!(inner);
+    crate::forward_params!(T, inner);
 }
 
 impl<T: Scalar> Objective<T> for Counted<'_, T> {
@@ -717,7 +719,7 @@ struct Owned<'b, 'c, M, T, D: ?Sized> {
 }
 
 impl<T: Scalar, D: Examples + ?Sized, M: Model<T, D>> Params<T> for Owned<'_, '_, M, T, D> {
-    forward_params!(model);
+    crate::forward_params!(T, model);
 }
 
 impl<T: Scalar, D: Examples + ?Sized, M: Model<T, D>> Objective<T> for Owned<'_, '_, M, T, D> {
@@ -739,12 +741,7 @@ struct VjpObjective<T, F, V> {
 }
 
 impl<T: Scalar, F, V> Params<T> for VjpObjective<T, F, V> {
-    fn params(&self) -> &[T] {
-        &self.x
-    }
-    fn params_mut(&mut self) -> &mut [T] {
-        &mut self.x
-    }
+    crate::forward_params!(T, x);
 }
 
 impl<T, F, V> Objective<T> for VjpObjective<T, F, V>

@@ -8,8 +8,8 @@
 
 use crate::error::{Error, Result};
 use crate::model::Objective;
+use crate::scalar::Scalar;
 use crate::validate::{positive, same_size};
-use crate::Scalar;
 
 /// Which finite difference to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -138,7 +138,7 @@ pub fn numeric_partial<T: Scalar>(
     difference: Difference,
 ) -> Result<T> {
     let h = positive("h", h)?;
-    let n = objective.num_params();
+    let n = objective.params().len();
     if i >= n {
         return Err(Error::shape(
             "numeric_partial",
@@ -166,7 +166,7 @@ pub fn numeric_partial<T: Scalar>(
 }
 
 /// The numeric gradient of `objective`'s loss, every coordinate, written into `out`
-/// (`out.len() == num_params()`). The parameters are restored exactly afterwards.
+/// (`out.len() == params().len()`). The parameters are restored exactly afterwards.
 ///
 /// ```
 /// use downhill::gradcheck::{numeric_gradient, Difference};
@@ -195,7 +195,7 @@ pub fn numeric_gradient<T: Scalar>(
     same_size(
         "numeric_gradient",
         "output length (parameter count)",
-        objective.num_params(),
+        objective.params().len(),
         out.len(),
     )?;
     let f0 = match difference {

@@ -11,7 +11,7 @@
 //! so results do not depend on which ran.
 
 use crate::activation::Activation;
-use crate::Scalar;
+use crate::scalar::Scalar;
 
 /// `out[j] = byte[j] · scale[j] + offset[j]`: one gathered row of pixels.
 #[inline(always)]
@@ -40,16 +40,6 @@ fn add_assign_body<T: Scalar>(acc: &mut [T], x: &[T]) {
     let (acc, x) = (&mut acc[..n], &x[..n]);
     for j in 0..n {
         acc[j] = acc[j] + x[j];
-    }
-}
-
-/// `acc[j] += a · x[j]` (a multiply and an add: no contraction, as everywhere here).
-#[inline(always)]
-fn axpy_body<T: Scalar>(acc: &mut [T], a: T, x: &[T]) {
-    let n = acc.len().min(x.len());
-    let (acc, x) = (&mut acc[..n], &x[..n]);
-    for j in 0..n {
-        acc[j] = acc[j] + a * x[j];
     }
 }
 
@@ -86,11 +76,6 @@ dispatch!(
     pub(crate) add_assign, add_assign_avx2, add_assign_body,
     (acc: &mut [T], x: &[T])
 );
-dispatch!(
-    /// `acc[j] += a · x[j]` over the common length.
-    pub(crate) axpy, axpy_avx2, axpy_body,
-    (acc: &mut [T], a: T, x: &[T])
-);
 /// A value below the smallest normal magnitude becomes a zero of its sign.
 #[inline(always)]
 fn flush_subnormal_body<T: Scalar>(xs: &mut [T]) {
@@ -105,9 +90,9 @@ fn flush_subnormal_body<T: Scalar>(xs: &mut [T]) {
 dispatch!(
     /// Flushes subnormal values to zero (of their sign): what the weight-gradient products
     /// read of `dZ`. On x86 every multiply-add with a subnormal operand takes a microcode
-    /// assist, and a confident model's `dZ` holds them (softmax probabilities below 1e-38):
-    /// 1.7% subnormal made a 784-256-10 b64 step twice as slow. They are below any value
-    /// the sums can resolve next to a normal one.
+    /// assist, and a confident model's `dZ` holds them (softmax probabilities below 1e-38;
+    /// the README's performance section says what they cost). They are below any value the
+    /// sums can resolve next to a normal one.
     pub(crate) flush_subnormal, flush_subnormal_avx2, flush_subnormal_body,
     (xs: &mut [T])
 );

@@ -12,14 +12,15 @@ use std::any::TypeId;
 
 use crate::error::Result;
 use crate::matrix::{MatMut, MatRef};
+use crate::scalar::Scalar;
 use crate::validate::same_size;
-use crate::Scalar;
 
 /// `c ← alpha·a·b + beta·c`. With `beta == 0`, `c` is written without being read.
 ///
 /// Errors if the inner dimensions or the output shape do not agree.
 ///
 /// ```
+/// # #[cfg(feature = "internals")] {
 /// use downhill::kernels::gemm;
 /// use downhill::matrix::Matrix;
 ///
@@ -27,6 +28,7 @@ use crate::Scalar;
 /// let mut c = Matrix::<f64>::zeros(2, 2)?;
 /// gemm(1.0, a.as_ref(), a.as_ref().t(), 0.0, c.as_mut())?; // A·Aᵀ
 /// assert_eq!(c.as_slice(), &[5.0, 11.0, 11.0, 25.0]);
+/// # }
 /// # Ok::<(), downhill::Error>(())
 /// ```
 pub fn gemm<T: Scalar>(

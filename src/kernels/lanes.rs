@@ -7,7 +7,7 @@
 //! (see `isa_dispatch!` in `kernels/mod.rs`). Which multiply-add the loop uses is a type
 //! parameter, so one body serves the builds with FMA and the baseline without.
 
-use crate::Scalar;
+use crate::scalar::Scalar;
 
 /// How a multiply-add rounds: fused (one rounding; the AVX2 + FMA and AVX-512 builds) or
 /// not.

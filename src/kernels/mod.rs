@@ -16,10 +16,6 @@
 //!   built for AVX2 when the CPU has it.
 //! * `update` — each update rule as one fused, self-checking pass over a share of the
 //!   parameters.
-//! * `pool` — a persistent thread pool for the row-block phases (no thread spawned per
-//!   step).
-//! * `counting_alloc` (feature `testing`) — a counting global allocator for allocation
-//!   tests, re-exported as [`testing::CountingAllocator`](crate::testing::CountingAllocator).
 //!
 //! The public functions check every shape and return an error on a mismatch, so nothing
 //! outside this folder can reach an unchecked pointer.
@@ -100,18 +96,15 @@ macro_rules! isa_dispatch {
     };
 }
 
-#[cfg(feature = "testing")]
-pub(crate) mod counting_alloc;
 mod dense;
 pub(crate) mod elementwise;
 mod gemm;
 mod lanes;
 pub mod narrow;
-pub(crate) mod pool;
 pub mod sparse;
 pub(crate) mod update;
 
-pub use dense::{column_sums_into, dense_forward, vector_matrix};
+pub use dense::{column_sums_into, dense_forward};
 pub use gemm::gemm;
 
 /// The kernels' tests' numbers: a deterministic stream of `f64` in `[0, 1)` (xorshift).

@@ -45,10 +45,11 @@ use crate::kernels::elementwise::{activate, activate_backward};
 use crate::kernels::{column_sums_into, gemm};
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatRef, Matrix};
-use crate::model::mlp::{CompensatedSum, LayerSpec};
-use crate::model::{Mlp, Params};
+use crate::model::layer::LayerSpec;
+use crate::model::mlp::CompensatedSum;
+use crate::model::Mlp;
+use crate::scalar::Scalar;
 use crate::validate::same_size;
-use crate::Scalar;
 
 // ---- linear: Z = X·W + b ----------------------------------------------------------------
 

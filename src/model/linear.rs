@@ -4,10 +4,11 @@
 
 use crate::data::{Batch, Dataset};
 use crate::error::Result;
+use crate::fast_path::FastPath;
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef};
-use crate::model::{forward_params, Classifier, Evaluation, Init, Mlp, MlpBuilder, Model, Params};
-use crate::Scalar;
+use crate::model::{Classifier, Evaluation, Init, Mlp, MlpBuilder, Model, Params};
+use crate::scalar::Scalar;
 
 /// A linear classifier: one score per class, `x·W + b`, with `W` of `inputs × classes`.
 ///
@@ -66,6 +67,11 @@ impl<T: Scalar> LinearClassifier<T> {
         }
     }
 
+    /// The length of the parameter vector.
+    pub fn num_params(&self) -> usize {
+        self.0.num_params()
+    }
+
     /// The MLP with no hidden layers this classifier is.
     pub fn as_mlp(&self) -> &Mlp<T> {
         &self.0
@@ -73,7 +79,7 @@ impl<T: Scalar> LinearClassifier<T> {
 }
 
 impl<T: Scalar> Params<T> for LinearClassifier<T> {
-    forward_params!(0);
+    crate::forward_params!(T, 0);
 }
 
 impl<T: Scalar> Model<T> for LinearClassifier<T> {
@@ -88,6 +94,10 @@ impl<T: Scalar> Model<T> for LinearClassifier<T> {
     }
     fn evaluate(&mut self, data: &Dataset<T>) -> Result<Evaluation> {
         self.0.evaluate(data)
+    }
+    /// The MLP's fast path: a linear classifier is an `Mlp` with no hidden layers.
+    fn fast_path(&mut self) -> Option<FastPath<'_, T>> {
+        self.0.fast_path()
     }
 }
 

@@ -25,21 +25,20 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::activation::Activation;
 use crate::data::{Batch, Dataset};
 use crate::error::{Error, Result};
-use crate::kernels::narrow::NARROW_MAX;
-use crate::kernels::pool::{split_range, ThreadPool};
+use crate::fast_path::{fresh_version, Capability, FastPath, Shares, StepOffer};
 use crate::kernels::sparse::preferred_group;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
 use crate::model::blocked::{
-    block_size, forward_rows, run_block, BlockGrad, FirstLayer, FirstStep, Workspace,
+    block_size, forward_rows, run_block, BlockGrad, BlockJob, FirstLayer, Workspace,
 };
-use crate::model::objective::{fresh_version, swap_vec};
-use crate::model::{
-    evaluate_classifier, Classifier, Evaluation, Init, Model, ParamGroup, Params, StepOffer,
-};
+use crate::model::layer::LayerSpec;
+use crate::model::{evaluate_classifier, Classifier, Evaluation, Init, Model, ParamGroup, Params};
+use crate::partition::split_range;
+use crate::pool::ThreadPool;
 use crate::rng::seeded;
+use crate::scalar::Scalar;
 use crate::validate::{non_negative, same_size, thread_count};
-use crate::Scalar;
 
 /// Bytes of activations one row block may occupy (8 MiB). A block's rows are the `m` of
 /// the forward product and the `k` of the weight-gradient product, and every block re-packs
@@ -52,13 +51,13 @@ pub(crate) const BLOCK_BYTES: usize = 8 << 20;
 /// Below this fraction of nonzero inputs, [`SparseInput::Auto`] takes the sparse first
 /// layer: about where a training step takes as long either way.
 ///
-/// Measured on an AMD EPYC (Zen 5, AVX-512) with `cargo bench --bench kernels -- density`,
-/// on the shipped digits thinned and thickened to densities 0.01 … 1.0. A 784-256-10 SGD
-/// step at batch 128 on one thread ("sgd step by density"): sparse 302 µs against dense
-/// 615 µs at the digits' 0.19, 520 against 641 at 0.67, 683 against 633 at 0.85. The first
-/// layer's two products at batch 256 and 1024 hidden ("first layer 256x784x1024"): 3.7 ms
-/// against 4.2 at 0.67, 4.5 against 4.2 at 0.85. Both cross near 0.8; on a CPU without
-/// AVX-512 the sparse kernels use blocks of two pixels and the crossover is likely lower.
+/// The sparse kernels do work in proportion to the nonzeros (plus the zeros inside their
+/// pixel blocks); the dense product does the same work whatever the density, at a higher
+/// rate. The crossover is where the two meet, measured on the shipped digits thinned and
+/// thickened to densities 0.01 … 1.0 (`cargo bench --features internals --bench kernels --
+/// density`: a training step, and the first layer's two products alone); the README's
+/// performance section gives the figures and the CPU. A CPU without AVX-512 runs the sparse
+/// kernels on blocks of two pixels, and its crossover is likely lower.
 pub const SPARSE_CROSSOVER: f64 = 0.75;
 
 /// How an [`Mlp`]'s first layer reads a batch of byte features (pixels).
@@ -78,33 +77,6 @@ pub enum SparseInput {
     Never,
 }
 
-/// Where one layer lives in the flat parameter vector, and what follows it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LayerSpec {
-    pub fan_in: usize,
-    pub fan_out: usize,
-    /// Offset of `W` (`fan_in × fan_out`, row-major); `b` follows it.
-    pub w: usize,
-    pub b: usize,
-    pub act: Option<Activation>,
-}
-
-impl LayerSpec {
-    /// The layer's weights, `fan_in × fan_out`.
-    pub fn weights<'a, T: Scalar>(&self, params: &'a [T]) -> Result<MatRef<'a, T>> {
-        MatRef::new(&params[self.w..self.b], self.fan_in, self.fan_out)
-    }
-    /// The layer's bias, `fan_out` long.
-    pub fn bias<'a, T>(&self, params: &'a [T]) -> &'a [T] {
-        &params[self.b..self.b + self.fan_out]
-    }
-    /// Whether the layer's products run on the narrow kernels (few outputs: the class
-    /// scores) rather than `gemm`.
-    pub fn narrow(&self) -> bool {
-        self.fan_out <= NARROW_MAX
-    }
-}
-
 /// A multi-layer perceptron classifier. Build one with [`Mlp::builder`].
 ///
 /// ```
@@ -121,12 +93,14 @@ pub struct Mlp<T> {
     pub(crate) loss: Loss,
     pub(crate) l2: T,
     pub(crate) params: Vec<T>,
-    /// [`Params::params_version`]: renewed by every `params_mut` and `swap_params`, the only
-    /// ways to change `params`.
+    /// The fast path's parameter version: renewed by every `params_mut`, `swap_params` and
+    /// step taken in `loss_and_grad`, the only ways to change `params`.
     version: u64,
-    /// [`Model::grad_magnitude`]: measured by the last `loss_and_grad`, as its last block
-    /// wrote the gradient.
+    /// The fast path's gradient magnitude: measured by the last `loss_and_grad`, as its last
+    /// block wrote the gradient.
     grad_peak: Option<T>,
+    /// A step an optimizer has lent for the next `loss_and_grad` (see [`FastPath`]).
+    offer: Option<StepOffer<T>>,
     block_rows: usize,
     sparse_input: SparseInput,
     ws: Workspace<T>,
@@ -146,6 +120,7 @@ pub struct MlpBuilder<T> {
     seed: u64,
     block_rows: Option<usize>,
     sparse_input: SparseInput,
+    threads: usize,
     scalar: PhantomData<T>,
 }
 
@@ -198,6 +173,13 @@ impl<T: Scalar> MlpBuilder<T> {
     /// [`SparseInput::Auto`]).
     pub fn sparse_input(mut self, sparse: SparseInput) -> Self {
         self.sparse_input = sparse;
+        self
+    }
+
+    /// Threads batches run on (default 1; a [`Trainer`](crate::Trainer) sets its own count
+    /// when it runs). The result is bit-identical whatever the count.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
         self
     }
 
@@ -294,10 +276,11 @@ impl<T: Scalar> MlpBuilder<T> {
             params,
             version: fresh_version(),
             grad_peak: None,
+            offer: None,
             block_rows,
             sparse_input: self.sparse_input,
             ws: Workspace::default(),
-            pool: Arc::new(start_pool(1)?),
+            pool: Arc::new(start_pool(thread_count(self.threads)?)?),
         })
     }
 }
@@ -380,6 +363,7 @@ impl<T: Scalar> Mlp<T> {
             seed: 0,
             block_rows: None,
             sparse_input: SparseInput::Auto,
+            threads: 1,
             scalar: PhantomData,
         }
     }
@@ -434,9 +418,27 @@ impl<T: Scalar> Mlp<T> {
         self.layers.get(l)?.weights(&self.params).ok()
     }
 
-    /// The number of threads batches run on.
+    /// The number of threads batches run on (1 until set; a [`Trainer`](crate::Trainer)
+    /// sets its own count when it runs).
     pub fn threads(&self) -> usize {
         self.pool.threads()
+    }
+
+    /// Runs batches on `threads` threads (1 to 1024). Results are bit-identical whatever
+    /// the count: each row block is split by rows for the forward and backward passes and
+    /// by weight slices for the weight gradients, so every output element is computed by
+    /// exactly one kernel call, the same way on any number of threads.
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        thread_count(threads)?;
+        if threads != self.pool.threads() {
+            self.pool = Arc::new(start_pool(threads)?);
+        }
+        Ok(())
+    }
+
+    /// The length of the parameter vector.
+    pub fn num_params(&self) -> usize {
+        self.params.len()
     }
 
     fn check_batch(&self, context: &'static str, batch: &Batch<'_, T>) -> Result<()> {
@@ -469,22 +471,25 @@ impl<T: Scalar> Mlp<T> {
     }
 
     /// The shared driver of `loss` and `loss_and_grad`: walks the batch in row blocks, and
-    /// with `grad` writes the gradient there; with `offer`, may take the first layer's part
-    /// of an update step (see [`FirstStep`]).
-    fn walk_batch(
-        &mut self,
-        batch: &Batch<'_, T>,
-        mut grad: Option<&mut [T]>,
-        offer: Option<&mut StepOffer<'_, T>>,
-    ) -> Result<T> {
+    /// with `grad` writes the gradient there, and may take the first layer's part of a
+    /// step an optimizer has lent ([`FastPath`]).
+    fn walk_batch(&mut self, batch: &Batch<'_, T>, mut grad: Option<&mut [T]>) -> Result<T> {
         if grad.is_some() {
             self.grad_peak = None;
         }
-        // The penalty's gradient is added after the blocks: a step taken in them would
-        // miss it.
-        let offer = offer.filter(|_| self.l2 == T::zero());
-        let data_loss = self.run_blocks(batch, grad.as_deref_mut(), None, offer)?;
-        let mut loss = T::from_f64(data_loss);
+        // Only a gradient call takes a lent step, once, for parameters of this model, and
+        // not with a penalty of the model's own: its gradient is added after the blocks,
+        // where a step taken in them would miss it.
+        let mut offer = self.offer.take();
+        let open = offer.as_ref().is_some_and(|o| {
+            o.taken.is_none() && o.fits(self.params.len()) && self.l2 == T::zero()
+        });
+        let walked = match grad.as_deref_mut() {
+            Some(g) if open => self.run_blocks(batch, Some(g), None, offer.as_mut()),
+            g => self.run_blocks(batch, g, None, None),
+        };
+        self.offer = offer;
+        let mut loss = T::from_f64(walked?);
         // The penalty's gradient below changes what was measured.
         if grad.is_some() && self.l2 == T::zero() {
             self.grad_peak = Some(self.ws.grad_peak(self.pool.threads()));
@@ -507,13 +512,13 @@ impl<T: Scalar> Mlp<T> {
     /// data is: returns the mean data loss (no penalty); with `grad`, writes its gradient
     /// there; with `correct`, adds the number of rows whose highest-scoring class is their
     /// label; with `offer` and a batch of one block, may step `W₁` as its gradient is
-    /// written (and then says so in the offer).
+    /// written (and then records so in the offer).
     fn run_blocks(
         &mut self,
         batch: &Batch<'_, T>,
         mut grad: Option<&mut [T]>,
         mut correct: Option<&mut usize>,
-        mut offer: Option<&mut StepOffer<'_, T>>,
+        mut offer: Option<&mut StepOffer<T>>,
     ) -> Result<f64> {
         let n = batch.len();
         let block = block_size(n, self.block_rows);
@@ -545,41 +550,29 @@ impl<T: Scalar> Mlp<T> {
         let scale = T::one() / T::from_f64(n as f64);
         for start in (0..n).step_by(block) {
             let rows = block.min(n - start);
-            // A step can be offered to the block only if it is the whole batch.
-            let step = offer.as_deref_mut().filter(|_| rows == n).map(|o| {
-                let [s0, s1] = &mut o.state;
-                FirstStep {
-                    pass: o.pass,
-                    w_peak: o.w_peak,
-                    state_peak: o.state_peak,
-                    state: [&mut **s0, &mut **s1],
-                }
-            });
-            let stepped = run_block(
-                &self.pool,
-                &self.layers,
-                &mut self.params,
-                self.loss,
+            let job = BlockJob {
+                pool: &self.pool,
+                layers: &self.layers,
+                loss: self.loss,
                 first,
-                &mut self.ws,
                 batch,
-                start..start + rows,
+                block: start..start + rows,
                 scale,
-                // The first block overwrites the gradient (β = 0, no zeroing pass); later
-                // blocks add to it; the last one measures what it leaves.
-                grad.as_deref_mut().map(|g| BlockGrad {
-                    grad: g,
-                    beta: if start == 0 { T::zero() } else { T::one() },
-                    measure: start + rows == n,
-                    step,
-                }),
-                correct.is_some(),
-            )?;
-            if let (Some(peak), Some(o)) = (stepped, offer.as_deref_mut()) {
-                // `W₁` changed: the parameters have a new version. The kernel keeps one
-                // magnitude for `W₁` and its state alike: it bounds each of them.
+                predict: correct.is_some(),
+            };
+            // The first block overwrites the gradient (β = 0, no zeroing pass); later
+            // blocks add to it; the last one measures what it leaves. A step can be
+            // offered to the block only if it is the whole batch.
+            let grad = grad.as_deref_mut().map(|g| BlockGrad {
+                grad: g,
+                beta: if start == 0 { T::zero() } else { T::one() },
+                measure: start + rows == n,
+                step: offer.as_deref_mut().filter(|_| rows == n),
+            });
+            run_block(&job, &mut self.params, &mut self.ws, grad)?;
+            if offer.as_ref().is_some_and(|o| o.taken.is_some()) {
+                // `W₁` changed: the parameters have a new version.
                 self.version = fresh_version();
-                o.taken = Some((self.layers[0].b, [peak; 3]));
             }
             self.ws.losses(rows).iter().for_each(|&l| total.add(l));
             if let Some(c) = correct.as_deref_mut() {
@@ -617,41 +610,49 @@ impl<T: Scalar> Params<T> for Mlp<T> {
         }
         groups
     }
-    /// Runs batches on `threads` threads (at least 1). Results are bit-identical whatever
-    /// the count: each row block is split by rows for the forward and backward passes and by
-    /// weight slices for the weight gradients, so every output element is computed by
-    /// exactly one kernel call, the same way on any number of threads.
+}
+
+/// The `Mlp`'s fast path ([`FastPath`]): its thread pool, a swap of its parameter vector,
+/// its parameter version, the gradient magnitude phase B measures, and the first layer's
+/// part of a lent step.
+impl<T: Scalar> Capability<T> for Mlp<T> {
     fn set_threads(&mut self, threads: usize) -> Result<()> {
-        thread_count(threads)?;
-        if threads != self.pool.threads() {
-            self.pool = Arc::new(start_pool(threads)?);
-        }
-        Ok(())
-    }
-    fn parallelism(&self) -> usize {
-        self.pool.threads()
-    }
-    fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
-        self.pool.run(job)
+        Mlp::set_threads(self, threads)
     }
     /// Share `t` updates the rows of the first layer's weights for the input features that
     /// thread `t` reads in the first layer's forward and writes in its weight gradient (the
-    /// ranges `model/blocked.rs` gives it); the last share also takes every later tensor.
-    fn share_bounds(&self) -> Option<Vec<usize>> {
+    /// ranges `model/blocked` gives it); the last share also takes every later tensor.
+    fn shares(&self) -> Shares {
         let threads = self.pool.threads();
-        let l0 = self.layers.first()?;
+        let l0 = &self.layers[0];
         let mut bounds: Vec<usize> = (0..threads)
             .map(|t| l0.w + split_range(l0.fan_in, threads, t, 8).start * l0.fan_out)
             .collect();
         bounds.push(self.params.len());
-        Some(bounds)
+        Shares::new(Arc::clone(&self.pool), bounds)
     }
-    fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
+    fn swap_params(&mut self, other: &mut Vec<T>) -> Result<()> {
+        same_size(
+            "Mlp::swap_params",
+            "parameter count",
+            self.params.len(),
+            other.len(),
+        )?;
         self.version = fresh_version();
-        swap_vec("Mlp::swap_params", &mut self.params, next)
+        std::mem::swap(&mut self.params, other);
+        Ok(())
     }
-    fn params_version(&self) -> Option<u64> {
-        Some(self.version)
+    fn params_version(&self) -> u64 {
+        self.version
+    }
+    fn grad_magnitude(&self) -> Option<T> {
+        self.grad_peak
+    }
+    fn lend_step(&mut self, offer: StepOffer<T>) {
+        self.offer = Some(offer);
+    }
+    fn reclaim_step(&mut self) -> Option<StepOffer<T>> {
+        self.offer.take()
     }
 }
 
@@ -664,31 +665,20 @@ impl<T: Scalar> Model<T> for Mlp<T> {
     }
     fn loss(&mut self, batch: &Batch<'_, T>) -> Result<T> {
         self.check_batch("Mlp::loss", batch)?;
-        self.walk_batch(batch, None, None)
+        self.walk_batch(batch, None)
     }
     fn loss_and_grad(&mut self, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
         self.check_gradient_call("Mlp::loss_and_grad", batch, grad)?;
-        self.walk_batch(batch, Some(grad), None)
+        self.walk_batch(batch, Some(grad))
     }
-    /// Takes the offer for the first layer's weights when the first layer is sparse, the
-    /// batch is one row block and the model has no L2 penalty of its own (see
-    /// [`StepOffer`]); otherwise as [`loss_and_grad`](Model::loss_and_grad).
-    fn loss_and_grad_with_step(
-        &mut self,
-        batch: &Batch<'_, T>,
-        grad: &mut [T],
-        offer: &mut StepOffer<'_, T>,
-    ) -> Result<T> {
-        self.check_gradient_call("Mlp::loss_and_grad_with_step", batch, grad)?;
-        offer.check_state("Mlp::loss_and_grad_with_step", self.params.len())?;
-        self.walk_batch(batch, Some(grad), Some(offer))
-    }
-    fn grad_magnitude(&self) -> Option<T> {
-        self.grad_peak
+    /// The `Mlp`'s fast path: with a sparse first layer and a batch of one row block, the
+    /// first layer's weight-gradient kernel takes its part of an offered step.
+    fn fast_path(&mut self) -> Option<FastPath<'_, T>> {
+        Some(FastPath::new(self))
     }
     /// Scores `data` the way training walks a batch: in row blocks on the model's threads,
-    /// the first layer sparse when the data is (scoring every row through the dense path
-    /// cost 8% of a 10-epoch 784-1024-10 run on the shipped digits, one thread, wall time).
+    /// the first layer sparse when the data is (scoring every row through the dense path,
+    /// after every epoch, was a visible share of a run's wall time).
     /// The loss is the mean data loss, without the L2 penalty. Data that does not fit the
     /// training path's checks (fewer classes than the model, say) is scored by
     /// [`evaluate_classifier`], as any classifier is.

@@ -1,7 +1,9 @@
 //! Models: losses over data with a flat parameter vector, and the classifiers among them.
 //!
-//! Three traits, from the most general down:
+//! Four traits, from the most general down:
 //!
+//! * [`Params`] — a flat parameter vector (and its named tensors): what optimizers move
+//!   and checkpoints save.
 //! * [`Objective`] — a differentiable function of the parameters, no data: what optimizers
 //!   and the gradient check see ([`objective`](self::Objective) explains why that is
 //!   enough).
@@ -16,22 +18,23 @@
 //! * [`LinearClassifier`] — `scores = x·W + b`, the lecture's first model.
 //! * [`Mlp`] — `y' = σ(W2·σ(W1·x + b1) + b2)` and deeper: any number of hidden layers, each
 //!   with its own width and [`Activation`]. `backprop.rs` holds its forward and backward
-//!   pass written plainly, one layer beside the other; `blocked.rs` the same maths walked in
+//!   pass written plainly, one layer beside the other; `blocked/` the same maths walked in
 //!   row blocks over the model's threads, which is what training runs.
 
 pub mod backprop;
 mod blocked;
 mod init;
+mod layer;
 mod linear;
 mod mlp;
 mod objective;
 
 pub use crate::activation::Activation;
+pub use crate::fast_path::FastPath;
 pub use init::Init;
 pub use linear::{LinearBuilder, LinearClassifier};
 pub use mlp::{Mlp, MlpArchitecture, MlpBuilder, SparseInput, SPARSE_CROSSOVER};
-pub(crate) use objective::forward_params;
-pub use objective::{FnObjective, Layout, Objective, OnBatch, ParamGroup, Params, StepOffer};
+pub use objective::{FnObjective, Layout, Objective, OnBatch, ParamGroup, Params};
 
 pub(crate) use objective::check_groups;
 
@@ -39,8 +42,8 @@ use crate::data::{Batch, Dataset, Examples};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef, Matrix};
+use crate::scalar::Scalar;
 use crate::validate::same_size;
-use crate::Scalar;
 
 /// A loss over examples of `D` (a [`Dataset`] unless said otherwise), with its gradient.
 ///
@@ -52,34 +55,9 @@ pub trait Model<T: Scalar, D: Examples + ?Sized = Dataset<T>>: Params<T> {
     /// The objective on `batch`: mean data loss plus regularisation.
     fn loss(&mut self, batch: &Batch<'_, T, D>) -> Result<T>;
     /// The same objective, with its gradient with respect to
-    /// [`params`](Params::params) written into `grad` (`grad.len() == num_params()`;
+    /// [`params`](Params::params) written into `grad` (`grad.len() == params().len()`;
     /// overwritten, not accumulated).
     fn loss_and_grad(&mut self, batch: &Batch<'_, T, D>, grad: &mut [T]) -> Result<T>;
-    /// The largest magnitude in the gradient the last `loss_and_grad` wrote, `+∞` if any
-    /// element of it was not finite: for a model that measures it on the way, while the
-    /// gradient is in cache. An update step then needs no pass of its own over the gradient
-    /// to prove that it stays finite and can be taken in place. The default, `None`, means
-    /// not measured: the step measures it.
-    ///
-    /// It must describe exactly the gradient the last call wrote: a value smaller than the
-    /// truth lets a non-finite step through. Return `None` whenever in doubt (a wrapper that
-    /// changes the gradient after its inner model wrote it must not forward the inner
-    /// model's value).
-    fn grad_magnitude(&self) -> Option<T> {
-        None
-    }
-    /// [`loss_and_grad`](Model::loss_and_grad), with an optimizer's offer to take part of
-    /// its update step while the gradient is computed: see [`StepOffer`]. The default
-    /// declines (the optimizer takes the whole step), which is always correct.
-    fn loss_and_grad_with_step(
-        &mut self,
-        batch: &Batch<'_, T, D>,
-        grad: &mut [T],
-        offer: &mut StepOffer<'_, T>,
-    ) -> Result<T> {
-        let _ = offer;
-        self.loss_and_grad(batch, grad)
-    }
     /// What the training loop reports on a validation set. The default is the objective on
     /// the whole set, without an accuracy; a classifier reports its accuracy and data loss
     /// (see [`evaluate_classifier`]).
@@ -98,6 +76,13 @@ pub trait Model<T: Scalar, D: Examples + ?Sized = Dataset<T>>: Params<T> {
     fn prepare(&mut self, data: &D) -> Result<()> {
         let _ = data;
         Ok(())
+    }
+    /// What the crate's own models lend an optimizer to take its steps faster: see
+    /// [`FastPath`]. The default, `None`, is always correct. A wrapper around one of the
+    /// crate's models forwards the inner model's only if its `loss_and_grad` calls the inner
+    /// one once and returns its gradient unchanged (the [`FastPath`] docs show one).
+    fn fast_path(&mut self) -> Option<FastPath<'_, T>> {
+        None
     }
     /// This model on `batch`, as an [`Objective`]: what an optimizer's step takes.
     ///

@@ -5,13 +5,18 @@
 //! search, gradient descent, SGD and its update rules, the gradient check — needs nothing
 //! else from a model, so that is what these traits say:
 //!
-//! * [`Params`] — the flat parameter vector (and, for models that have them, its named
-//!   tensors and its threads);
+//! * [`Params`] — the flat parameter vector, and (for models that have them) its named
+//!   tensors;
 //! * [`Objective`] — a loss of the parameters and its gradient: Rosenbrock, a regulariser,
 //!   a layer's backward pass bound to an upstream gradient, or a model bound to a batch
 //!   ([`OnBatch`]). Optimizers take `&mut dyn Objective<T>`;
 //! * [`FnObjective`] — an objective from two closures, for the cases where writing a type
 //!   is more than the function deserves.
+//!
+//! That is all a function or model of yours writes. The crate's own models also lend the
+//! optimizer their threads and take part of its step ([`Objective::fast_path`], see
+//! [`FastPath`]); that sits behind one method with a default, so a type of yours neither
+//! writes nor forwards it unless it wraps one of them.
 //!
 //! ```
 //! use downhill::model::FnObjective;
@@ -38,147 +43,81 @@ use std::ops::Range;
 
 use crate::data::{Batch, Examples};
 use crate::error::{Error, Result};
-use crate::kernels::update::Pass;
+use crate::fast_path::FastPath;
 use crate::model::Model;
+use crate::scalar::Scalar;
 use crate::validate::same_size;
-use crate::Scalar;
 
-/// The body of a [`Params`] impl that forwards every method to `self.$field`: a wrapper
-/// (a model bound to a batch, a classifier around an MLP) must forward all of them, or it
-/// silently loses its inner model's threads, names or swap.
+/// The body of a [`Params`] impl that forwards its three methods to a field: for a wrapper
+/// that holds the parameters of what it wraps.
+///
+/// `forward_params!(T, field)` in `impl<T: Scalar> Params<T> for Wrapper<T>`, or with the
+/// element type itself (`forward_params!(f32, inner)`); the field is a name or a tuple
+/// index.
+///
+/// ```
+/// use downhill::model::{Mlp, Params};
+/// use downhill::prelude::*;
+///
+/// /// An MLP with a name.
+/// struct Named {
+///     name: String,
+///     inner: Mlp<f32>,
+/// }
+///
+/// impl Params<f32> for Named {
+///     downhill::forward_params!(f32, inner);
+/// }
+///
+/// let inner = Mlp::builder(2).hidden(3, Activation::Tanh).classes(2).build()?;
+/// let named = Named { name: "xor".into(), inner };
+/// assert_eq!(named.params().len(), 2 * 3 + 3 + 3 * 2 + 2);
+/// assert_eq!(named.param_groups()[0].name, "layers.0.weight");
+/// # Ok::<(), downhill::Error>(())
+/// ```
+#[macro_export]
 macro_rules! forward_params {
-    ($field:tt) => {
-        fn params(&self) -> &[T] {
+    ($t:ty, $field:tt) => {
+        fn params(&self) -> &[$t] {
             self.$field.params()
         }
-        fn params_mut(&mut self) -> &mut [T] {
+        fn params_mut(&mut self) -> &mut [$t] {
             self.$field.params_mut()
         }
-        fn num_params(&self) -> usize {
-            self.$field.num_params()
-        }
-        fn param_groups(&self) -> Vec<$crate::model::ParamGroup> {
+        fn param_groups(&self) -> ::std::vec::Vec<$crate::model::ParamGroup> {
             self.$field.param_groups()
         }
-        fn set_threads(&mut self, threads: usize) -> $crate::error::Result<()> {
-            self.$field.set_threads(threads)
-        }
-        fn parallelism(&self) -> usize {
-            self.$field.parallelism()
-        }
-        fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
-            self.$field.run_shares(job)
-        }
-        fn share_bounds(&self) -> Option<Vec<usize>> {
-            self.$field.share_bounds()
-        }
-        fn swap_params(&mut self, next: &mut Vec<T>) -> $crate::error::Result<()> {
-            self.$field.swap_params(next)
-        }
-        fn params_version(&self) -> Option<u64> {
-            self.$field.params_version()
-        }
     };
-}
-pub(crate) use forward_params;
-
-/// A parameter version never handed out before in this process (see
-/// [`Params::params_version`]): one counter for every model, so two vectors share a version
-/// only when one is an unchanged clone of the other.
-pub(crate) fn fresh_version() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-/// [`Params::swap_params`] for a model that owns its parameters as one `Vec`: a swap of
-/// the two vectors, no copy (after checking the lengths agree).
-pub(crate) fn swap_vec<T>(
-    context: &'static str,
-    mine: &mut Vec<T>,
-    next: &mut Vec<T>,
-) -> Result<()> {
-    same_size(context, "parameter count", mine.len(), next.len())?;
-    std::mem::swap(mine, next);
-    Ok(())
 }
 
 /// A flat vector of parameters: what optimizers move and checkpoints save.
 ///
-/// Only [`params`](Params::params) and [`params_mut`](Params::params_mut) are required. The
-/// rest have defaults that suit a small model; a model with named tensors overrides
-/// [`param_groups`](Params::param_groups), and one with worker threads overrides the three
-/// methods that let an optimizer's update run on them (as [`Mlp`](crate::model::Mlp)
-/// does).
+/// Only [`params`](Params::params) and [`params_mut`](Params::params_mut) are required; a
+/// model with named tensors also overrides [`param_groups`](Params::param_groups).
 pub trait Params<T: Scalar> {
     /// All parameters, flat.
     fn params(&self) -> &[T];
     /// All parameters, flat and mutable.
     fn params_mut(&mut self) -> &mut [T];
-    /// Length of the parameter vector.
-    fn num_params(&self) -> usize {
-        self.params().len()
-    }
     /// The parameter vector cut into named tensors, in order, covering it exactly.
     ///
     /// Gradient checks report per group, and checkpoints store one tensor per group. The
     /// default is a single group called `params`; [`Mlp`](crate::model::Mlp) names its
     /// tensors PyTorch-style (`layers.0.weight`, `layers.0.bias`, …).
     fn param_groups(&self) -> Vec<ParamGroup> {
-        vec![ParamGroup::new("params", 0, vec![self.num_params()])]
+        vec![ParamGroup::new("params", 0, vec![self.params().len()])]
     }
-    /// Asks the model to run on `threads` threads. Models that do not parallelise ignore it
-    /// (the default).
-    fn set_threads(&mut self, threads: usize) -> Result<()> {
-        let _ = threads;
-        Ok(())
+}
+
+/// A vector is a parameter vector: one group, `params`. (What [`FnObjective`] holds, and
+/// what a wrapper of yours can hold and forward to with
+/// [`forward_params!`](crate::forward_params).)
+impl<T: Scalar> Params<T> for Vec<T> {
+    fn params(&self) -> &[T] {
+        self
     }
-    /// How many shares [`run_shares`](Params::run_shares) runs at once: the model's threads
-    /// (default 1).
-    fn parallelism(&self) -> usize {
-        1
-    }
-    /// Runs `job(0)`, …, `job(parallelism() − 1)`, concurrently where the model has threads,
-    /// and returns when all are done. Optimizers cut their elementwise update into these
-    /// shares. The default runs `job(0)` here.
-    fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
-        job(0)
-    }
-    /// Where an optimizer cuts its elementwise update into the
-    /// [`parallelism()`](Params::parallelism) shares [`run_shares`](Params::run_shares)
-    /// runs: `Some(bounds)` with `bounds[0] = 0 < … < bounds[parallelism()] = num_params()`,
-    /// share `i` updating `bounds[i]..bounds[i + 1]`; `None` (the default) for equal shares.
-    /// A model whose threads each own part of the parameters says so here, so each thread
-    /// updates what its own caches hold: [`Mlp`](crate::model::Mlp) cuts its first layer's
-    /// weights where its threads' ranges of input features meet.
-    fn share_bounds(&self) -> Option<Vec<usize>> {
-        None
-    }
-    /// Swaps the parameters with `other` (of the same length): afterwards the model holds
-    /// what `other` held and `other` the old parameters. It commits an update computed into
-    /// a separate buffer, and lets a search try a candidate and take it back. The default
-    /// swaps element by element; a model that owns its vector swaps the vectors, which costs
-    /// nothing.
-    fn swap_params(&mut self, other: &mut Vec<T>) -> Result<()> {
-        let params = self.params_mut();
-        same_size(
-            "Params::swap_params",
-            "parameter count",
-            params.len(),
-            other.len(),
-        )?;
-        params.swap_with_slice(other);
-        Ok(())
-    }
-    /// A number that names the parameters' current values: a model that tracks it hands out
-    /// a new one, never used before in the process, whenever its parameters may change (each
-    /// [`params_mut`](Params::params_mut) and [`swap_params`](Params::swap_params) call).
-    /// While it stays the same, an optimizer may trust what it knows of the values it last
-    /// wrote — the gradient methods keep their largest magnitude, which lets them take a step
-    /// in place without reading the parameters first. `None` (the default): not tracked, and
-    /// nothing is assumed.
-    fn params_version(&self) -> Option<u64> {
-        None
+    fn params_mut(&mut self) -> &mut [T] {
+        self
     }
 }
 
@@ -193,92 +132,15 @@ pub trait Objective<T: Scalar>: Params<T> {
     /// The function's value at [`params`](Params::params).
     fn loss(&mut self) -> Result<T>;
     /// The value, with its gradient with respect to the parameters written into `grad`
-    /// (`grad.len() == num_params()`; overwritten, not accumulated).
+    /// (`grad.len() == params().len()`; overwritten, not accumulated).
     fn loss_and_grad(&mut self, grad: &mut [T]) -> Result<T>;
-    /// The largest magnitude in the gradient the last `loss_and_grad` wrote, `+∞` if any
-    /// element of it was not finite: for a model that measures it on the way, while the
-    /// gradient is in cache. An update step then needs no pass of its own over the gradient
-    /// to prove that it stays finite and can be taken in place. The default, `None`, means
-    /// not measured: the step measures it.
-    ///
-    /// It must describe exactly the gradient the last call wrote: a value smaller than the
-    /// truth lets a non-finite step through. Return `None` whenever in doubt (a wrapper that
-    /// changes the gradient after its inner model wrote it must not forward the inner
-    /// model's value).
-    fn grad_magnitude(&self) -> Option<T> {
+    /// What the crate's own models lend an optimizer to take its steps faster (their
+    /// threads, and part of the update step itself): see [`FastPath`]. The default, `None`,
+    /// is always correct: the optimizer then works from the parameters, the loss and the
+    /// gradient alone. A wrapper forwards its inner objective's only if its `loss_and_grad`
+    /// returns the inner gradient unchanged.
+    fn fast_path(&mut self) -> Option<FastPath<'_, T>> {
         None
-    }
-    /// [`loss_and_grad`](Objective::loss_and_grad), with an optimizer's offer to take part
-    /// of its update step while the gradient is computed ([`StepOffer`]). The default
-    /// declines: it computes the gradient and leaves the whole step to the optimizer. A
-    /// wrapper that forwards [`grad_magnitude`](Objective::grad_magnitude) forwards this
-    /// too; one that changes the gradient after its inner objective wrote it must not.
-    fn loss_and_grad_with_step(
-        &mut self,
-        grad: &mut [T],
-        offer: &mut StepOffer<'_, T>,
-    ) -> Result<T> {
-        let _ = offer;
-        self.loss_and_grad(grad)
-    }
-}
-
-/// An update step a gradient method offers to let the model take in part, as it computes
-/// the gradient ([`Objective::loss_and_grad_with_step`]).
-///
-/// A step is normally a pass over the whole gradient after it is written: every parameter,
-/// its gradient and the rule's state read back from memory. A model that computes part of
-/// its gradient in small tiles can step those parameters from each tile while it is in
-/// registers, and never write that part of the gradient at all —
-/// [`Mlp`](crate::model::Mlp)'s sparse first layer does, for `W₁`, most of a 784-256-10
-/// network's parameters (1.11× the examples per second on MNIST, one thread). The bits are
-/// those of the separate pass: same formulas, same order. The gradient of what the model
-/// stepped is not written (so
-/// [`Descent::last_gradient`](crate::optim::Descent::last_gradient) is `None` after such a
-/// step), and [`grad_magnitude`](Objective::grad_magnitude) describes the rest.
-///
-/// What makes that safe is the refusal guarantee: a step that would write a non-finite
-/// value must change nothing. So the offer carries what the optimizer knows (the rule's
-/// constants, the largest magnitudes of the parameters and of its state), and a model
-/// takes it only after proving, *before* it writes anything, that the whole step — its part
-/// and the optimizer's — stays finite for every gradient it can produce. The optimizer then
-/// steps the rest. Its fields are the crate's: a model outside the crate can decline (the
-/// default) or forward the offer to a model inside it, and nothing else.
-pub struct StepOffer<'a, T> {
-    /// The rule's constants for this step (no clipping: the norm is not known in time).
-    pub(crate) pass: Pass<T>,
-    /// The largest magnitude in the parameters, and in each state buffer.
-    pub(crate) w_peak: T,
-    pub(crate) state_peak: [T; 2],
-    /// The rule's live state buffers (each as long as the parameters, or empty for one the
-    /// rule does not keep), for the model to step in place.
-    pub(crate) state: [&'a mut [T]; 2],
-    /// What the model took: the first `len` parameters, and the largest magnitude it wrote
-    /// to each state buffer and to the parameters.
-    pub(crate) taken: Option<(usize, [T; 3])>,
-}
-
-impl<T> StepOffer<'_, T> {
-    /// How many of the leading parameters the model has stepped itself (`None`: it
-    /// declined, and the optimizer takes the whole step).
-    pub fn taken(&self) -> Option<usize> {
-        self.taken.as_ref().map(|(len, _)| *len)
-    }
-
-    /// Checks that the state lent fits `n` parameters: each buffer the rule keeps `n`
-    /// long, the others empty. A model checks it before it steps anything, so that no
-    /// thread's kernel can refuse its slice after another thread has stepped its own.
-    pub(crate) fn check_state(&self, context: &'static str, n: usize) -> Result<()> {
-        let [s0, s1] = &self.state;
-        self.pass.rule.check_state(context, n, [&**s0, &**s1])
-    }
-}
-
-impl<T> std::fmt::Debug for StepOffer<'_, T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StepOffer")
-            .field("taken", &self.taken())
-            .finish_non_exhaustive()
     }
 }
 
@@ -388,7 +250,7 @@ impl<'a, 'b, T: Scalar, D: Examples + ?Sized> OnBatch<'a, 'b, T, D> {
 }
 
 impl<T: Scalar, D: Examples + ?Sized> Params<T> for OnBatch<'_, '_, T, D> {
-    forward_params!(model);
+    crate::forward_params!(T, model);
 }
 
 impl<T: Scalar, D: Examples + ?Sized> Objective<T> for OnBatch<'_, '_, T, D> {
@@ -398,15 +260,8 @@ impl<T: Scalar, D: Examples + ?Sized> Objective<T> for OnBatch<'_, '_, T, D> {
     fn loss_and_grad(&mut self, grad: &mut [T]) -> Result<T> {
         self.model.loss_and_grad(self.batch, grad)
     }
-    fn grad_magnitude(&self) -> Option<T> {
-        self.model.grad_magnitude()
-    }
-    fn loss_and_grad_with_step(
-        &mut self,
-        grad: &mut [T],
-        offer: &mut StepOffer<'_, T>,
-    ) -> Result<T> {
-        self.model.loss_and_grad_with_step(self.batch, grad, offer)
+    fn fast_path(&mut self) -> Option<FastPath<'_, T>> {
+        self.model.fast_path()
     }
 }
 
@@ -442,15 +297,7 @@ where
 }
 
 impl<T: Scalar, F, G> Params<T> for FnObjective<T, F, G> {
-    fn params(&self) -> &[T] {
-        &self.x
-    }
-    fn params_mut(&mut self) -> &mut [T] {
-        &mut self.x
-    }
-    fn swap_params(&mut self, next: &mut Vec<T>) -> Result<()> {
-        swap_vec("FnObjective::swap_params", &mut self.x, next)
-    }
+    crate::forward_params!(T, x);
 }
 
 impl<T, F, G> Objective<T> for FnObjective<T, F, G>

@@ -8,7 +8,7 @@
 use crate::error::Result;
 use crate::optim::descent::{Descent, FullBatch};
 use crate::optim::update::GradientUpdate;
-use crate::Scalar;
+use crate::scalar::Scalar;
 
 /// Full-batch gradient descent: every step follows the gradient of the whole training set.
 ///

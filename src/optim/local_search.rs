@@ -9,8 +9,8 @@ use crate::model::Objective;
 use crate::optim::search::SearchState;
 use crate::optim::{Batching, Optimizer, StateDict};
 use crate::rng::stream_rng;
+use crate::scalar::Scalar;
 use crate::validate::positive;
-use crate::Scalar;
 
 /// Random local search around the best parameters; the model always holds the best found.
 ///

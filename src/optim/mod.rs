@@ -51,7 +51,24 @@ pub use sgd::Sgd;
 
 use crate::error::{Error, Result};
 use crate::model::Objective;
-use crate::Scalar;
+use crate::scalar::Scalar;
+use crate::validate::same_size;
+
+/// Swaps `objective`'s parameters with `other` (of the same length): the vectors
+/// themselves through its fast path (no copy), element by element otherwise. Afterwards the
+/// objective holds what `other` held and `other` the old parameters.
+pub(crate) fn swap_params<T: Scalar>(
+    objective: &mut dyn Objective<T>,
+    other: &mut Vec<T>,
+) -> Result<()> {
+    if let Some(mut fast) = objective.fast_path() {
+        return fast.open().swap_params(other);
+    }
+    let params = objective.params_mut();
+    same_size("swap_params", "parameter count", params.len(), other.len())?;
+    params.swap_with_slice(other);
+    Ok(())
+}
 
 /// What each step of an optimizer wants to see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use crate::model::Objective;
 use crate::optim::search::SearchState;
 use crate::optim::{Batching, Optimizer, StateDict};
 use crate::rng::stream_rng;
+use crate::scalar::Scalar;
 use crate::validate::positive;
-use crate::Scalar;
 
 /// Random search: each step tries fresh random weights; the model always holds the best found.
 ///
@@ -64,10 +64,11 @@ impl<T: Scalar> Optimizer<T> for RandomSearch<T> {
     fn step(&mut self, objective: &mut dyn Objective<T>) -> Result<T> {
         let mut rng = stream_rng(self.seed, self.state.tries as u64);
         self.candidate.clear();
-        self.candidate.extend((0..objective.num_params()).map(|_| {
-            let z: f64 = StandardNormal.sample(&mut rng);
-            T::from_f64(z) * self.scale
-        }));
+        self.candidate
+            .extend((0..objective.params().len()).map(|_| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                T::from_f64(z) * self.scale
+            }));
         // A NaN loss is never an improvement.
         let loss =
             self.state

@@ -21,8 +21,8 @@
 //!
 //! A rule is configuration only, validated by its constructors and setters (its fields are
 //! private). Its state between steps — [`RuleState`] — lives in the optimizer that uses it,
-//! and the arithmetic of each rule is one fused pass over the parameters
-//! (`kernels/update.rs`).
+//! and the arithmetic of each rule is written once, for one parameter, and run by every way
+//! a step is committed (`kernels/update`).
 //!
 //! ```
 //! use downhill::optim::{Sgd, UpdateRule};
@@ -40,8 +40,8 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::kernels::update::{AdamStep, RulePass};
+use crate::scalar::Scalar;
 use crate::validate::{non_negative, open_unit_interval, positive, unit_interval};
-use crate::Scalar;
 
 /// How a gradient method turns gradients into steps. Build one with the constructors; every
 /// hyper-parameter is validated when it is set.
@@ -414,6 +414,23 @@ impl<T: Scalar> RuleState<T> {
                 exp_avg: m,
                 exp_avg_sq: v,
             } => vec![m, v],
+        }
+    }
+
+    /// Moves the buffers out (leaving empty ones), in order, padded with empty vectors to
+    /// two: what a step offered to the model lends it.
+    pub(crate) fn lend(&mut self) -> [Vec<T>; 2] {
+        let mut out = [Vec::new(), Vec::new()];
+        for (slot, b) in out.iter_mut().zip(self.buffers_mut()) {
+            *slot = std::mem::take(b);
+        }
+        out
+    }
+
+    /// Moves back what [`lend`](RuleState::lend) took.
+    pub(crate) fn restore(&mut self, lent: [Vec<T>; 2]) {
+        for (b, v) in self.buffers_mut().into_iter().zip(lent) {
+            *b = v;
         }
     }
 

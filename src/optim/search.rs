@@ -1,15 +1,15 @@
 //! What random search and random local search share: a try is a whole candidate parameter
 //! vector, evaluated in place of the current one and kept only if it is better.
 //!
-//! The candidate is built in a buffer of the search's own and swapped in
-//! ([`Params::swap_params`]; for an [`Mlp`](crate::model::Mlp) that costs nothing). If
+//! The candidate is built in a buffer of the search's own and swapped in (for an
+//! [`Mlp`](crate::model::Mlp), through its fast path, which costs nothing). If
 //! it is worse, or its loss cannot be evaluated, it is swapped back out: the model holds the
 //! best parameters found, always, and an error leaves it where it was.
 
 use crate::error::{Error, Result};
 use crate::model::Objective;
-use crate::optim::StateDict;
-use crate::Scalar;
+use crate::optim::{swap_params, StateDict};
+use crate::scalar::Scalar;
 
 /// A search's progress: the tries made and the losses seen.
 #[derive(Debug, Clone, Default)]
@@ -32,11 +32,11 @@ impl<T: Scalar> SearchState<T> {
         candidate: &mut Vec<T>,
         better: impl Fn(T, Option<T>) -> bool,
     ) -> Result<T> {
-        objective.swap_params(candidate)?;
+        swap_params(objective, candidate)?;
         let loss = match objective.loss() {
             Ok(loss) => loss,
             Err(e) => {
-                objective.swap_params(candidate)?;
+                swap_params(objective, candidate)?;
                 return Err(e);
             }
         };
@@ -45,7 +45,7 @@ impl<T: Scalar> SearchState<T> {
         if better(loss, self.best_loss) {
             self.best_loss = Some(loss);
         } else {
-            objective.swap_params(candidate)?;
+            swap_params(objective, candidate)?;
         }
         Ok(loss)
     }

@@ -9,8 +9,8 @@
 use crate::error::Result;
 use crate::optim::descent::{Descent, MiniBatch};
 use crate::optim::update::GradientUpdate;
+use crate::scalar::Scalar;
 use crate::validate::at_least_one;
-use crate::Scalar;
 
 /// Minibatch stochastic gradient descent: the gradient over a random minibatch of 32–256
 /// examples is a noisy but unbiased estimate of the full gradient, and costs a fraction of

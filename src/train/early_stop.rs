@@ -28,9 +28,9 @@
 use crate::error::{Error, Result};
 use crate::model::Params;
 use crate::optim::StateDict;
+use crate::scalar::Scalar;
 use crate::train::{Control, EpochEnd, Monitor, Observer, StopReason, TrainReport};
 use crate::validate::{at_least_one, non_negative, same_size};
-use crate::Scalar;
 
 /// The name early stopping's state goes under in a checkpoint.
 const STATE_NAME: &str = "early_stopping";

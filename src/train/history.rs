@@ -23,8 +23,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::scalar::Scalar;
 use crate::train::{Control, EpochEnd, EpochRecord, Observer};
-use crate::Scalar;
 
 const COLUMNS: [&str; 8] = [
     "epoch",

@@ -22,8 +22,8 @@
 
 use crate::error::{Error, Result};
 use crate::optim::{Optimizer, Schedule};
+use crate::scalar::Scalar;
 use crate::train::{Control, EpochEnd, Monitor, Observer};
-use crate::Scalar;
 
 /// An [`Observer`] that sets the optimizer's learning rate from a [`Schedule`] after every
 /// epoch.

@@ -48,11 +48,12 @@ use std::time::{Duration, Instant};
 
 use crate::data::{Batch, Examples, Minibatches};
 use crate::error::{Error, Quantity, Result};
-use crate::model::{forward_params, Model, Objective, OnBatch, Params, StepOffer};
+use crate::fast_path::FastPath;
+use crate::model::{Model, Objective, OnBatch, Params};
 use crate::optim::{Batching, Optimizer};
 use crate::rng::stream_rng;
+use crate::scalar::Scalar;
 use crate::validate::{at_least_one, thread_count};
-use crate::Scalar;
 
 /// What one epoch did.
 #[derive(Debug, Clone, PartialEq)]
@@ -235,7 +236,9 @@ impl Trainer {
                 "must hold at least one example",
             ));
         }
-        model.set_threads(self.threads)?;
+        if let Some(mut fast) = model.fast_path() {
+            fast.open().set_threads(self.threads)?;
+        }
         model.prepare(train)?;
         let mut sampler = match optimizer.batching() {
             Batching::MiniBatch(size) => Some(Minibatches::new(train.len(), size)?),
@@ -416,7 +419,7 @@ impl Examples for NoData {
 struct WithoutData<'a, T>(&'a mut dyn Objective<T>);
 
 impl<T: Scalar> Params<T> for WithoutData<'_, T> {
-    forward_params!(0);
+    crate::forward_params!(T, 0);
 }
 
 impl<T: Scalar> Model<T, NoData> for WithoutData<'_, T> {
@@ -426,16 +429,8 @@ impl<T: Scalar> Model<T, NoData> for WithoutData<'_, T> {
     fn loss_and_grad(&mut self, _batch: &Batch<'_, T, NoData>, grad: &mut [T]) -> Result<T> {
         self.0.loss_and_grad(grad)
     }
-    fn grad_magnitude(&self) -> Option<T> {
-        self.0.grad_magnitude()
-    }
-    fn loss_and_grad_with_step(
-        &mut self,
-        _batch: &Batch<'_, T, NoData>,
-        grad: &mut [T],
-        offer: &mut StepOffer<'_, T>,
-    ) -> Result<T> {
-        self.0.loss_and_grad_with_step(grad, offer)
+    fn fast_path(&mut self) -> Option<FastPath<'_, T>> {
+        self.0.fast_path()
     }
 }
 

@@ -28,8 +28,8 @@ use std::time::Duration;
 use crate::error::Result;
 use crate::model::Params;
 use crate::optim::{Optimizer, StateDict};
+use crate::scalar::Scalar;
 use crate::train::{EpochRecord, Monitor, TrainReport};
-use crate::Scalar;
 
 /// Why a run ended before its last epoch.
 #[derive(Debug, Clone, PartialEq)]

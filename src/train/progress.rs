@@ -27,8 +27,8 @@ use std::io::Write;
 
 use crate::error::Result;
 use crate::model::Params;
+use crate::scalar::Scalar;
 use crate::train::{Control, EpochEnd, Observer, StepInfo, TrainReport};
-use crate::Scalar;
 
 /// An [`Observer`] that reports progress: a bar on a terminal, plain lines otherwise.
 pub struct Progress<W: Write = Box<dyn Write + Send>> {

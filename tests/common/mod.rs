@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use downhill::model::{Objective, Params};
 use downhill::prelude::*;
 
+pub mod logging;
+
 /// The shipped MNIST subset (8000 train, 2000 test digits), in this repository.
 pub const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
 
@@ -106,45 +108,6 @@ pub fn every_rule() -> Vec<UpdateRule> {
 pub fn bits<T: Scalar>(xs: &[T]) -> Vec<u64> {
     xs.iter().map(|x| x.to_f64_lossless().to_bits()).collect()
 }
-
-/// The body of `impl Params<f64>` for a test's wrapper around the model or objective in
-/// `self.$field`: `forward_params!(inner)` forwards the parameters, their tensors, the
-/// threads, the swap and the version, so the wrapper trains as what it wraps; `forward_params!(tensors
-/// inner)` only the parameters and their tensors (the threads keep the trait's defaults).
-#[allow(unused_macros)]
-macro_rules! forward_params {
-    (tensors $field:ident) => {
-        fn params(&self) -> &[f64] {
-            self.$field.params()
-        }
-        fn params_mut(&mut self) -> &mut [f64] {
-            self.$field.params_mut()
-        }
-        fn param_groups(&self) -> Vec<downhill::model::ParamGroup> {
-            self.$field.param_groups()
-        }
-    };
-    ($field:ident) => {
-        $crate::common::forward_params!(tensors $field);
-        fn set_threads(&mut self, threads: usize) -> downhill::Result<()> {
-            self.$field.set_threads(threads)
-        }
-        fn parallelism(&self) -> usize {
-            self.$field.parallelism()
-        }
-        fn run_shares(&self, job: &(dyn Fn(usize) + Sync)) {
-            self.$field.run_shares(job)
-        }
-        fn swap_params(&mut self, next: &mut Vec<f64>) -> downhill::Result<()> {
-            self.$field.swap_params(next)
-        }
-        fn params_version(&self) -> Option<u64> {
-            self.$field.params_version()
-        }
-    };
-}
-#[allow(unused_imports)]
-pub(crate) use forward_params;
 
 /// `f(w) = ½ Σ λᵢ wᵢ²`: curvature λᵢ along axis i. No data: the objective is the function.
 #[derive(Debug, Clone)]

@@ -240,17 +240,6 @@ impl Drop for ThreadPool {
     }
 }
 
-/// The `part`-th of `parts` near-equal contiguous pieces of `0..len`, as a range; pieces
-/// differ in length by at most `align`, and every boundary but the last is a multiple of
-/// `align` (so a matrix kernel's tiles line up).
-pub fn split_range(len: usize, parts: usize, part: usize, align: usize) -> std::ops::Range<usize> {
-    let parts = parts.max(1);
-    let align = align.max(1);
-    let units = len.div_ceil(align);
-    let bound = |p: usize| ((units * p / parts) * align).min(len);
-    bound(part)..bound(part + 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,21 +255,6 @@ mod tests {
             });
         }
         assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 100));
-    }
-
-    #[test]
-    fn split_range_covers_and_aligns() {
-        for len in [0, 1, 7, 8, 100, 784] {
-            for parts in 1..5 {
-                let pieces: Vec<_> = (0..parts).map(|p| split_range(len, parts, p, 8)).collect();
-                assert_eq!(pieces[0].start, 0);
-                assert_eq!(pieces[parts - 1].end, len);
-                for w in pieces.windows(2) {
-                    assert_eq!(w[0].end, w[1].start);
-                    assert!(w[0].end % 8 == 0 || w[0].end == len);
-                }
-            }
-        }
     }
 
     #[test]

@@ -125,19 +125,34 @@
 
 use std::ops::{Range, RangeInclusive};
 
+#[allow(unsafe_code)]
+mod counting_alloc;
+
 pub use proptest;
 
-pub use crate::kernels::counting_alloc::{peak_bytes, CountingAllocator};
+pub use counting_alloc::{peak_bytes, CountingAllocator};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 use crate::data::{Batch, Dataset, Examples};
+use crate::error::Result;
 use crate::gradcheck::{GradCheck, GradReport};
 use crate::loss::Loss;
 use crate::matrix::Matrix;
 use crate::model::{Activation, Mlp, Model, Params};
 use crate::rng::seeded;
-use crate::{Result, Scalar};
+use crate::scalar::Scalar;
+
+/// The largest gradient magnitude `model`'s fast path measured as it wrote its last
+/// gradient (`+∞` if an element was not finite), or `None` (no fast path, or nothing
+/// measured). An update trusts it to prove its step finite without a pass of its own over
+/// the gradient, so it must be the largest `|g|` of what was written, exactly: a property a
+/// test of the crate's models checks with this.
+pub fn measured_grad_magnitude<T: Scalar, D: Examples + ?Sized>(
+    model: &mut dyn Model<T, D>,
+) -> Option<T> {
+    model.fast_path()?.open().grad_magnitude()
+}
 
 /// A check's outcome as a property's: `Ok(report)` if it passed, otherwise a failure
 /// carrying the report's table (and an error of the code under test becomes one too).

@@ -2,9 +2,10 @@
 //! for tests that a reader never allocates more than a small multiple of its input
 //! (feature `testing`; use it through [`crate::testing::CountingAllocator`]).
 //!
-//! It lives here because a `GlobalAlloc` cannot be written without `unsafe`, and this folder
-//! holds all of the crate's. It only forwards to the system allocator; counting is per thread
-//! so that tests running side by side do not see each other's allocations.
+//! A `GlobalAlloc` cannot be written without `unsafe`, so this module opts in to it (the
+//! crate denies it elsewhere); its two blocks only forward to the system allocator.
+//! Counting is per thread so that tests running side by side do not see each other's
+//! allocations.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -13,7 +13,9 @@
 pub mod activation;
 pub mod cli;
 pub mod data;
+pub mod learned;
 pub mod measure;
+pub mod pictures;
 pub mod plot;
 pub mod search;
 pub mod threads;

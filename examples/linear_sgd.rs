@@ -32,6 +32,10 @@ struct Cli {
     /// Minibatch size
     #[arg(long, default_value_t = 128)]
     batch: usize,
+    /// L2 weight decay λ added to the gradient (λ·W): it pulls the weights of pixels no
+    /// digit lights back to zero
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f32,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -45,6 +49,7 @@ struct Report {
     epochs: usize,
     lr: f32,
     batch: usize,
+    weight_decay: f32,
     steps: usize,
     train_loss: Option<f64>,
     test_accuracy: f64,
@@ -56,7 +61,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let mut p = cli.linear.load()?;
-    let mut sgd = Sgd::new(cli.lr)?.batch_size(cli.batch)?;
+    let mut sgd = Sgd::new(cli.lr)?
+        .batch_size(cli.batch)?
+        .weight_decay(cli.weight_decay)?;
     let report = Trainer::new(cli.epochs)?.seed(cli.run.seed).run_with(
         &mut p.model,
         &mut sgd,
@@ -84,6 +91,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             epochs: report.history.len(),
             lr: cli.lr,
             batch: cli.batch,
+            weight_decay: cli.weight_decay,
             steps,
             train_loss: report.final_loss(),
             test_accuracy,

@@ -28,8 +28,10 @@ const LABEL_FONT: f64 = 16.0;
 const TITLE_FONT: f64 = 20.0;
 /// The widest figure (pixels).
 const MAX_WIDTH: i32 = 1600;
-/// Grey levels a drawn pixel is rounded to (runs of equal levels merge into one shape).
-const LEVELS: f64 = 48.0;
+/// Levels a drawn pixel's shade is rounded to: few enough that runs of equal pixels merge
+/// into one shape and the near-white ones are left out (a file a tenth the size), many
+/// enough that the eye sees no steps.
+const LEVELS: f64 = 12.0;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
@@ -73,7 +75,7 @@ pub fn confusion(
     let k = m.classes() as i32;
     let cell = (560 / k.max(1)).clamp(24, 56);
     let label_w = names.iter().map(|n| n.chars().count()).max().unwrap_or(1) as i32 * 9 + 16;
-    let (left, top) = (label_w + 40, 74);
+    let (left, top) = ((label_w + 40).max(100), 74);
     let (width, height) = (left + k * cell + 90, top + k * cell + 80);
     svg(dir, name, (width, height), |root| {
         root.draw(&Text::new(

@@ -602,14 +602,15 @@ fn draw_histogram(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &HistPanel) 
     Ok(())
 }
 
-/// Writes `dir/name`: training loss, and the loss and accuracy on the evaluation set (`set`:
-/// "test" or "validation"), per epoch of a run. Returns the file written.
+/// Writes `dir/name`: per epoch of a run, the training loss and the validation split's loss
+/// and accuracy (when the run held one out), and the test set's when given (`test`: epoch,
+/// loss, accuracy; `--test-curve`), each labelled by the set it is on. Returns the file written.
 pub fn training_history(
     dir: &Path,
     name: &str,
     title: &str,
-    set: &str,
     history: &[downhill::EpochRecord],
+    test: &[(usize, f64, f64)],
 ) -> Result<PathBuf, String> {
     let per_epoch = |f: &dyn Fn(&downhill::EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
         history
@@ -617,24 +618,40 @@ pub fn training_history(
             .filter_map(|e| f(e).map(|v| (e.epoch as f64, v)))
             .collect()
     };
+    let test_loss: Vec<(f64, f64)> = test.iter().map(|p| (p.0 as f64, p.1)).collect();
+    let test_accuracy: Vec<(f64, f64)> = test.iter().map(|p| (p.0 as f64, p.2)).collect();
     let mut loss = Panel::new(&format!("{title}: loss"), "epoch", "loss (log)")
         .log_y()
         .line(
             "training loss (mean over the epoch)",
             per_epoch(&|e| Some(e.train_loss)),
         );
-    let test_loss = per_epoch(&|e| e.valid_loss);
-    if !test_loss.is_empty() {
-        loss = loss.line(&format!("{set} loss (after the epoch)"), test_loss);
+    let valid_loss = per_epoch(&|e| e.valid_loss);
+    if !valid_loss.is_empty() {
+        loss = loss.line("validation loss (after the epoch)", valid_loss);
     }
-    let accuracy = Panel::new(
-        &format!("{title}: {set} accuracy"),
-        "epoch",
-        &format!("{set} accuracy"),
-    )
-    .legend(Legend::LowerRight)
-    .path(&format!("{set} accuracy"), per_epoch(&|e| e.valid_accuracy));
+    if !test_loss.is_empty() {
+        loss = loss.line("test loss (after the epoch)", test_loss);
+    }
+    let valid_accuracy = per_epoch(&|e| e.valid_accuracy);
+    let mut panels = vec![loss];
+    if !valid_accuracy.is_empty() || !test_accuracy.is_empty() {
+        let sets = match (valid_accuracy.is_empty(), test_accuracy.is_empty()) {
+            (false, true) => "validation",
+            (true, false) => "test",
+            _ => "validation and test",
+        };
+        let mut accuracy = Panel::new(&format!("{title}: {sets} accuracy"), "epoch", "accuracy")
+            .legend(Legend::LowerRight);
+        if !valid_accuracy.is_empty() {
+            accuracy = accuracy.path("validation accuracy", valid_accuracy);
+        }
+        if !test_accuracy.is_empty() {
+            accuracy = accuracy.path("test accuracy", test_accuracy);
+        }
+        panels.push(accuracy);
+    }
     let path = file_in(dir, name)?;
-    lines(&path, &[loss, accuracy], 2)?;
+    lines(&path, &panels, 2)?;
     Ok(path)
 }

@@ -10,18 +10,27 @@ use std::cell::Cell;
 use downhill::model::{Evaluation, Params};
 use downhill::prelude::*;
 
+use super::cli::Failure;
+
 /// Training images held out to validate on, by default (of the 8000 shipped).
 pub const VALID: usize = 1000;
 
 /// Splits `n` images, drawn with `seed`, off `train`: the rest to train on, and the held-out
-/// ones (`None` for `n = 0`).
+/// ones (`None` for `n = 0`). Holding out all of them, or more, is bad input.
 pub fn hold_out(
     train: Dataset<f32>,
     n: usize,
     seed: u64,
-) -> downhill::Result<(Dataset<f32>, Option<Dataset<f32>>)> {
+) -> Result<(Dataset<f32>, Option<Dataset<f32>>), Failure> {
     if n == 0 {
         return Ok((train, None));
+    }
+    if n >= train.len() {
+        return Err(Failure::Input(format!(
+            "--valid {n}: the training set has {} images, and some must be left to train on \
+             (hold out fewer, or none with --valid 0)",
+            train.len()
+        )));
     }
     let (rest, held_out) = train.split(n, seed)?;
     Ok((rest, Some(held_out)))

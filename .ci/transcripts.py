@@ -403,9 +403,14 @@ def main():
             lines[start:end] = body
         path.write_text("\n".join(lines))
         print(f"rewrote {len(changes)} block(s) in {path.relative_to(ROOT)}")
-    if unmarked or failed and not args.bless:
-        print(f"\n{len(failed)} transcript(s) differ from what the examples print: "
+    if unmarked:
+        print(f"\n{len(unmarked)} block(s) show output no one replays: mark each with "
+              f"<!-- replay --> (and the lines it shows), then run --bless")
+    differ = [f for f in failed if f not in unmarked]
+    if differ and not args.bless:
+        print(f"\n{len(differ)} transcript(s) differ from what the examples print: "
               f"regenerate them with `python3 .ci/transcripts.py --bless` and review the diff")
+    if unmarked or differ and not args.bless:
         return 1
     print(f"{len(blocks)} transcripts, {len(runner.cache)} commands run")
     return 0

@@ -24,7 +24,7 @@
 //! from one, up to `--epochs` in all: the flags you leave out come from the checkpoint, and a
 //! flag that contradicts it is an error naming both values. Four epochs straight and two plus
 //! two resumed end with the same `params_hash`, early stopping included. Bad input exits 2; a
-//! run that diverges (`--lr 1e6`) exits 1 with one line naming the epoch, the step and the
+//! run that diverges (`--lr 1e8`) exits 1 with one line naming the epoch, the step and the
 //! value.
 
 mod common;

@@ -99,10 +99,12 @@
 //!   whole big model, or in a property test run thousands of times; use coordinates (all,
 //!   or a sample) to locate a bug.
 
+mod hessian;
 mod kink;
 mod numeric;
 mod report;
 
+pub use hessian::{hessian_vector, hessian_vector_with_step};
 pub use numeric::{numeric_gradient, numeric_partial, relative_error, Difference};
 pub use report::{Coordinate, GradReport, GroupReport, Probe, Verdict};
 

@@ -33,6 +33,9 @@
 
 mod descent;
 mod gd;
+mod gd_line_search;
+mod lbfgs;
+mod line_search;
 mod local_search;
 mod random_search;
 mod rule;
@@ -43,6 +46,8 @@ mod update;
 
 pub use descent::{BatchPolicy, Descent, FullBatch, MiniBatch};
 pub use gd::GradientDescent;
+pub use lbfgs::{Convergence, Lbfgs};
+pub use line_search::{Evaluations, LineSearch, LineSearchReport};
 pub use local_search::LocalSearch;
 pub use random_search::RandomSearch;
 pub use rule::{RuleState, UpdateRule};

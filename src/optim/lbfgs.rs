@@ -61,14 +61,13 @@ use crate::validate::{at_least_one, non_negative, same_size};
 ///     },
 /// );
 /// let mut lbfgs = Lbfgs::new(10)?;
-/// let mut iterations = 0;
 /// while lbfgs.stop_reason().is_none() {
 ///     lbfgs.step(&mut f)?;
-///     iterations += 1;
 /// }
-/// assert!(matches!(lbfgs.stop_reason(), Some(Convergence::GradientTolerance { .. })));
-/// assert!(f.loss()? < 1e-10 && iterations < 50);
-/// println!("{iterations} iterations, {} evaluations", lbfgs.evaluations().function);
+/// // Stopped where a step changed the loss by less than tolerance_change (1e-9).
+/// assert!(matches!(lbfgs.stop_reason(), Some(Convergence::ChangeTolerance { .. })));
+/// assert!(f.loss()? < 1e-10 && lbfgs.iterations() < 50);
+/// println!("{} iterations, {} evaluations", lbfgs.iterations(), lbfgs.evaluations().function);
 /// # Ok::<(), downhill::Error>(())
 /// ```
 ///

@@ -87,6 +87,68 @@ fn the_two_loop_direction_is_the_newton_step_with_history_at_least_the_dimension
 }
 
 #[test]
+fn the_two_loop_direction_is_the_bfgs_update_of_a_scaled_identity() {
+    // Nocedal & Wright's eq. 7.19: H ← (I − ρ·s·yᵀ)·H·(I − ρ·y·sᵀ) + ρ·s·sᵀ, pair by pair,
+    // oldest first, from H₀ = γ·I with γ = sᵀy/yᵀy of the newest pair. Three pairs in five
+    // dimensions, not conjugate: the product is not A⁻¹, and every piece shows.
+    let n = 5;
+    let q = DenseQuadratic::random(n, 21);
+    let steps: Vec<Vec<f64>> = (0..3).map(|i| uniforms(n, 60 + i)).collect();
+    let mut buffers = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        buffers.push((format!("s.{i}"), s.clone()));
+        buffers.push((format!("y.{i}"), q.times(s)));
+    }
+    let mut lbfgs = Lbfgs::<f64>::new(3).unwrap();
+    let state = StateDict {
+        steps: 3,
+        buffers,
+        scalars: Vec::new(),
+    };
+    lbfgs.load_state(&state).unwrap();
+    let newest = (&steps[2], q.times(&steps[2]));
+    let gamma = dot(newest.0, &newest.1) / dot(&newest.1, &newest.1);
+    let mut h: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| if i == j { gamma } else { 0.0 }).collect())
+        .collect();
+    for s in &steps {
+        let y = q.times(s);
+        let rho = 1.0 / dot(&y, s);
+        // (I − ρ·s·yᵀ)·H·(I − ρ·y·sᵀ) + ρ·s·sᵀ, entry by entry.
+        let left: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| f64::from(u8::from(i == j)) - rho * s[i] * y[j])
+                    .collect()
+            })
+            .collect();
+        let times = |a: &[Vec<f64>], b: &[Vec<f64>]| -> Vec<Vec<f64>> {
+            (0..n)
+                .map(|i| {
+                    (0..n)
+                        .map(|j| (0..n).map(|k| a[i][k] * b[k][j]).sum())
+                        .collect()
+                })
+                .collect()
+        };
+        let right: Vec<Vec<f64>> = (0..n)
+            .map(|i| (0..n).map(|j| left[j][i]).collect())
+            .collect();
+        h = times(&times(&left, &h), &right);
+        for i in 0..n {
+            for j in 0..n {
+                h[i][j] += rho * s[i] * s[j];
+            }
+        }
+    }
+    let g = uniforms(n, 70);
+    let want: Vec<f64> = (0..n).map(|i| -dot(&h[i], &g)).collect();
+    let mut d = vec![0.0; n];
+    lbfgs.direction(&g, &mut d).unwrap();
+    assert!(relative(&d, &want) < 1e-12, "{d:?} vs {want:?}");
+}
+
+#[test]
 fn its_own_history_on_a_quadratic_gives_the_newton_step() {
     // A nearly exact line search (c₂ tiny) makes the steps A-conjugate, as conjugate
     // gradients' are: after n of them the history knows A exactly.
@@ -284,16 +346,18 @@ fn a_poisoned_step_is_refused_with_parameters_and_history_unchanged() {
     assert!(refused >= 4, "only {refused} steps were poisoned");
 
     // Poisoned at the very first evaluation, before there is any history.
-    let mut f = Watched::new(rosenbrock(vec![-1.2, 1.0]));
-    f.poison_in(0, Poison::Loss);
-    let mut lbfgs = Lbfgs::new(3).unwrap();
-    let err = lbfgs.step(&mut f).unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Diverged { .. }), "{err}");
-    assert_eq!(f.params(), &[-1.2, 1.0]);
-    assert_eq!(
-        state_bits(&lbfgs.state()),
-        state_bits(&Lbfgs::<f64>::new(3).unwrap().state())
-    );
+    for poison in [Poison::Loss, Poison::Gradient] {
+        let mut f = Watched::new(rosenbrock(vec![-1.2, 1.0]));
+        f.poison_in(0, poison);
+        let mut lbfgs = Lbfgs::new(3).unwrap();
+        let err = lbfgs.step(&mut f).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Diverged { .. }), "{err}");
+        assert_eq!(f.params(), &[-1.2, 1.0]);
+        assert_eq!(
+            state_bits(&lbfgs.state()),
+            state_bits(&Lbfgs::<f64>::new(3).unwrap().state())
+        );
+    }
 }
 
 #[test]

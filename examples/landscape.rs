@@ -1058,9 +1058,7 @@ fn rosenbrock() -> impl Objective<f64> + Clone {
 fn the_step_size_answered(cli: &Cli, start: [f64; 2]) -> Result<Answered, Failure> {
     let (kappa, tol, max_steps) = (cli.kappa, cli.tol, cli.steps);
     let reached = |f: f64| f <= tol;
-    println!(
-        "the step size, answered: the same valley from the same start, steps to f ≤ {tol:e}"
-    );
+    println!("the step size, answered: the same valley from the same start, steps to f ≤ {tol:e}");
     let mut lbfgs = Lbfgs::new(cli.history as usize)?;
     let mut v = valley(kappa, start);
     let lbfgs_walk = walk(&mut v, max_steps, reached, |v| v.loss(), |v| lbfgs.step(v))?;
@@ -1070,12 +1068,18 @@ fn the_step_size_answered(cli: &Cli, start: [f64; 2]) -> Result<Answered, Failur
             "  L-BFGS (history {})   {n:>5} iterations, {lbfgs_evaluations} evaluations",
             cli.history
         ),
-        None => println!("  L-BFGS (history {})   not within {max_steps} steps", cli.history),
+        None => println!(
+            "  L-BFGS (history {})   not within {max_steps} steps",
+            cli.history
+        ),
     }
     let mut walks = vec![(format!("L-BFGS (history {})", cli.history), lbfgs_walk)];
     let mut line_search_gd = Vec::new();
     for search in [LineSearch::backtracking(), LineSearch::strong_wolfe()] {
-        println!("  gradient descent, {} line search, from a first step of", search.name());
+        println!(
+            "  gradient descent, {} line search, from a first step of",
+            search.name()
+        );
         for first in FIRST_STEPS {
             let mut gd = GradientDescent::new(first)?.line_search(search);
             let mut v = valley(kappa, start);
@@ -1115,15 +1119,22 @@ fn the_step_size_answered(cli: &Cli, start: [f64; 2]) -> Result<Answered, Failur
     let mut banana = rosenbrock();
     // Until it stops (a converged L-BFGS stays where it is).
     let done = std::cell::Cell::new(false);
-    let lbfgs_banana = walk(&mut banana, max_steps, |_| done.get(), |f| f.loss(), |f| {
-        let loss = lbfgs.step(f);
-        done.set(lbfgs.stop_reason().is_some());
-        loss
-    })?;
+    let lbfgs_banana = walk(
+        &mut banana,
+        max_steps,
+        |_| done.get(),
+        |f| f.loss(),
+        |f| {
+            let loss = lbfgs.step(f);
+            done.set(lbfgs.stop_reason().is_some());
+            loss
+        },
+    )?;
     let final_loss = banana.loss()?;
-    let stop = lbfgs
-        .stop_reason()
-        .map_or_else(|| format!("not within {max_steps} steps"), |s| s.to_string());
+    let stop = lbfgs.stop_reason().map_or_else(
+        || format!("not within {max_steps} steps"),
+        |s| s.to_string(),
+    );
     println!(
         "Rosenbrock (1 − x)² + 100·(y − x²)² from (−1.2, 1): L-BFGS reaches f = {final_loss:.3e} in \
          {} iterations, {} evaluations ({stop})",

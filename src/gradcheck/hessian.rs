@@ -1,23 +1,5 @@
-//! Curvature from two gradients: the Hessian-vector product `H·v` by finite differences.
-//!
-//! The second-order term of the Taylor expansion, `½·Δwᵀ·H·Δw`, needs the Hessian `H` only
-//! through its product with a vector. That product is the derivative of the gradient along
-//! the vector, `H·v = d/dt ∇f(w + t·v)` at `t = 0`, so two gradient evaluations give it, by
-//! a centred difference:
-//!
-//! ```text
-//! H·v ≈ (∇f(w + t·v) − ∇f(w − t·v)) / 2t
-//! ```
-//!
-//! Its error is `O(t²·‖v‖³)`: the third derivative of `f` along `v`, times `t²/6`. On a
-//! quadratic the gradient is linear and the third derivative zero, so the difference is
-//! exact but for rounding. Rounding adds about `ε·‖∇f‖/(t·‖v‖)` (`ε` the machine epsilon),
-//! which is what keeps `t` from being tiny: the default moves the parameters a distance
-//! `h = ε^(1/3)·max(1, max|wᵢ|)` (6e-6 in `f64` for weights of order 1; 5e-3 in `f32`), where
-//! the two errors are about equal — the step [`Difference::Central`] uses for gradients, one
-//! derivative up.
-//!
-//! [`Difference::Central`]: crate::gradcheck::Difference::Central
+//! Curvature from two gradients: the Hessian-vector product `H·v` by finite differences
+//! (see [`hessian_vector`]).
 
 use crate::error::{Error, Result};
 use crate::model::Objective;
@@ -25,10 +7,26 @@ use crate::scalar::Scalar;
 use crate::validate::{positive, same_size};
 
 /// The Hessian-vector product `H·v` of `objective` at its parameters, written into `out`,
-/// from two gradient evaluations (a centred difference of the gradient along `v`; see the
-/// [module docs](self) for its error, `O(h²)`, and the default step `h`). The parameters
-/// are restored exactly afterwards, even when an evaluation fails. Works on any
-/// [`Objective`]: a function, or a model bound to a batch.
+/// from two gradient evaluations. The parameters are restored exactly afterwards, even when
+/// an evaluation fails. Works on any [`Objective`]: a function, or a model bound to a batch.
+///
+/// The second-order term of the Taylor expansion, `½·Δwᵀ·H·Δw`, needs the Hessian `H` only
+/// through its product with a vector. That product is the derivative of the gradient along
+/// the vector, `H·v = d/dt ∇f(w + t·v)` at `t = 0`, so two gradient evaluations give it, by
+/// a centred difference:
+///
+/// ```text
+/// H·v ≈ (∇f(w + t·v) − ∇f(w − t·v)) / 2t
+/// ```
+///
+/// Its error is `O(t²·‖v‖³)`: the third derivative of `f` along `v`, times `t²/6`. On a
+/// quadratic the gradient is linear and the third derivative zero, so the difference is
+/// exact but for rounding. Rounding adds about `ε·‖∇f‖/(t·‖v‖)` (`ε` the machine epsilon),
+/// which is what keeps `t` from being tiny: the parameters move a distance
+/// `h = ε^(1/3)·max(1, max|wᵢ|)` each way (6e-6 in `f64` for weights of order 1; 5e-3 in
+/// `f32`), where the two errors are about equal — the step
+/// [`Difference::Central`](crate::gradcheck::Difference::Central) uses for gradients, one
+/// derivative up. [`hessian_vector_with_step`] takes another `h`.
 ///
 /// ```
 /// use downhill::gradcheck::hessian_vector;

@@ -1,30 +1,5 @@
-//! L-BFGS: the second-order term of the Taylor expansion, learnt from the gradients.
-//!
-//! Near a minimum the loss is close to its quadratic model,
-//! `L(w + Δw) ≈ L(w) + Δwᵀ·∇L + ½·Δwᵀ·H·Δw`, whose minimum is the Newton step
-//! `Δw = −H⁻¹·∇L`: the step size *and* the direction, per direction of curvature. The Hessian
-//! `H` of a network is far too big to form, but every step shows how the gradient changed
-//! along it: `y = ∇L(w + s) − ∇L(w) ≈ H·s`. L-BFGS keeps the last `m` pairs `(s, y)` and
-//! applies an approximation of `H⁻¹` built from them to the gradient with the two-loop
-//! recursion — `4·m·n` multiply-adds, no matrix (Nocedal & Wright, algorithm 7.4):
-//!
-//! ```text
-//! q ← ∇f
-//! for i = newest … oldest:  αᵢ ← ρᵢ·sᵢᵀq,  q ← q − αᵢ·yᵢ        (ρᵢ = 1/yᵢᵀsᵢ)
-//! r ← γ·q                                                  (γ = sᵀy/yᵀy of the newest pair)
-//! for i = oldest … newest:  β ← ρᵢ·yᵢᵀr,  r ← r + (αᵢ − β)·sᵢ
-//! d = −r
-//! ```
-//!
-//! The initial matrix `H₀ = γ·I` is scaled as Nocedal & Wright recommend (their eq. 7.20), so
-//! that the quasi-Newton step `α = 1` is the step to try first; before there is any pair, the
-//! direction is `−∇f` and the first trial moves the parameters a distance of 1 (`α = 1/‖∇f‖`,
-//! as scipy's L-BFGS-B). A line search — [strong Wolfe](LineSearch::strong_wolfe) by default
-//! — takes the step; a pair whose curvature `yᵀs` is not positive enough (`yᵀs ≤ ε·sᵀs`,
-//! `ε` the element type's machine epsilon) would break the approximation's positive
-//! definiteness and is skipped, not stored. When the search finds no step along the L-BFGS
-//! direction, the history is cleared and `−∇f` tried, as L-BFGS-B does; when that fails too,
-//! the optimizer has stopped making progress.
+//! L-BFGS ([`Lbfgs`]): the second-order term of the Taylor expansion, learnt from the
+//! gradients; its typed stop reason ([`Convergence`]).
 
 use std::fmt;
 
@@ -70,6 +45,32 @@ use crate::validate::{at_least_one, non_negative, same_size};
 /// println!("{} iterations, {} evaluations", lbfgs.iterations(), lbfgs.evaluations().function);
 /// # Ok::<(), downhill::Error>(())
 /// ```
+///
+/// Near a minimum the loss is close to its quadratic model,
+/// `L(w + Δw) ≈ L(w) + Δwᵀ·∇L + ½·Δwᵀ·H·Δw`, whose minimum is the Newton step
+/// `Δw = −H⁻¹·∇L`: the step size *and* the direction, per direction of curvature. The Hessian
+/// `H` of a network is far too big to form, but every step shows how the gradient changed
+/// along it: `y = ∇L(w + s) − ∇L(w) ≈ H·s`. L-BFGS keeps the last `m` pairs `(s, y)` and
+/// applies an approximation of `H⁻¹` built from them to the gradient with the two-loop
+/// recursion — `4·m·n` multiply-adds, no matrix (Nocedal & Wright, algorithm 7.4):
+///
+/// ```text
+/// q ← ∇f
+/// for i = newest … oldest:  αᵢ ← ρᵢ·sᵢᵀq,  q ← q − αᵢ·yᵢ        (ρᵢ = 1/yᵢᵀsᵢ)
+/// r ← γ·q                                                  (γ = sᵀy/yᵀy of the newest pair)
+/// for i = oldest … newest:  β ← ρᵢ·yᵢᵀr,  r ← r + (αᵢ − β)·sᵢ
+/// d = −r
+/// ```
+///
+/// The initial matrix `H₀ = γ·I` is scaled as Nocedal & Wright recommend (their eq. 7.20), so
+/// that the quasi-Newton step `α = 1` is the step to try first; before there is any pair, the
+/// direction is `−∇f` and the first trial moves the parameters a distance of 1 (`α = 1/‖∇f‖`,
+/// as scipy's L-BFGS-B). A line search — [strong Wolfe](LineSearch::strong_wolfe) by default
+/// — takes the step; a pair whose curvature `yᵀs` is not positive enough (`yᵀs ≤ ε·sᵀs`,
+/// `ε` the element type's machine epsilon) would break the approximation's positive
+/// definiteness and is skipped, not stored. When the search finds no step along the L-BFGS
+/// direction, the history is cleared and `−∇f` tried, as L-BFGS-B does; when that fails too,
+/// the optimizer has stopped making progress.
 ///
 /// Each step reuses the loss and gradient its line search found at the point it reached
 /// while the parameters are still that point bit for bit, so an iteration usually costs one

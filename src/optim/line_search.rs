@@ -1,49 +1,5 @@
-//! The step size, chosen by trying: line searches.
-//!
-//! Gradient descent with a fixed step `η` asks the user the lecture's question — *what
-//! should the step size be?* — and has no answer of its own. A line search answers it at
-//! every iteration, along a direction `d` that goes downhill (`∇f·d < 0`), by evaluating the
-//! objective on the line `φ(α) = f(w + α·d)` until a step `α` meets its conditions:
-//!
-//! * **sufficient decrease** (Armijo): `φ(α) ≤ φ(0) + c₁·α·φ'(0)` — the loss falls by at least
-//!   a fraction `c₁` of what the slope promises. Too long a step fails it.
-//! * **curvature** (strong Wolfe): `|φ'(α)| ≤ c₂·|φ'(0)|` — the slope has flattened: too
-//!   short a step, where the loss is still falling steeply, fails it.
-//!
-//! [`LineSearch::backtracking`] asks for the first alone: it tries a step and halves it until
-//! the loss has fallen enough, and it needs only the loss at each trial.
-//! [`LineSearch::strong_wolfe`] asks for both, so it also grows a step that is too short:
-//! Nocedal & Wright's algorithms 3.5 (bracketing) and 3.6 (zoom), with each new trial the
-//! minimum of the cubic through the two nearest points' values and slopes (PyTorch's
-//! `line_search_fn="strong_wolfe"` is the same algorithm). Its trials cost a gradient each,
-//! and the gradient at the accepted step is what L-BFGS needs for its next iteration anyway.
-//!
-//! Every search counts its evaluations, and a search that finds no acceptable step within its
-//! budget fails with [`ErrorKind::LineSearch`](crate::error::ErrorKind::LineSearch), the
-//! parameters exactly where they were. A trial whose loss or gradient is not finite refuses
-//! the whole search the same way, with
-//! [`ErrorKind::Diverged`](crate::error::ErrorKind::Diverged): a step that far is a sign
-//! that the first trial is out of scale, not a point to interpolate through.
-//!
-//! ```
-//! use downhill::model::FnObjective;
-//! use downhill::optim::LineSearch;
-//! use downhill::prelude::*;
-//!
-//! // f(x) = x⁴ from x = 1, along d = −f'(1) = −4: the step α = 1 lands at x = −3, f = 81.
-//! let mut f = FnObjective::new(
-//!     vec![1.0],
-//!     |x: &[f64]| x[0].powi(4),
-//!     |x: &[f64], g: &mut [f64]| g[0] = 4.0 * x[0].powi(3),
-//! );
-//! let search = LineSearch::backtracking().initial_step(1.0)?;
-//! let report = search.search(&mut f, 1.0, &[4.0], &[-4.0])?;
-//! // Halved until the loss fell by at least c₁ = 1e-4 of the slope's promise: α = 1/4.
-//! assert_eq!(report.step, 0.25);
-//! assert_eq!(f.params(), &[0.0]);
-//! assert_eq!((report.function_evals, report.gradient_evals), (3, 0));
-//! # Ok::<(), downhill::Error>(())
-//! ```
+//! The step size, chosen by trying: line searches ([`LineSearch`]), and what the optimizers
+//! that use them share (a kept point, evaluation counts, vector helpers).
 
 use std::fmt;
 
@@ -58,6 +14,53 @@ use crate::validate::{at_least_one, positive, same_size};
 /// and curvature). Configuration only, validated by its setters; used by
 /// [`GradientDescent::line_search`](crate::optim::Descent::line_search) and
 /// [`Lbfgs`](crate::optim::Lbfgs), or directly with [`search`](LineSearch::search).
+///
+/// Gradient descent with a fixed step `η` asks the user the lecture's question — *what
+/// should the step size be?* — and has no answer of its own. A line search answers it at
+/// every iteration, along a direction `d` that goes downhill (`∇f·d < 0`), by evaluating the
+/// objective on the line `φ(α) = f(w + α·d)` until a step `α` meets its conditions:
+///
+/// * **sufficient decrease** (Armijo): `φ(α) ≤ φ(0) + c₁·α·φ'(0)` — the loss falls by at least
+///   a fraction `c₁` of what the slope promises. Too long a step fails it.
+/// * **curvature** (strong Wolfe): `|φ'(α)| ≤ c₂·|φ'(0)|` — the slope has flattened: too
+///   short a step, where the loss is still falling steeply, fails it.
+///
+/// [`backtracking`](LineSearch::backtracking) asks for the first alone: it tries a step and
+/// halves it until the loss has fallen enough, and it needs only the loss at each trial.
+/// [`strong_wolfe`](LineSearch::strong_wolfe) asks for both, so it also grows a step that is
+/// too short: Nocedal & Wright's algorithms 3.5 (bracketing) and 3.6 (zoom), with each new
+/// trial the minimum of the cubic through the two nearest points' values and slopes
+/// (PyTorch's `line_search_fn="strong_wolfe"` is the same algorithm). Its trials cost a gradient each,
+/// and the gradient at the accepted step is what L-BFGS needs for its next iteration anyway.
+///
+/// Every search counts its evaluations, and a search that finds no acceptable step within its
+/// budget fails with [`ErrorKind::LineSearch`](crate::error::ErrorKind::LineSearch), the
+/// parameters exactly where they were. A trial whose loss or gradient is not finite refuses
+/// the whole search the same way, with
+/// [`ErrorKind::Diverged`](crate::error::ErrorKind::Diverged): a step that far is a sign
+/// that the first trial is out of scale, not a point to interpolate through.
+///
+/// ```
+/// use downhill::model::FnObjective;
+/// use downhill::optim::LineSearch;
+/// use downhill::prelude::*;
+///
+/// // f(x) = x⁴ from x = 1, along d = −f'(1) = −4: the step α = 1 lands at x = −3, f = 81.
+/// let mut f = FnObjective::new(
+///     vec![1.0],
+///     |x: &[f64]| x[0].powi(4),
+///     |x: &[f64], g: &mut [f64]| g[0] = 4.0 * x[0].powi(3),
+/// );
+/// let search = LineSearch::backtracking().initial_step(1.0)?;
+/// let report = search.search(&mut f, 1.0, &[4.0], &[-4.0])?;
+/// // Halved until the loss fell by at least c₁ = 1e-4 of the slope's promise: α = 1/4.
+/// assert_eq!(report.step, 0.25);
+/// assert_eq!(f.params(), &[0.0]);
+/// assert_eq!((report.function_evals, report.gradient_evals), (3, 0));
+/// # Ok::<(), downhill::Error>(())
+/// ```
+///
+/// The settings:
 ///
 /// ```
 /// use downhill::optim::LineSearch;

@@ -25,18 +25,21 @@ type Function = (
     fn(&[f64], &mut [f64]),
 );
 
+/// scipy's `rosen`: `Σᵢ 100·(xᵢ₊₁ − xᵢ²)² + (1 − xᵢ)²`.
 fn rosenbrock(x: &[f64]) -> f64 {
-    x.windows(2)
-        .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
+    let terms = x.iter().zip(&x[1..]);
+    terms
+        .map(|(a, b)| 100.0 * (b - a * a).powi(2) + (1.0 - a).powi(2))
         .sum()
 }
 
+/// Its gradient, term by term: each touches `xᵢ` and `xᵢ₊₁`.
 fn rosenbrock_grad(x: &[f64], g: &mut [f64]) {
     g.fill(0.0);
-    for i in 0..x.len().saturating_sub(1) {
-        let t = x[i + 1] - x[i] * x[i];
-        g[i] += -400.0 * x[i] * t - 2.0 * (1.0 - x[i]);
-        g[i + 1] += 200.0 * t;
+    for (i, pair) in x.windows(2).enumerate() {
+        let (a, b) = (pair[0], pair[1]);
+        g[i] -= 400.0 * a * (b - a * a) + 2.0 * (1.0 - a);
+        g[i + 1] += 200.0 * (b - a * a);
     }
 }
 

@@ -1,32 +1,26 @@
 //! `hessian_vector`: exact on quadratics up to rounding, `O(h²)` elsewhere, symmetric on a
 //! network, and the parameters come back to the bit.
 
+mod common;
 mod step_size_common;
 
+use common::{bits, net};
 use downhill::error::ErrorKind;
 use downhill::gradcheck::{hessian_vector, hessian_vector_with_step};
 use downhill::model::FnObjective;
 use downhill::prelude::*;
-use step_size_common::{bits, uniforms, DenseQuadratic, Watched};
-
-/// `|a − b|∞ / |b|∞`.
-fn relative(a: &[f64], b: &[f64]) -> f64 {
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
-    diff / b.iter().fold(0.0f64, |m, y| m.max(y.abs()))
-}
+use step_size_common::{relative, uniforms, Spd, Watched};
 
 #[test]
 fn on_a_quadratic_it_is_the_exact_product_up_to_rounding() {
     for seed in 0..5 {
-        let mut q = Watched::new(DenseQuadratic::random(8, seed));
+        let spd = Spd::random(8, seed);
+        let mut q = Watched::new(spd.objective());
         let start = bits(q.params());
         let v = uniforms(8, 50 + seed);
         let mut hv = vec![0.0; 8];
         hessian_vector(&mut q, &v, &mut hv).unwrap();
-        let exact = q.inner.times(&v);
+        let exact = spd.times(&v);
         // The centred difference of a linear gradient has no truncation error; rounding
         // leaves about ε·|∇f|/h.
         let err = relative(&hv, &exact);
@@ -99,12 +93,7 @@ fn on_a_network_it_is_symmetric() {
     // uᵀ(H·v) = vᵀ(H·u): a property of any Hessian, here a tanh MLP's on a batch.
     let x = Matrix::from_vec(uniforms(12 * 3, 1), 12, 3).unwrap();
     let data = Dataset::from_matrix(x, (0..12).map(|i| i % 3).collect(), 3).unwrap();
-    let mut mlp = Mlp::<f64>::builder(3)
-        .hidden(5, Activation::Tanh)
-        .classes(3)
-        .seed(2)
-        .build()
-        .unwrap();
+    let mut mlp = net::<f64>([3, 5, 3], Activation::Tanh, 2);
     let n = mlp.params().len();
     let (u, v) = (uniforms(n, 3), uniforms(n, 4));
     let (mut hu, mut hv) = (vec![0.0; n], vec![0.0; n]);
@@ -121,7 +110,7 @@ fn on_a_network_it_is_symmetric() {
 
 #[test]
 fn bad_input_is_refused_and_a_zero_vector_costs_nothing() {
-    let mut q = Watched::new(DenseQuadratic::random(3, 0));
+    let mut q = Watched::new(Spd::random(3, 0).objective());
     let mut out = vec![1.0; 3];
     hessian_vector(&mut q, &[0.0; 3], &mut out).unwrap();
     assert_eq!((out, q.calls()), (vec![0.0; 3], 0));

@@ -3,30 +3,23 @@
 //! state, and through a checkpoint); a poisoned step is refused whole; it stops for a typed
 //! reason, and trains a model through the `Trainer`.
 
+mod common;
 mod step_size_common;
 
 use std::path::Path;
 
+use common::{bits, net};
 use downhill::checkpoint::Checkpoint;
 use downhill::error::ErrorKind;
 use downhill::model::{FnObjective, Objective};
 use downhill::optim::{Convergence, Lbfgs, LineSearch, StateDict};
 use downhill::prelude::*;
 use downhill::TrainState;
-use step_size_common::{bits, rosenbrock, state_bits, uniforms, DenseQuadratic, Poison, Watched};
-
-/// `|a − b|∞ / |b|∞`.
-fn relative(a: &[f64], b: &[f64]) -> f64 {
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
-    diff / b.iter().fold(0.0f64, |m, y| m.max(y.abs()))
-}
+use step_size_common::{relative, rosenbrock, state_bits, uniforms, Poison, Spd, Watched};
 
 /// A history of `count` `A`-conjugate pairs `(s, A·s)` (Gram–Schmidt in `A`'s inner
 /// product), as L-BFGS's state.
-fn conjugate_history(q: &DenseQuadratic, count: usize, seed: u64) -> StateDict<f64> {
+fn conjugate_history(q: &Spd, count: usize, seed: u64) -> StateDict<f64> {
     let n = q.n();
     let mut dirs: Vec<Vec<f64>> = Vec::new();
     for i in 0..count {
@@ -52,6 +45,18 @@ fn conjugate_history(q: &DenseQuadratic, count: usize, seed: u64) -> StateDict<f
     }
 }
 
+/// Asserts that `lbfgs`'s direction for each of `vectors` is the Newton step `−A⁻¹·v`, to
+/// `tolerance` relative.
+fn assert_newton(lbfgs: &Lbfgs<f64>, q: &Spd, vectors: &[Vec<f64>], tolerance: f64) {
+    for v in vectors {
+        let mut d = vec![0.0; v.len()];
+        lbfgs.direction(v, &mut d).unwrap();
+        let newton: Vec<f64> = q.solve(v).iter().map(|x| -x).collect();
+        let err = relative(&d, &newton);
+        assert!(err < tolerance, "relative error {err:e}");
+    }
+}
+
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(a, b)| a * b).sum()
 }
@@ -59,19 +64,13 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 #[test]
 fn the_two_loop_direction_is_the_newton_step_with_history_at_least_the_dimension() {
     let n = 6;
-    let q = DenseQuadratic::random(n, 11);
+    let q = Spd::random(n, 11);
     for history in [n, n + 3] {
         let mut lbfgs = Lbfgs::<f64>::new(history).unwrap();
         lbfgs.load_state(&conjugate_history(&q, n, 40)).unwrap();
         assert_eq!(lbfgs.stored_pairs(), n);
-        for seed in 0..4 {
-            let g = uniforms(n, 100 + seed);
-            let mut d = vec![0.0; n];
-            lbfgs.direction(&g, &mut d).unwrap();
-            let newton: Vec<f64> = q.solve(&g).iter().map(|x| -x).collect();
-            let err = relative(&d, &newton);
-            assert!(err < 1e-10, "history {history}: relative error {err:e}");
-        }
+        let gradients: Vec<_> = (0..4).map(|seed| uniforms(n, 100 + seed)).collect();
+        assert_newton(&lbfgs, &q, &gradients, 1e-10);
     }
     // One pair short of the dimension, it is not (the test can tell).
     let mut short = Lbfgs::<f64>::new(n).unwrap();
@@ -92,7 +91,7 @@ fn the_two_loop_direction_is_the_bfgs_update_of_a_scaled_identity() {
     // oldest first, from H₀ = γ·I with γ = sᵀy/yᵀy of the newest pair. Three pairs in five
     // dimensions, not conjugate: the product is not A⁻¹, and every piece shows.
     let n = 5;
-    let q = DenseQuadratic::random(n, 21);
+    let q = Spd::random(n, 21);
     let steps: Vec<Vec<f64>> = (0..3).map(|i| uniforms(n, 60 + i)).collect();
     let mut buffers = Vec::new();
     for (i, s) in steps.iter().enumerate() {
@@ -153,7 +152,8 @@ fn its_own_history_on_a_quadratic_gives_the_newton_step() {
     // A nearly exact line search (c₂ tiny) makes the steps A-conjugate, as conjugate
     // gradients' are: after n of them the history knows A exactly.
     let n = 5;
-    let mut q = DenseQuadratic::random(n, 3);
+    let spd = Spd::random(n, 3);
+    let mut q = spd.objective();
     let exact = LineSearch::strong_wolfe()
         .c1(1e-12)
         .unwrap()
@@ -173,15 +173,9 @@ fn its_own_history_on_a_quadratic_gives_the_newton_step() {
     }
     assert_eq!(lbfgs.stored_pairs(), n);
     // And n conjugate steps reach the minimum A⁻¹b.
-    assert!(relative(q.params(), &q.solve(&q.b)) < 1e-8);
-    for seed in 0..3 {
-        let v = uniforms(n, 200 + seed);
-        let mut d = vec![0.0; n];
-        lbfgs.direction(&v, &mut d).unwrap();
-        let newton: Vec<f64> = q.solve(&v).iter().map(|x| -x).collect();
-        let err = relative(&d, &newton);
-        assert!(err < 1e-6, "relative error {err:e}");
-    }
+    assert!(relative(q.params(), &spd.solve(&spd.b)) < 1e-8);
+    let vectors: Vec<_> = (0..3).map(|seed| uniforms(n, 200 + seed)).collect();
+    assert_newton(&lbfgs, &spd, &vectors, 1e-6);
 }
 
 #[test]
@@ -426,12 +420,7 @@ fn it_stops_for_a_typed_reason_and_stays_stopped() {
 fn it_trains_a_model_through_the_trainer() {
     let x = Matrix::from_vec(vec![0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], 4, 2).unwrap();
     let xor = Dataset::from_matrix(x, vec![0, 1, 1, 0], 2).unwrap();
-    let mut mlp = Mlp::<f64>::builder(2)
-        .hidden(8, Activation::Tanh)
-        .classes(2)
-        .seed(3)
-        .build()
-        .unwrap();
+    let mut mlp = net::<f64>([2, 8, 2], Activation::Tanh, 3);
     let mut opt: Box<dyn Optimizer<f64>> = Box::new(Lbfgs::new(10).unwrap());
     assert_eq!(
         (opt.name(), opt.batching()),
@@ -468,7 +457,7 @@ fn settings_and_saved_states_are_checked() {
     );
     assert_eq!(l.line_search_value(), LineSearch::strong_wolfe());
 
-    let q = DenseQuadratic::random(4, 1);
+    let q = Spd::random(4, 1);
     let good = conjugate_history(&q, 3, 9);
     let mut lbfgs = Lbfgs::<f64>::new(3).unwrap();
     lbfgs.load_state(&good).unwrap();

@@ -3,13 +3,15 @@
 //! descent with a line search converges from any first step, resumes bit for bit and
 //! refuses a poisoned step whole.
 
+mod common;
 mod step_size_common;
 
+use common::bits;
 use downhill::error::{ErrorKind, LineSearchFailure, Quantity};
 use downhill::model::{FnObjective, Objective};
 use downhill::optim::LineSearch;
 use downhill::prelude::*;
-use step_size_common::{bits, line, rosenbrock, state_bits, valley, Poison, Watched};
+use step_size_common::{downhill_from, line, rosenbrock, state_bits, valley, Poison, Watched};
 
 /// Moré and Thuente's first test function, `φ(α) = −α/(α² + 2)`: minimum at `√2`.
 fn phi1(a: f64) -> f64 {
@@ -105,10 +107,7 @@ fn backtracking_accepts_the_first_step_with_sufficient_decrease() {
 
     // Along −∇f in the valley, from a step of 1000, with a shrink of 0.3.
     let mut v = valley([-10.0, 1.5]);
-    let mut g = [0.0; 2];
-    let f0 = v.loss_and_grad(&mut g).unwrap();
-    let d = [-g[0], -g[1]];
-    let slope = -(g[0] * g[0] + g[1] * g[1]);
+    let (f0, g, d, slope) = downhill_from(&mut v);
     let search = LineSearch::backtracking()
         .shrink(0.3)
         .unwrap()
@@ -175,10 +174,7 @@ fn strong_wolfe_accepts_only_steps_meeting_both_conditions() {
 
     // Rosenbrock along −∇f with the defaults (c₂ = 0.9), from a first step of 1.
     let mut f = rosenbrock(vec![-1.2, 1.0]);
-    let mut g = [0.0; 2];
-    let f0 = f.loss_and_grad(&mut g).unwrap();
-    let d = [-g[0], -g[1]];
-    let slope = -(g[0] * g[0] + g[1] * g[1]);
+    let (f0, g, d, slope) = downhill_from(&mut f);
     let r = LineSearch::strong_wolfe()
         .initial_step(1.0)
         .unwrap()
@@ -255,17 +251,23 @@ fn a_search_that_fails_leaves_the_parameters_as_they_were() {
     assert_eq!(flat.params(), &[1.0 + 1e-12, 0.0]);
 }
 
+/// Each search with each poison: a NaN loss, or a NaN gradient element.
+fn poisonings() -> Vec<(LineSearch, Poison)> {
+    let searches = [LineSearch::strong_wolfe(), LineSearch::backtracking()];
+    let poisons = [Poison::Loss, Poison::Gradient];
+    searches
+        .iter()
+        .flat_map(|&s| poisons.iter().map(move |&p| (s, p)))
+        .collect()
+}
+
 #[test]
 fn a_poisoned_trial_refuses_the_search() {
-    for (search, poison) in [
-        (LineSearch::strong_wolfe(), Poison::Gradient),
-        (LineSearch::strong_wolfe(), Poison::Loss),
-        (LineSearch::backtracking(), Poison::Loss),
-    ] {
+    // (Backtracking never evaluates a gradient: a poisoned one cannot reach it.)
+    let seen = |&(s, p): &(LineSearch, Poison)| s.evaluates_gradient() || p == Poison::Loss;
+    for (search, poison) in poisonings().into_iter().filter(seen) {
         let mut f = Watched::new(rosenbrock(vec![-1.2, 1.0]));
-        let mut g = [0.0; 2];
-        let f0 = f.loss_and_grad(&mut g).unwrap();
-        let d = [-g[0], -g[1]];
+        let (f0, g, d, _) = downhill_from(&mut f);
         // The second trial is poisoned (the first overshoots, so there is one).
         f.poison_in(1, poison);
         let search = search.initial_step(1.0).unwrap();
@@ -457,11 +459,7 @@ fn gradient_descent_with_a_line_search_resumes_bit_for_bit() {
 
 #[test]
 fn gradient_descent_with_a_line_search_refuses_a_poisoned_step_whole() {
-    for (search, poison) in [
-        (LineSearch::strong_wolfe(), Poison::Gradient),
-        (LineSearch::backtracking(), Poison::Loss),
-        (LineSearch::backtracking(), Poison::Gradient),
-    ] {
+    for (search, poison) in poisonings() {
         let fresh = || GradientDescent::new(1e-3).unwrap().line_search(search);
         let mut f = Watched::new(rosenbrock(vec![-1.2, 1.0]));
         let mut gd = fresh();

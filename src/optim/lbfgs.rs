@@ -498,14 +498,6 @@ fn two_loop<T: Scalar>(pairs: &[Pair<T>], grad: &[T], out: &mut [T]) {
 }
 
 impl<T: Scalar> Optimizer<T> for Lbfgs<T> {
-    fn name(&self) -> &'static str {
-        "lbfgs"
-    }
-
-    fn batching(&self) -> Batching {
-        Batching::FullBatch
-    }
-
     /// One iteration; returns the loss before it.
     fn step(&mut self, objective: &mut dyn Objective<T>) -> Result<T> {
         let n = objective.params().len();
@@ -572,6 +564,16 @@ impl<T: Scalar> Optimizer<T> for Lbfgs<T> {
             });
         }
         Ok(before)
+    }
+
+    /// `"lbfgs"`.
+    fn name(&self) -> &'static str {
+        "lbfgs"
+    }
+
+    /// Full batch: the pairs describe one function.
+    fn batching(&self) -> Batching {
+        Batching::FullBatch
     }
 
     /// The history as buffers `s.0`, `y.0`, `s.1`, … (oldest first, each as long as the

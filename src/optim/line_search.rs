@@ -155,34 +155,48 @@ impl LineSearch {
 
     /// The curvature constant `c₂` of strong Wolfe, in `(c₁, 1)`: small for a nearly exact
     /// search, 0.9 (the default) for quasi-Newton methods, 0.1 for conjugate gradients.
-    pub fn c2(mut self, value: f64) -> Result<Self> {
-        let Conditions::StrongWolfe { c2 } = &mut self.conditions else {
-            return Err(Error::param(
-                "c2",
-                value,
-                "only the strong Wolfe search has a curvature condition",
-            ));
-        };
-        if !(value > self.c1 && value < 1.0) {
-            return Err(Error::param("c2", value, "must be in (c1, 1)"));
-        }
-        *c2 = value;
-        Ok(self)
+    pub fn c2(self, value: f64) -> Result<Self> {
+        let c1 = self.c1;
+        let why = "only the strong Wolfe search has a curvature condition";
+        self.set_constant("c2", value, (c1, "must be in (c1, 1)"), why, |c| match c {
+            Conditions::StrongWolfe { c2 } => Some(c2),
+            Conditions::Armijo { .. } => None,
+        })
     }
 
     /// The factor backtracking shrinks a rejected step by, in `(0, 1)` (default 0.5).
-    pub fn shrink(mut self, value: f64) -> Result<Self> {
-        let Conditions::Armijo { shrink } = &mut self.conditions else {
-            return Err(Error::param(
-                "shrink",
-                value,
-                "only the backtracking search shrinks its step by a factor",
-            ));
+    pub fn shrink(self, value: f64) -> Result<Self> {
+        let why = "only the backtracking search shrinks its step by a factor";
+        self.set_constant(
+            "shrink",
+            value,
+            (0.0, "must be in (0, 1)"),
+            why,
+            |c| match c {
+                Conditions::Armijo { shrink } => Some(shrink),
+                Conditions::StrongWolfe { .. } => None,
+            },
+        )
+    }
+
+    /// What `c2` and `shrink` share: `field` finds the constant in the conditions that have
+    /// it (the others refuse it, saying `why`), and `value` must lie strictly between the
+    /// lower bound and 1 (else the error says `range`).
+    fn set_constant(
+        mut self,
+        name: &'static str,
+        value: f64,
+        (low, range): (f64, &'static str),
+        why: &'static str,
+        field: impl FnOnce(&mut Conditions) -> Option<&mut f64>,
+    ) -> Result<Self> {
+        let Some(slot) = field(&mut self.conditions) else {
+            return Err(Error::param(name, value, why));
         };
-        if !(value > 0.0 && value < 1.0) {
-            return Err(Error::param("shrink", value, "must be in (0, 1)"));
+        if !(value > low && value < 1.0) {
+            return Err(Error::param(name, value, range));
         }
-        *shrink = value;
+        *slot = value;
         Ok(self)
     }
 

@@ -1,5 +1,6 @@
-//! What the step-size tests share (`line_search.rs`, `lbfgs.rs`, `hessian.rs`): test
-//! functions, a dense quadratic, and a wrapper that counts and poisons evaluations.
+//! What the step-size tests share (`line_search.rs`, `lbfgs.rs`, `hessian.rs`), on top of
+//! `tests/common`: test functions, a dense quadratic, and a wrapper that counts and poisons
+//! evaluations.
 //!
 //! Each test binary uses a different part of it, so unused items are expected here.
 #![allow(dead_code)]
@@ -8,10 +9,7 @@ use downhill::model::{FnObjective, Objective, Params};
 use downhill::optim::StateDict;
 use downhill::prelude::*;
 
-/// The bits of a float vector, for bit-for-bit comparisons with readable failures.
-pub fn bits<T: Scalar>(xs: &[T]) -> Vec<u64> {
-    xs.iter().map(|x| x.to_f64_lossless().to_bits()).collect()
-}
+use crate::common::{bits, Mix};
 
 /// An optimizer's state with its floats as bits: steps, buffers, scalars.
 pub type StateBits = (u64, Vec<(String, Vec<u64>)>, Vec<(String, u64)>);
@@ -31,19 +29,27 @@ pub fn state_bits<T: Scalar>(s: &StateDict<T>) -> StateBits {
     )
 }
 
-/// SplitMix64, uniform in [-1, 1).
+/// `n` seeded uniforms in [-1, 1).
 pub fn uniforms(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
-            (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        })
-        .collect()
+    Mix(seed).uniforms(n, 1.0)
+}
+
+/// `|a − b|∞ / |b|∞`.
+pub fn relative(a: &[f64], b: &[f64]) -> f64 {
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    diff / b.iter().fold(0.0f64, |m, y| m.max(y.abs()))
+}
+
+/// The gradient of `f` where it stands, its loss, `−∇f`, and the slope along it, `−‖∇f‖²`.
+pub fn downhill_from<O: Objective<f64>>(f: &mut O) -> (f64, Vec<f64>, Vec<f64>, f64) {
+    let mut g = vec![0.0; f.params().len()];
+    let loss = f.loss_and_grad(&mut g).unwrap();
+    let d: Vec<f64> = g.iter().map(|x| -x).collect();
+    let slope = -g.iter().map(|x| x * x).sum::<f64>();
+    (loss, g, d, slope)
 }
 
 /// Rosenbrock's function in `x0.len()` dimensions (scipy's `rosen`), from `x0`.
@@ -88,16 +94,17 @@ pub fn line(phi: fn(f64) -> f64, dphi: fn(f64) -> f64) -> impl Objective<f64> + 
     )
 }
 
-/// `f(w) = ½·wᵀAw − bᵀw` with `A` symmetric positive definite (row-major, `n × n`).
+/// `f(w) = ½·wᵀAw − bᵀw` with `A` symmetric positive definite (row-major, `n × n`), and the
+/// start `w0` its objective begins from.
 #[derive(Debug, Clone)]
-pub struct DenseQuadratic {
+pub struct Spd {
     pub a: Vec<f64>,
     pub b: Vec<f64>,
-    pub w: Vec<f64>,
+    pub w0: Vec<f64>,
 }
 
-impl DenseQuadratic {
-    /// A seeded random SPD matrix `MᵀM + n·I`, a random `b` and start.
+impl Spd {
+    /// A seeded random SPD matrix `MᵀM + (n/4)·I`, a random `b` and start.
     pub fn random(n: usize, seed: u64) -> Self {
         let m = uniforms(n * n, seed);
         let mut a = vec![0.0; n * n];
@@ -107,21 +114,18 @@ impl DenseQuadratic {
                     + if i == j { n as f64 / 4.0 } else { 0.0 };
             }
         }
-        DenseQuadratic {
+        Spd {
             a,
             b: uniforms(n, seed + 1),
-            w: uniforms(n, seed + 2),
+            w0: uniforms(n, seed + 2),
         }
     }
     pub fn n(&self) -> usize {
-        self.w.len()
+        self.w0.len()
     }
     /// `A·v`.
     pub fn times(&self, v: &[f64]) -> Vec<f64> {
-        let n = self.n();
-        (0..n)
-            .map(|i| (0..n).map(|j| self.a[i * n + j] * v[j]).sum())
-            .collect()
+        multiply(&self.a, v)
     }
     /// `A⁻¹·v`, by Gaussian elimination with partial pivoting.
     pub fn solve(&self, v: &[f64]) -> Vec<f64> {
@@ -154,35 +158,30 @@ impl DenseQuadratic {
         }
         x
     }
+    /// The function, from `w0`.
+    pub fn objective(&self) -> impl Objective<f64> + Clone {
+        let (a, b) = (self.a.clone(), self.b.clone());
+        let (a2, b2) = (a.clone(), b.clone());
+        FnObjective::new(
+            self.w0.clone(),
+            move |w: &[f64]| {
+                let aw = multiply(&a, w);
+                (0..w.len()).map(|i| 0.5 * w[i] * aw[i] - b[i] * w[i]).sum()
+            },
+            move |w: &[f64], g: &mut [f64]| {
+                for ((g, aw), b) in g.iter_mut().zip(multiply(&a2, w)).zip(&b2) {
+                    *g = aw - b;
+                }
+            },
+        )
+    }
 }
 
-impl Params<f64> for DenseQuadratic {
-    fn params(&self) -> &[f64] {
-        &self.w
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        &mut self.w
-    }
-}
-
-impl Objective<f64> for DenseQuadratic {
-    fn loss(&mut self) -> Result<f64> {
-        let aw = self.times(&self.w);
-        Ok(self
-            .w
-            .iter()
-            .zip(&aw)
-            .zip(&self.b)
-            .map(|((w, aw), b)| 0.5 * w * aw - b * w)
-            .sum())
-    }
-    fn loss_and_grad(&mut self, grad: &mut [f64]) -> Result<f64> {
-        let aw = self.times(&self.w);
-        for ((g, aw), b) in grad.iter_mut().zip(&aw).zip(&self.b) {
-            *g = aw - b;
-        }
-        self.loss()
-    }
+/// `A·v` for a square row-major `A`.
+fn multiply(a: &[f64], v: &[f64]) -> Vec<f64> {
+    a.chunks(v.len())
+        .map(|row| row.iter().zip(v).map(|(a, v)| a * v).sum())
+        .collect()
 }
 
 /// How a [`Watched`] objective poisons an evaluation.

@@ -23,7 +23,10 @@ pub enum Failure {
 /// A library error is bad input unless the run itself went wrong (the library says which).
 impl From<downhill::Error> for Failure {
     fn from(e: downhill::Error) -> Self {
-        let run = matches!(e.kind(), ErrorKind::Thread { .. } | ErrorKind::LineSearch { .. });
+        let run = matches!(
+            e.kind(),
+            ErrorKind::Thread { .. } | ErrorKind::LineSearch { .. }
+        );
         if e.is_divergence() || run {
             Failure::Run(e.to_string())
         } else {

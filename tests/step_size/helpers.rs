@@ -1,9 +1,5 @@
-//! What the step-size tests share (`line_search.rs`, `lbfgs.rs`, `hessian.rs`), on top of
-//! `tests/common`: test functions, a dense quadratic, and a wrapper that counts and poisons
-//! evaluations.
-//!
-//! Each test binary uses a different part of it, so unused items are expected here.
-#![allow(dead_code)]
+//! What the step-size tests share, on top of `tests/common`: test functions, a dense
+//! quadratic, and a wrapper that counts and poisons evaluations.
 
 use downhill::model::{FnObjective, Objective, Params};
 use downhill::optim::StateDict;

@@ -3,19 +3,16 @@
 //! state, and through a checkpoint); a poisoned step is refused whole; it stops for a typed
 //! reason, and trains a model through the `Trainer`.
 
-mod common;
-mod step_size_common;
-
 use std::path::Path;
 
-use common::{bits, net};
+use crate::common::{bits, net};
+use crate::helpers::{relative, rosenbrock, state_bits, uniforms, Poison, Spd, Watched};
 use downhill::checkpoint::Checkpoint;
 use downhill::error::ErrorKind;
 use downhill::model::{FnObjective, Objective};
 use downhill::optim::{Convergence, Lbfgs, LineSearch, StateDict};
 use downhill::prelude::*;
 use downhill::TrainState;
-use step_size_common::{relative, rosenbrock, state_bits, uniforms, Poison, Spd, Watched};
 
 /// A history of `count` `A`-conjugate pairs `(s, A·s)` (Gram–Schmidt in `A`'s inner
 /// product), as L-BFGS's state.
@@ -204,7 +201,7 @@ fn a_pair_without_curvature_is_skipped_not_stored() {
         assert_eq!((lbfgs.iterations(), lbfgs.stored_pairs()), (1, 0));
     }
     // A convex function's pair is stored.
-    let mut bowl = step_size_common::valley([-10.0, 1.5]);
+    let mut bowl = crate::helpers::valley([-10.0, 1.5]);
     let mut lbfgs = Lbfgs::new(5).unwrap().line_search(backtracking);
     lbfgs.step(&mut bowl).unwrap();
     assert_eq!(lbfgs.stored_pairs(), 1);

@@ -1,15 +1,12 @@
 //! `hessian_vector`: exact on quadratics up to rounding, `O(h²)` elsewhere, symmetric on a
 //! network, and the parameters come back to the bit.
 
-mod common;
-mod step_size_common;
-
-use common::{bits, net};
+use crate::common::{bits, net};
+use crate::helpers::{relative, uniforms, Spd, Watched};
 use downhill::error::ErrorKind;
 use downhill::gradcheck::{hessian_vector, hessian_vector_with_step};
 use downhill::model::FnObjective;
 use downhill::prelude::*;
-use step_size_common::{relative, uniforms, Spd, Watched};
 
 #[test]
 fn on_a_quadratic_it_is_the_exact_product_up_to_rounding() {

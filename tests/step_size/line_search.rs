@@ -3,15 +3,12 @@
 //! descent with a line search converges from any first step, resumes bit for bit and
 //! refuses a poisoned step whole.
 
-mod common;
-mod step_size_common;
-
-use common::bits;
+use crate::common::bits;
+use crate::helpers::{downhill_from, line, rosenbrock, state_bits, valley, Poison, Watched};
 use downhill::error::{ErrorKind, LineSearchFailure, Quantity};
 use downhill::model::{FnObjective, Objective};
 use downhill::optim::LineSearch;
 use downhill::prelude::*;
-use step_size_common::{downhill_from, line, rosenbrock, state_bits, valley, Poison, Watched};
 
 /// Moré and Thuente's first test function, `φ(α) = −α/(α² + 2)`: minimum at `√2`.
 fn phi1(a: f64) -> f64 {

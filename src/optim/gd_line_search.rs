@@ -104,7 +104,6 @@ impl<T: Scalar> SearchedDescent<T> {
         // Committed: nothing below can fail.
         let loss = *loss;
         update.grad.clone_from(grad);
-        update.grad_whole = true;
         update.steps += 1;
         self.evaluations.add(evaluated, report.as_ref());
         self.last = Some((loss.to_f64_lossless(), report.map_or(0.0, |r| r.step)));

@@ -6,6 +6,7 @@
 //! cargo run --release --example mnist -- --hidden 256,128 --activation tanh --epochs 20
 //! cargo run --release --example mnist -- --data ~/mnist --json
 //! cargo run --release --example mnist -- --optimizer adam --schedule warmup-cosine --early-stop 3
+//! cargo run --release --example mnist -- --optimizer lbfgs --hidden 64 --epochs 200
 //! cargo run --release --example mnist -- --help
 //! ```
 //! `--data DIR` takes any directory with the four MNIST files (plain or `.gz`); the default is
@@ -40,9 +41,9 @@ use common::prelude::*;
 use common::threads::ThreadsArg;
 use downhill::checkpoint::{Checkpoint, CheckpointSaver};
 use downhill::model::SparseInput;
-use downhill::optim::{BatchPolicy, Descent};
+use downhill::optim::{BatchPolicy, Convergence, Descent, Lbfgs, LineSearch};
 use downhill::train::{
-    EarlyStopping, History, LrScheduler, Monitor, Observers, Progress, StepInfo,
+    EarlyStopping, History, LrScheduler, Monitor, Observers, Progress, StepInfo, StopReason,
 };
 
 /// Trains an MLP on MNIST-format digits and reports its test accuracy.
@@ -88,6 +89,8 @@ struct Cli {
 const LR: f32 = 0.1;
 /// The learning rate of rmsprop, adam and adamw.
 const ADAPTIVE_LR: f32 = 1e-3;
+/// lbfgs's `--lr`: its line search's first trial step (PyTorch's LBFGS `lr`).
+const LBFGS_LR: f32 = 1.0;
 /// AdamW's decoupled weight decay (the other optimizers' L2 decay defaults to 0).
 const ADAMW_DECAY: f64 = 1e-2;
 /// γ of the step, exp and plateau schedules.
@@ -121,10 +124,17 @@ struct RunFlags {
     #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
     optimizer: OptimizerArg,
     #[arg(long, help = format!(
-        "Learning rate (random and local: the step scale) [default: {LR}; {ADAPTIVE_LR} for \
-         rmsprop, adam and adamw]"
+        "Learning rate (random and local: the step scale; lbfgs: its line search's first \
+         trial step) [default: {LR}; {ADAPTIVE_LR} for rmsprop, adam and adamw; {LBFGS_LR} for \
+         lbfgs]"
     ))]
     lr: Option<f32>,
+    /// lbfgs's history: the curvature pairs it keeps
+    #[arg(long, default_value_t = 10)]
+    history_size: usize,
+    /// lbfgs's line search
+    #[arg(long, value_enum, default_value_t = LineSearchArg::StrongWolfe)]
+    line_search: LineSearchArg,
     /// Momentum μ of sgd, momentum and nesterov (0: plain SGD)
     #[arg(long, default_value_t = 0.9)]
     momentum: f64,
@@ -263,6 +273,8 @@ enum OptimizerArg {
     Adamw,
     /// Full-batch gradient descent
     Gd,
+    /// L-BFGS, full batch, a line search every iteration (--history-size, --line-search)
+    Lbfgs,
     /// Random search
     Random,
     /// Random local search
@@ -272,11 +284,11 @@ enum OptimizerArg {
 impl OptimizerArg {
     /// Whether every step sees the whole training set.
     fn full_batch(self) -> bool {
-        matches!(self, Self::Gd | Self::Random | Self::Local)
+        matches!(self, Self::Gd | Self::Random | Self::Local | Self::Lbfgs)
     }
-    /// Whether it follows gradients (and so has a weight decay and clipping).
+    /// Whether it takes gradient steps (and so has a weight decay and clipping).
     fn gradient(self) -> bool {
-        !matches!(self, Self::Random | Self::Local)
+        !matches!(self, Self::Random | Self::Local | Self::Lbfgs)
     }
     /// Whether it scales each parameter's step itself.
     fn adaptive(self) -> bool {
@@ -285,6 +297,30 @@ impl OptimizerArg {
     /// Whether --momentum applies.
     fn momentum(self) -> bool {
         matches!(self, Self::Sgd | Self::Momentum | Self::Nesterov)
+    }
+}
+
+/// `--line-search`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LineSearchArg {
+    /// Sufficient decrease (Armijo), halving the step
+    Backtracking,
+    /// Sufficient decrease and curvature, bracketing and zoom
+    StrongWolfe,
+}
+
+/// Stops the run once L-BFGS has converged: its steps would move nothing more.
+struct StopWhenConverged;
+
+impl Observer<f32> for StopWhenConverged {
+    fn on_epoch(&mut self, end: &mut EpochEnd<'_, f32>) -> downhill::Result<Control> {
+        Ok(match Convergence::from_state(&end.optimizer.state()) {
+            Some(why) => Control::Stop(StopReason::Requested(format!(
+                "L-BFGS stopped after epoch {}: {why}",
+                end.record.epoch
+            ))),
+            None => Control::Continue,
+        })
     }
 }
 
@@ -417,6 +453,9 @@ struct Settings {
     clip: Option<f32>,
     /// `None` for the full-batch methods.
     batch: Option<usize>,
+    /// lbfgs's history size and line search.
+    history_size: Option<usize>,
+    line_search: Option<LineSearchArg>,
     schedule: ScheduleSettings,
     early_stop: Option<usize>,
     /// When early stopping or plateau watches it.
@@ -465,9 +504,11 @@ impl Settings {
             sparse_input: f.sparse_input,
             l2: f.l2,
             optimizer: opt,
-            lr: f
-                .lr
-                .unwrap_or(if opt.adaptive() { ADAPTIVE_LR } else { LR }),
+            lr: f.lr.unwrap_or(match opt {
+                OptimizerArg::Lbfgs => LBFGS_LR,
+                _ if opt.adaptive() => ADAPTIVE_LR,
+                _ => LR,
+            }),
             momentum: opt.momentum().then_some(f.momentum),
             weight_decay: opt.gradient().then(|| {
                 let default = if opt == OptimizerArg::Adamw {
@@ -479,6 +520,8 @@ impl Settings {
             }),
             clip: f.clip.filter(|_| opt.gradient()),
             batch: (!opt.full_batch()).then_some(f.batch),
+            history_size: (opt == OptimizerArg::Lbfgs).then_some(f.history_size),
+            line_search: (opt == OptimizerArg::Lbfgs).then_some(f.line_search),
             schedule,
             early_stop: f.early_stop,
             monitor: watches.then_some(f.monitor),
@@ -506,6 +549,8 @@ impl Settings {
             ("weight-decay", self.weight_decay.map(|v| v.to_string())),
             ("clip", self.clip.map(|v| v.to_string())),
             ("batch", self.batch.map(|v| v.to_string())),
+            ("history-size", self.history_size.map(|v| v.to_string())),
+            ("line-search", self.line_search.map(flag_name)),
             ("early-stop", self.early_stop.map(|v| v.to_string())),
             ("monitor", self.monitor.map(flag_name)),
             ("valid", some(&self.valid)),
@@ -542,6 +587,15 @@ impl Settings {
         let decay = self.weight_decay.unwrap_or(0.0);
         let rule = match self.optimizer {
             OptimizerArg::Random => return Ok(Box::new(RandomSearch::new(lr, seed)?)),
+            OptimizerArg::Lbfgs => {
+                let search = match self.line_search {
+                    Some(LineSearchArg::Backtracking) => LineSearch::backtracking(),
+                    _ => LineSearch::strong_wolfe(),
+                };
+                let search = search.initial_step(f64::from(lr))?;
+                let history = self.history_size.unwrap_or(0);
+                return Ok(Box::new(Lbfgs::new(history)?.line_search(search)));
+            }
             OptimizerArg::Local => return Ok(Box::new(LocalSearch::new(lr, seed)?)),
             OptimizerArg::Sgd | OptimizerArg::Momentum => UpdateRule::momentum(mu)?,
             OptimizerArg::Nesterov => UpdateRule::nesterov(mu)?,
@@ -848,6 +902,10 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         Some(curve) => vec![curve, &mut history],
         None => vec![&mut progress, &mut history],
     };
+    let mut converged = StopWhenConverged;
+    if s.optimizer == OptimizerArg::Lbfgs {
+        observers.push(&mut converged);
+    }
     // The scheduler sets the next epoch's rate once the others have seen this one.
     if let Some(s) = scheduler.as_mut() {
         observers.push(s);

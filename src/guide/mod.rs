@@ -46,6 +46,9 @@
 //!    minima, noisy minibatch gradients.
 //! 9. [Beyond the lecture](ch9_beyond_the_lecture) — update rules, learning-rate schedules,
 //!    and how the crate is made fast.
+//! 10. [The step size, answered](ch10_the_step_size_answered) — the slide's question, what
+//!     should the step size be: line searches, the curvature `H·v` from two gradients, and
+//!     L-BFGS, what the second-order term of the Taylor expansion buys.
 //!
 //! # Before you start
 //!
@@ -86,3 +89,6 @@ pub mod ch8_what_goes_wrong {}
 
 #[doc = include_str!("ch9_beyond_the_lecture.md")]
 pub mod ch9_beyond_the_lecture {}
+
+#[doc = include_str!("ch10_the_step_size_answered.md")]
+pub mod ch10_the_step_size_answered {}

@@ -1,6 +1,8 @@
 //! All of the lecture in one race: random search, random local search, gradient
 //! descent, minibatch SGD, SGD with momentum and Adam each train the same MLP on the real
-//! digits for the same number of seconds, and we watch test accuracy against the clock.
+//! digits for the same number of seconds, and we watch validation accuracy against the
+//! clock (on `--valid 1000` training images held out); each one's final network is scored on
+//! the test set once, at the end.
 //!
 //! The searches never see a gradient, so in a space of ~50,000 weights they barely move;
 //! gradient descent follows the exact slope but pays a pass over all the data per step;
@@ -17,14 +19,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::plot::{self, Legend, Panel};
+use common::heldout::{hold_out, Scorer, TestSet, VALID};
+use common::plot::{self, Panel};
 use common::prelude::*;
 use common::threads::ThreadsArg;
 use downhill::model::Params;
 use downhill::optim::UpdateRule;
 use serde_json::{Map, Value};
 
-/// Six optimizers train the same MLP for the same seconds: test accuracy against time.
+/// Six optimizers train the same MLP for the same seconds: validation accuracy against time,
+/// test accuracy once at the end.
 #[derive(Parser, Debug)]
 #[command(version, allow_negative_numbers = true)]
 struct Cli {
@@ -42,6 +46,10 @@ struct Cli {
     /// Local search's step: tries W + randn · step
     #[arg(long, default_value_t = 0.01)]
     local_step: f32,
+    /// Training images held out (drawn with --seed) to measure validation accuracy on along
+    /// the way
+    #[arg(long, value_name = "N", default_value_t = VALID, value_parser = valid_count)]
+    valid: usize,
     #[command(flatten)]
     threads: ThreadsArg,
     /// Write compare_optimizers.svg into this directory
@@ -51,12 +59,21 @@ struct Cli {
     run: RunArgs,
 }
 
-/// The `--json` line: `<optimizer>_test_accuracy`, `_train_loss` and `_steps` for each.
+/// `--valid N`: at least one image, to watch.
+fn valid_count(s: &str) -> Result<usize, String> {
+    common::values::count(s, 1, " (the race is watched on held-out images)")
+}
+
+/// The `--json` line: `<optimizer>_valid_accuracy` (after the last check),
+/// `_test_accuracy` (scored once, at the end), `_train_loss` and `_steps` for each.
 #[derive(Serialize)]
 struct Report {
     seconds: f64,
     random_scale: f32,
     local_step: f32,
+    valid_size: usize,
+    /// How many times the test set was scored in all: once per optimizer.
+    test_evaluations: usize,
     #[serde(flatten)]
     results: Map<String, Value>,
 }
@@ -68,13 +85,11 @@ fn main() -> ExitCode {
     cli::main(|| run(Cli::parse()))
 }
 
-/// Measures test accuracy every `every` seconds of training time, and once more at the end.
-///
-/// An observer sees the parameters, not the network, so the clock scores a network of its
-/// own (a copy of the one being trained) with the parameters it is shown.
+/// Measures validation accuracy every `every` seconds of training time, and once more at the
+/// end.
 struct AccuracyClock<'a> {
-    scorer: Mlp<f32>,
-    test: &'a Dataset<f32>,
+    scorer: Scorer,
+    valid: &'a Dataset<f32>,
     every: f64,
     clock: f64,
     next: f64,
@@ -84,9 +99,9 @@ struct AccuracyClock<'a> {
 impl AccuracyClock<'_> {
     fn check(&mut self, params: &dyn Params<f32>) -> downhill::Result<()> {
         if self.points.last().map(|p| p.0) != Some(self.clock) {
-            self.scorer.params_mut().copy_from_slice(params.params());
+            let e = self.scorer.evaluate(params, self.valid)?;
             self.points
-                .push((self.clock, accuracy(&mut self.scorer, self.test)?));
+                .push((self.clock, e.accuracy.unwrap_or(f64::NAN)));
         }
         Ok(())
     }
@@ -119,14 +134,18 @@ struct Entry {
     steps: usize,
     epochs: usize,
     train_loss: f64,
+    valid_accuracy: f64,
     test_accuracy: f64,
     curve: Vec<(f64, f64)>,
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let mnist = cli.data.load::<f32>()?;
-    let (train, test) = (&mnist.train, &mnist.test);
     let (seconds, seed) = (cli.seconds, cli.run.seed);
+    let (train, valid) = hold_out(mnist.train, cli.valid, seed)?;
+    let valid = valid.ok_or_else(|| Failure::Input("--valid must be at least 1".into()))?;
+    let test = TestSet::new(mnist.test);
+    let train = &train;
     let model = Mlp::<f32>::builder(train.num_features())
         .hidden(cli.hidden, Activation::Relu)
         .classes(train.num_classes())
@@ -179,13 +198,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .seed(seed)
         .threads(cli.threads.threads)?
         .time_limit(Duration::from_secs_f64(seconds));
-    println!("each optimizer trains the same MLP for {seconds} s of training time:");
+    println!(
+        "each optimizer trains the same MLP on {} images for {seconds} s of training time, \
+         watched on {} held out:",
+        train.len(),
+        valid.len()
+    );
     let mut entries = Vec::new();
     for (key, label, mut opt) in contestants {
         let mut m = model.clone();
         let mut clock = AccuracyClock {
-            scorer: model.clone(),
-            test,
+            scorer: Scorer::new(&model),
+            valid: &valid,
             every: seconds / CHECKS,
             clock: 0.0,
             next: 0.0,
@@ -198,30 +222,32 @@ fn run(cli: Cli) -> Result<(), Failure> {
             steps: report.history.iter().map(|e| e.steps).sum(),
             epochs: report.history.len(),
             train_loss: f64::from(m.loss(&train.all())?),
-            test_accuracy: clock.points.last().map_or(f64::NAN, |p| p.1),
+            valid_accuracy: clock.points.last().map_or(f64::NAN, |p| p.1),
+            // The test set's one look at this network.
+            test_accuracy: test.evaluate(&mut m)?.accuracy.unwrap_or(f64::NAN),
             curve: clock.points,
         };
         println!(
-            "  {:<28} {:>7} steps, test accuracy {:.4}",
-            entry.label, entry.steps, entry.test_accuracy
+            "  {:<28} {:>7} steps, validation accuracy {:.4}",
+            entry.label, entry.steps, entry.valid_accuracy
         );
         entries.push(entry);
     }
 
     println!();
     println!(
-        "| {:<28} | {:>7} | {:>6} | {:>10} | {:>13} |",
-        "optimizer", "steps", "epochs", "train loss", "test accuracy"
+        "| {:<28} | {:>7} | {:>6} | {:>10} | {:>10} | {:>8} |",
+        "optimizer", "steps", "epochs", "train loss", "valid acc", "test acc"
     );
     println!(
-        "|{:-<30}|{:->9}|{:->8}|{:->12}|{:->15}|",
-        "", "", "", "", ""
+        "|{:-<30}|{:->9}|{:->8}|{:->12}|{:->12}|{:->10}|",
+        "", "", "", "", "", ""
     );
     for e in &entries {
         // For the searches one "epoch" is one try on the whole training set.
         println!(
-            "| {:<28} | {:>7} | {:>6} | {:>10.4} | {:>13.4} |",
-            e.label, e.steps, e.epochs, e.train_loss, e.test_accuracy
+            "| {:<28} | {:>7} | {:>6} | {:>10.4} | {:>10.4} | {:>8.4} |",
+            e.label, e.steps, e.epochs, e.train_loss, e.valid_accuracy, e.test_accuracy
         );
     }
 
@@ -229,11 +255,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         let mut panel = Panel::new(
             &format!("Six optimizers, one MLP, {seconds} s of training each"),
             "training seconds (accuracy checks not counted)",
-            "test accuracy",
+            &format!("validation accuracy ({} held-out images)", valid.len()),
         )
-        .y_range(0.0, 1.0)
-        // In the empty band between the gradient methods (near the top) and the searches.
-        .legend(Legend::Coordinate(200, 50));
+        .y_range(0.0, 1.0);
         for e in &entries {
             panel = panel.path(&e.label, e.curve.clone());
         }
@@ -244,6 +268,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     if cli.run.json {
         let mut results = Map::new();
         for e in &entries {
+            results.insert(format!("{}_valid_accuracy", e.key), e.valid_accuracy.into());
             results.insert(format!("{}_test_accuracy", e.key), e.test_accuracy.into());
             results.insert(format!("{}_train_loss", e.key), e.train_loss.into());
             results.insert(format!("{}_steps", e.key), e.steps.into());
@@ -252,6 +277,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             seconds,
             random_scale: scale,
             local_step: step,
+            valid_size: valid.len(),
+            test_evaluations: test.times_scored(),
             results,
         };
         cli::print_json(&cli.data, &json)?;

@@ -27,6 +27,13 @@
 //! global minimum when it ends in its basin (left of the barrier, where gradient descent
 //! would take it on to the global minimum).
 //!
+//! **The step size, answered**: in the same valley, from the same start, L-BFGS (which learns
+//! the curvature, the Taylor expansion's second-order term, from its gradients) reaches
+//! `f ≤ tol` in 8 iterations; gradient descent with a backtracking line search picks its own
+//! step and converges from any first step between 1e-3 and 1e3, where a fixed step above
+//! 2/κ = 0.04 diverges. And on Rosenbrock's banana from `(−1.2, 1)`, L-BFGS reaches
+//! `f ≤ 1e-10`; the example prints its iterations and evaluations.
+//!
 //! The valley is a plain [`Objective`] (a function of its two parameters, no data); the
 //! saddle and the well are [`Model`]s over their own examples, [`Shifts`]. The paths are
 //! drawn by the library's own optimizers and update rules, one [`Optimizer::step`] at a
@@ -47,7 +54,7 @@ use common::prelude::*;
 use common::values;
 use downhill::data::{Examples, Minibatches};
 use downhill::model::{FnObjective, Params};
-use downhill::optim::UpdateRule;
+use downhill::optim::{Lbfgs, LineSearch, UpdateRule};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -114,6 +121,12 @@ struct Cli {
     /// SGD's minibatch size in the well
     #[arg(long, default_value_t = 4)]
     well_batch: usize,
+    /// L-BFGS's history size (pairs kept)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    history: u32,
+    /// A fixed step above 2/κ, shown diverging in the valley
+    #[arg(long, default_value_t = 0.045, value_parser = values::positive)]
+    diverging_lr: f64,
     /// Write landscape.svg into this directory
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
@@ -170,6 +183,9 @@ struct Report {
     /// The farthest GD ended from the local minimum, over all starts.
     well_gd_max_distance_to_local_min: f64,
     grad_check_max_rel_error: f64,
+    /// L-BFGS and line searches in the valley, L-BFGS on Rosenbrock.
+    #[serde(flatten)]
+    answered: Answered,
 }
 
 fn main() -> ExitCode {
@@ -496,6 +512,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         valley_walks.push((name, w));
     }
 
+    let answered = the_step_size_answered(&cli, start)?;
+
     // The saddle: shifts (a, b) in ± pairs, so that over the whole set they cancel exactly
     // and full-batch gradient descent sees the pure saddle.
     let examples = Shifts::<2>::cancelling(128, cli.noise, seed);
@@ -597,7 +615,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             sgd: &sgd_walk,
             batch,
         };
-        write_figure(dir, kappa, tol, &valley_walks, &saddle, &wells)?;
+        write_figure(dir, kappa, tol, &valley_walks, &saddle, &wells, &answered)?;
     }
     if cli.run.json {
         let steps = |i: usize| valley_walks[i].1.reached;
@@ -635,6 +653,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .map(|x| (x - wells.critical[2]).abs())
                 .fold(0.0, f64::max),
             grad_check_max_rel_error: grad_error,
+            answered,
         };
         cli::print_json(None, &json)?;
     }
@@ -795,6 +814,7 @@ fn write_figure(
     valley: &[(&str, Walk)],
     saddle_walks: &SaddleWalks<'_>,
     wells: &WellRuns,
+    answered: &Answered,
 ) -> Result<(), Failure> {
     // Paths: the first 60 steps, where the methods differ most; values: the whole run.
     const SHOWN: usize = 60;
@@ -813,7 +833,7 @@ fn write_figure(
         &format!("f(x, y) (log; goal ≤ {tol:e})"),
     )
     .log_y();
-    for (name, w) in valley {
+    for (name, w) in valley.iter().map(|(n, w)| (*n, w)).chain(answered.walks()) {
         paths = paths.path(name, w.path.iter().take(SHOWN + 1).copied().collect());
         values = values.line(name, steps_and(&w.values));
     }
@@ -903,9 +923,19 @@ fn write_figure(
     }
 
     let path = plot::file_in(dir, "landscape.svg").map_err(Failure::Input)?;
+    let [banana, banana_values] = answered.rosenbrock_panels();
     plot::lines(
         &path,
-        &[paths, values, saddle, saddle_values, well_paths, fractions],
+        &[
+            paths,
+            values,
+            saddle,
+            saddle_values,
+            well_paths,
+            fractions,
+            banana,
+            banana_values,
+        ],
         2,
     )
     .map_err(Failure::Input)?;
@@ -920,4 +950,229 @@ fn steps_and(values: &[f64]) -> Vec<(f64, f64)> {
         .enumerate()
         .map(|(i, &v)| (i as f64, v))
         .collect()
+}
+
+/// The first steps the line-search sweep starts from: 1e-3 … 1e3, a decade apart.
+const FIRST_STEPS: [f64; 7] = [1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3];
+
+/// Steps gradient descent takes on Rosenbrock's function, for the figure.
+const ROSENBROCK_GD_STEPS: usize = 1000;
+
+/// The step size, answered: L-BFGS and line searches in the valley, L-BFGS on Rosenbrock.
+#[derive(Serialize)]
+struct Answered {
+    /// L-BFGS's iterations to f ≤ tol in the valley, and the evaluations they took.
+    lbfgs_steps: Option<usize>,
+    lbfgs_evaluations: u64,
+    lbfgs_history: u32,
+    /// Gradient descent with each line search from each first step.
+    line_search_gd: Vec<SearchRun>,
+    /// The fixed step above 2/κ, and the loss it starts from and reaches after 100 steps.
+    diverging_lr: f64,
+    diverging_initial_loss: f64,
+    diverging_final_loss: f64,
+    rosenbrock_lbfgs_iterations: u64,
+    rosenbrock_lbfgs_evaluations: u64,
+    rosenbrock_lbfgs_final_loss: f64,
+    rosenbrock_lbfgs_stop: String,
+    /// Line-search gradient descent on Rosenbrock after its steps for the figure.
+    rosenbrock_gd_steps: usize,
+    rosenbrock_gd_final_loss: f64,
+    #[serde(skip)]
+    walks: Vec<(String, Walk)>,
+    #[serde(skip)]
+    rosenbrock_walks: Vec<(String, Walk)>,
+}
+
+/// One line-search gradient descent run in the valley.
+#[derive(Serialize)]
+struct SearchRun {
+    search: String,
+    first_step: f64,
+    /// Steps to f ≤ tol (null: not within the step limit).
+    steps: Option<usize>,
+    evaluations: u64,
+}
+
+impl Answered {
+    /// The valley walks to draw beside the other methods'.
+    fn walks(&self) -> impl Iterator<Item = (&str, &Walk)> {
+        self.walks.iter().map(|(n, w)| (n.as_str(), w))
+    }
+
+    /// Rosenbrock's banana with the paths on it, and f per step.
+    fn rosenbrock_panels(&self) -> [Panel; 2] {
+        let mut paths = Panel::new(
+            "Rosenbrock (1 − x)² + 100·(y − x²)² from (−1.2, 1)",
+            "x",
+            "y",
+        )
+        .x_range(-1.5, 1.5)
+        .y_range(-0.5, 1.5)
+        .legend(Legend::LowerRight);
+        for c in [0.5, 2.0, 8.0, 25.0, 60.0] {
+            for branch in banana_level(c) {
+                paths = paths.contour(branch);
+            }
+        }
+        let mut values = Panel::new("Rosenbrock: f per step", "step", "f(x, y) (log)").log_y();
+        for (name, w) in &self.rosenbrock_walks {
+            paths = paths.path(name, w.path.clone());
+            values = values.line(name, steps_and(&w.values));
+        }
+        [paths, values]
+    }
+}
+
+/// The level set `(1 − x)² + 100·(y − x²)² = c`: `y = x² ± √((c − (1 − x)²)/100)` where the
+/// root is real, as two branches.
+fn banana_level(c: f64) -> Vec<Vec<(f64, f64)>> {
+    let xs: Vec<f64> = (0..=400)
+        .map(|i| -1.5 + 3.0 * f64::from(i) / 400.0)
+        .filter(|x| (1.0 - x) * (1.0 - x) <= c)
+        .collect();
+    [1.0, -1.0]
+        .iter()
+        .map(|sign| {
+            xs.iter()
+                .map(|&x| (x, x * x + sign * ((c - (1.0 - x).powi(2)) / 100.0).sqrt()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Rosenbrock's function from `(−1.2, 1)`.
+fn rosenbrock() -> impl Objective<f64> + Clone {
+    FnObjective::new(
+        vec![-1.2, 1.0],
+        |p: &[f64]| (1.0 - p[0]).powi(2) + 100.0 * (p[1] - p[0] * p[0]).powi(2),
+        |p: &[f64], g: &mut [f64]| {
+            g[0] = -2.0 * (1.0 - p[0]) - 400.0 * p[0] * (p[1] - p[0] * p[0]);
+            g[1] = 200.0 * (p[1] - p[0] * p[0]);
+        },
+    )
+}
+
+/// L-BFGS in the valley from `start`, gradient descent with each line search from each of
+/// [`FIRST_STEPS`], a fixed step above 2/κ, and L-BFGS on Rosenbrock; prints what each did.
+fn the_step_size_answered(cli: &Cli, start: [f64; 2]) -> Result<Answered, Failure> {
+    let (kappa, tol, max_steps) = (cli.kappa, cli.tol, cli.steps);
+    let reached = |f: f64| f <= tol;
+    println!("the step size, answered: the same valley from the same start, steps to f ≤ {tol:e}");
+    let mut lbfgs = Lbfgs::new(cli.history as usize)?;
+    let mut v = valley(kappa, start);
+    let lbfgs_walk = walk(&mut v, max_steps, reached, |v| v.loss(), |v| lbfgs.step(v))?;
+    let lbfgs_evaluations = lbfgs.evaluations().function;
+    match lbfgs_walk.reached {
+        Some(n) => println!(
+            "  L-BFGS (history {})   {n:>5} iterations, {lbfgs_evaluations} evaluations",
+            cli.history
+        ),
+        None => println!(
+            "  L-BFGS (history {})   not within {max_steps} steps",
+            cli.history
+        ),
+    }
+    let mut walks = vec![(format!("L-BFGS (history {})", cli.history), lbfgs_walk)];
+    let mut line_search_gd = Vec::new();
+    for search in [LineSearch::backtracking(), LineSearch::strong_wolfe()] {
+        println!(
+            "  gradient descent, {} line search, from a first step of",
+            search.name()
+        );
+        for first in FIRST_STEPS {
+            let mut gd = GradientDescent::new(first)?.line_search(search);
+            let mut v = valley(kappa, start);
+            let w = walk(&mut v, max_steps, reached, |v| v.loss(), |v| gd.step(v))?;
+            let evaluations = gd.search_evaluations().map_or(0, |e| e.function);
+            match w.reached {
+                Some(n) => println!("    {first:>6.0e}  {n:>5} steps, {evaluations} evaluations"),
+                None => println!("    {first:>6.0e}  not within {max_steps} steps"),
+            }
+            line_search_gd.push(SearchRun {
+                search: search.name().to_string(),
+                first_step: first,
+                steps: w.reached,
+                evaluations,
+            });
+            if first == 1.0 && walks.len() < 2 {
+                walks.push((format!("GD + {} line search", search.name()), w));
+            }
+        }
+    }
+    let mut gd = GradientDescent::new(cli.diverging_lr)?;
+    let mut v = valley(kappa, start);
+    let diverging_initial_loss = v.loss()?;
+    for _ in 0..100 {
+        gd.step(&mut v)?;
+    }
+    let diverging_final_loss = v.loss()?;
+    println!(
+        "  gradient descent, fixed step {} (above 2/κ = {}): f goes from {diverging_initial_loss:.3e} \
+         to {diverging_final_loss:.3e} in 100 steps",
+        cli.diverging_lr,
+        2.0 / kappa
+    );
+
+    // Rosenbrock: L-BFGS to its stop, with the default tolerances.
+    let mut lbfgs = Lbfgs::new(cli.history as usize)?;
+    let mut banana = rosenbrock();
+    // Until it stops (a converged L-BFGS stays where it is).
+    let done = std::cell::Cell::new(false);
+    let lbfgs_banana = walk(
+        &mut banana,
+        max_steps,
+        |_| done.get(),
+        |f| f.loss(),
+        |f| {
+            let loss = lbfgs.step(f);
+            done.set(lbfgs.stop_reason().is_some());
+            loss
+        },
+    )?;
+    let final_loss = banana.loss()?;
+    let stop = lbfgs.stop_reason().map_or_else(
+        || format!("not within {max_steps} steps"),
+        |s| s.to_string(),
+    );
+    println!(
+        "Rosenbrock (1 − x)² + 100·(y − x²)² from (−1.2, 1): L-BFGS reaches f = {final_loss:.3e} in \
+         {} iterations, {} evaluations ({stop})",
+        lbfgs.iterations(),
+        lbfgs.evaluations().function
+    );
+    let mut gd = GradientDescent::new(1e-3)?.line_search(LineSearch::backtracking());
+    let mut banana_gd = rosenbrock();
+    let gd_banana = walk(
+        &mut banana_gd,
+        ROSENBROCK_GD_STEPS,
+        |_| false,
+        |f| f.loss(),
+        |f| gd.step(f),
+    )?;
+    let gd_final = banana_gd.loss()?;
+    println!(
+        "  gradient descent with a backtracking line search, {ROSENBROCK_GD_STEPS} steps: f = \
+         {gd_final:.3e}"
+    );
+    Ok(Answered {
+        lbfgs_steps: walks[0].1.reached,
+        lbfgs_evaluations,
+        lbfgs_history: cli.history,
+        line_search_gd,
+        diverging_lr: cli.diverging_lr,
+        diverging_initial_loss,
+        diverging_final_loss,
+        rosenbrock_lbfgs_iterations: lbfgs.iterations(),
+        rosenbrock_lbfgs_evaluations: lbfgs.evaluations().function,
+        rosenbrock_lbfgs_final_loss: final_loss,
+        rosenbrock_lbfgs_stop: stop,
+        rosenbrock_gd_steps: ROSENBROCK_GD_STEPS,
+        rosenbrock_gd_final_loss: gd_final,
+        walks,
+        rosenbrock_walks: vec![
+            ("L-BFGS".to_string(), lbfgs_banana),
+            ("GD + backtracking".to_string(), gd_banana),
+        ],
+    })
 }

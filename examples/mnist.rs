@@ -6,14 +6,22 @@
 //! cargo run --release --example mnist -- --hidden 256,128 --activation tanh --epochs 20
 //! cargo run --release --example mnist -- --data ~/mnist --json
 //! cargo run --release --example mnist -- --optimizer adam --schedule warmup-cosine --early-stop 3
+//! cargo run --release --example mnist -- --optimizer lbfgs --hidden 64 --epochs 200
 //! cargo run --release --example mnist -- --help
 //! ```
 //! `--data DIR` takes any directory with the four MNIST files (plain or `.gz`); the default is
 //! the 8000/2000-digit subset shipped in `data/mnist-10k`.
-//! `--plot DIR` writes `mnist.svg`: loss and accuracy per epoch; and from the test set,
-//! scored once at the end, `confusion.svg` (which digits it takes for which),
-//! `mistakes.svg` (the test images it is surest of and wrong about) and `templates.svg`
-//! (its first-layer units with the largest weights, as images).
+//!
+//! The test set is scored once, at the end. What the run watches after every epoch — the
+//! per-epoch lines, `--history`, early stopping, the plateau schedule — is a validation split
+//! of the training images (`--valid 1000` of them, drawn with the seed), so that nothing is
+//! chosen on the test set. `--valid 0` trains on every training image and shows no held-out
+//! figures per epoch; `--test-curve` also scores the test set after every epoch, labelled
+//! "test", to show what watching it would look like.
+//! `--plot DIR` writes `mnist.svg`: loss and accuracy per epoch; and from the test set's one
+//! scoring at the end, `confusion.svg` (which digits it takes for which), `mistakes.svg`
+//! (the test images it is surest of and wrong about) and `templates.svg` (its first-layer
+//! units with the largest weights, as images).
 //!
 //! Beyond the lecture: `--dropout P` drops each hidden unit with probability `P` in every
 //! training step; `--augment SPEC` distorts every training image a little, differently each
@@ -31,7 +39,7 @@
 //! from one, up to `--epochs` in all: the flags you leave out come from the checkpoint, and a
 //! flag that contradicts it is an error naming both values. Four epochs straight and two plus
 //! two resumed end with the same `params_hash`, early stopping included. Bad input exits 2; a
-//! run that diverges (`--lr 1e6`) exits 1 with one line naming the epoch, the step and the
+//! run that diverges (`--lr 1e8`) exits 1 with one line naming the epoch, the step and the
 //! value.
 
 mod common;
@@ -41,13 +49,16 @@ use std::ffi::OsString;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use common::heldout::{hold_out, Scorer, TestSet, VALID};
 use common::measure::{params_hash, peak_rss_mib};
 use common::prelude::*;
 use common::threads::ThreadsArg;
 use downhill::checkpoint::{Checkpoint, CheckpointSaver};
 use downhill::model::SparseInput;
-use downhill::optim::{BatchPolicy, Descent};
-use downhill::train::{EarlyStopping, History, LrScheduler, Monitor, Observers, Progress};
+use downhill::optim::{BatchPolicy, Convergence, Descent, Lbfgs, LineSearch};
+use downhill::train::{
+    EarlyStopping, History, LrScheduler, Monitor, Observers, Progress, StepInfo, StopReason,
+};
 
 /// Trains an MLP on MNIST-format digits and reports its test accuracy.
 #[derive(Parser, Debug)]
@@ -66,6 +77,11 @@ struct Cli {
     /// Write mnist.svg (loss and accuracy per epoch) into this directory
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
+    /// Also score the test set after every epoch and show it, labelled test, in the lines,
+    /// the history and the figure (to see what watching it would look like: choose by the
+    /// validation split, never by this)
+    #[arg(long)]
+    test_curve: bool,
     /// Save a checkpoint to PATH after every epoch
     #[arg(long, value_name = "PATH")]
     checkpoint: Option<PathBuf>,
@@ -91,14 +107,14 @@ struct Cli {
 const LR: f32 = 0.1;
 /// The learning rate of rmsprop, adam and adamw.
 const ADAPTIVE_LR: f32 = 1e-3;
+/// lbfgs's `--lr`: its line search's first trial step (PyTorch's LBFGS `lr`).
+const LBFGS_LR: f32 = 1.0;
 /// AdamW's decoupled weight decay (the other optimizers' L2 decay defaults to 0).
 const ADAMW_DECAY: f64 = 1e-2;
 /// γ of the step, exp and plateau schedules.
 const STEP_GAMMA: f64 = 0.1;
 const EXP_GAMMA: f64 = 0.9;
 const PLATEAU_GAMMA: f64 = 0.5;
-/// Training images held out to validate on when early stopping or plateau needs them.
-const VALID: usize = 1000;
 
 /// The flags that determine a run, which every checkpoint records. On `--resume`, the ones
 /// left out are taken from the checkpoint ([`checkpoint_flags`]). The `Option`s among them
@@ -126,10 +142,17 @@ struct RunFlags {
     #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
     optimizer: OptimizerArg,
     #[arg(long, help = format!(
-        "Learning rate (random and local: the step scale) [default: {LR}; {ADAPTIVE_LR} for \
-         rmsprop, adam and adamw]"
+        "Learning rate (random and local: the step scale; lbfgs: its line search's first \
+         trial step) [default: {LR}; {ADAPTIVE_LR} for rmsprop, adam and adamw; {LBFGS_LR} for \
+         lbfgs]"
     ))]
     lr: Option<f32>,
+    /// lbfgs's history: the curvature pairs it keeps
+    #[arg(long, default_value_t = 10)]
+    history_size: usize,
+    /// lbfgs's line search
+    #[arg(long, value_enum, default_value_t = LineSearchArg::StrongWolfe)]
+    line_search: LineSearchArg,
     /// Momentum μ of sgd, momentum and nesterov (0: plain SGD)
     #[arg(long, default_value_t = 0.9)]
     momentum: f64,
@@ -171,11 +194,11 @@ struct RunFlags {
     /// What early stopping and plateau watch
     #[arg(long, value_enum, default_value_t = MonitorArg::ValidLoss)]
     monitor: MonitorArg,
-    #[arg(long, value_name = "N", help = format!(
-        "Training images held out to validate on; 0 reports the test set per epoch [default: \
-         {VALID} with --early-stop or --schedule plateau, else 0]"
-    ))]
-    valid: Option<usize>,
+    /// Training images held out (drawn with --seed) to validate on after every epoch, and
+    /// for early stopping and plateau to watch; 0 trains on all of them and shows no held-out
+    /// figures per epoch
+    #[arg(long, value_name = "N", default_value_t = VALID)]
+    valid: usize,
     /// Standardise each pixel with the training split's mean and spread (default: scale to
     /// [0, 1])
     #[arg(long)]
@@ -277,6 +300,8 @@ enum OptimizerArg {
     Adamw,
     /// Full-batch gradient descent
     Gd,
+    /// L-BFGS, full batch, a line search every iteration (--history-size, --line-search)
+    Lbfgs,
     /// Random search
     Random,
     /// Random local search
@@ -286,11 +311,11 @@ enum OptimizerArg {
 impl OptimizerArg {
     /// Whether every step sees the whole training set.
     fn full_batch(self) -> bool {
-        matches!(self, Self::Gd | Self::Random | Self::Local)
+        matches!(self, Self::Gd | Self::Random | Self::Local | Self::Lbfgs)
     }
-    /// Whether it follows gradients (and so has a weight decay and clipping).
+    /// Whether it takes gradient steps (and so has a weight decay and clipping).
     fn gradient(self) -> bool {
-        !matches!(self, Self::Random | Self::Local)
+        !matches!(self, Self::Random | Self::Local | Self::Lbfgs)
     }
     /// Whether it scales each parameter's step itself.
     fn adaptive(self) -> bool {
@@ -299,6 +324,30 @@ impl OptimizerArg {
     /// Whether --momentum applies.
     fn momentum(self) -> bool {
         matches!(self, Self::Sgd | Self::Momentum | Self::Nesterov)
+    }
+}
+
+/// `--line-search`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LineSearchArg {
+    /// Sufficient decrease (Armijo), halving the step
+    Backtracking,
+    /// Sufficient decrease and curvature, bracketing and zoom
+    StrongWolfe,
+}
+
+/// Stops the run once L-BFGS has converged: its steps would move nothing more.
+struct StopWhenConverged;
+
+impl Observer<f32> for StopWhenConverged {
+    fn on_epoch(&mut self, end: &mut EpochEnd<'_, f32>) -> downhill::Result<Control> {
+        Ok(match Convergence::from_state(&end.optimizer.state()) {
+            Some(why) => Control::Stop(StopReason::Requested(format!(
+                "L-BFGS stopped after epoch {}: {why}",
+                end.record.epoch
+            ))),
+            None => Control::Continue,
+        })
     }
 }
 
@@ -431,6 +480,9 @@ struct Settings {
     clip: Option<f32>,
     /// `None` for the full-batch methods.
     batch: Option<usize>,
+    /// lbfgs's history size and line search.
+    history_size: Option<usize>,
+    line_search: Option<LineSearchArg>,
     schedule: ScheduleSettings,
     early_stop: Option<usize>,
     /// When early stopping or plateau watches it.
@@ -483,9 +535,11 @@ impl Settings {
             sparse_input: f.sparse_input,
             l2: f.l2,
             optimizer: opt,
-            lr: f
-                .lr
-                .unwrap_or(if opt.adaptive() { ADAPTIVE_LR } else { LR }),
+            lr: f.lr.unwrap_or(match opt {
+                OptimizerArg::Lbfgs => LBFGS_LR,
+                _ if opt.adaptive() => ADAPTIVE_LR,
+                _ => LR,
+            }),
             momentum: opt.momentum().then_some(f.momentum),
             weight_decay: opt.gradient().then(|| {
                 let default = if opt == OptimizerArg::Adamw {
@@ -497,10 +551,12 @@ impl Settings {
             }),
             clip: f.clip.filter(|_| opt.gradient()),
             batch: (!opt.full_batch()).then_some(f.batch),
+            history_size: (opt == OptimizerArg::Lbfgs).then_some(f.history_size),
+            line_search: (opt == OptimizerArg::Lbfgs).then_some(f.line_search),
             schedule,
             early_stop: f.early_stop,
             monitor: watches.then_some(f.monitor),
-            valid: f.valid.unwrap_or(if watches { VALID } else { 0 }),
+            valid: f.valid,
             standardize: f.standardize,
             dropout: (f.dropout != 0.0).then_some(f.dropout),
             augment: f
@@ -530,6 +586,8 @@ impl Settings {
             ("weight-decay", self.weight_decay.map(|v| v.to_string())),
             ("clip", self.clip.map(|v| v.to_string())),
             ("batch", self.batch.map(|v| v.to_string())),
+            ("history-size", self.history_size.map(|v| v.to_string())),
+            ("line-search", self.line_search.map(flag_name)),
             ("early-stop", self.early_stop.map(|v| v.to_string())),
             ("monitor", self.monitor.map(flag_name)),
             ("valid", some(&self.valid)),
@@ -569,6 +627,15 @@ impl Settings {
         let decay = self.weight_decay.unwrap_or(0.0);
         let rule = match self.optimizer {
             OptimizerArg::Random => return Ok(Box::new(RandomSearch::new(lr, seed)?)),
+            OptimizerArg::Lbfgs => {
+                let search = match self.line_search {
+                    Some(LineSearchArg::Backtracking) => LineSearch::backtracking(),
+                    _ => LineSearch::strong_wolfe(),
+                };
+                let search = search.initial_step(f64::from(lr))?;
+                let history = self.history_size.unwrap_or(0);
+                return Ok(Box::new(Lbfgs::new(history)?.line_search(search)));
+            }
             OptimizerArg::Local => return Ok(Box::new(LocalSearch::new(lr, seed)?)),
             OptimizerArg::Sgd | OptimizerArg::Momentum => UpdateRule::momentum(mu)?,
             OptimizerArg::Nesterov => UpdateRule::nesterov(mu)?,
@@ -612,10 +679,16 @@ struct Report {
     optimizer: String,
     schedule: String,
     lr: f32,
+    /// Accuracy on the test set, scored once, after training.
     test_accuracy: f64,
+    /// How many times the test set was scored: 1 (after every epoch too with --test-curve).
+    test_evaluations: usize,
     train_loss: Option<f64>,
-    /// Epochs run by this process (a resumed run's, after the checkpoint).
+    /// Epochs trained in all, counted from the start (a resumed run's include the
+    /// checkpoint's).
     epochs: usize,
+    /// Epochs this process ran (a resumed run's, after the checkpoint).
+    epochs_run: usize,
     seconds: f64,
     samples_per_s: f64,
     /// Examples per step: the training set's size for gd, random and local.
@@ -627,8 +700,11 @@ struct Report {
     density: f64,
     sparse: bool,
     peak_rss_mib: Option<f64>,
+    /// Training images held out to validate on (0: none).
     valid_size: usize,
+    /// Loss and accuracy on them after the last epoch (null without any).
     valid_loss: Option<f64>,
+    valid_accuracy: Option<f64>,
     /// Dropout's probability (0: none) and the augmentation (null: none).
     dropout: f64,
     augment: Option<String>,
@@ -790,16 +866,18 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         }
     };
     let json = cli.json;
-    let mnist = cli.data.load::<f32>()?;
-    let (mut train, mut test) = (mnist.train, mnist.test);
-    // Early stopping and reduce-on-plateau choose by the validation metric, so it must not
-    // be the test set: hold out part of the training set instead.
-    let mut valid = None;
-    if s.valid > 0 {
-        let (rest, held_out) = train.split(s.valid, s.seed)?;
-        train = rest;
-        valid = Some(held_out);
+    if s.valid == 0 && s.monitor.is_some_and(|m| m != MonitorArg::TrainLoss) {
+        return Err(Failure::Input(format!(
+            "--monitor {} needs a validation split, and --valid 0 holds none out: use --valid N \
+             (never the test set) or --monitor train_loss",
+            flag_name(s.monitor.unwrap_or(MonitorArg::ValidLoss))
+        )));
     }
+    let mnist = cli.data.load::<f32>()?;
+    // Early stopping, reduce-on-plateau and the per-epoch lines watch the validation split,
+    // held out of the training images; the test set is scored once, after training.
+    let (mut train, mut valid) = hold_out(mnist.train, s.valid, s.seed)?;
+    let mut test = TestSet::new(mnist.test);
     // Pixels are scaled to [0, 1] on load; --standardize also centres and scales each pixel
     // with statistics of the training split (the PyTorch peer's default).
     if s.standardize {
@@ -808,7 +886,7 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         if let Some(v) = valid.as_mut() {
             v.set_transform(t.clone())?;
         }
-        test.set_transform(t)?;
+        test.data_mut().set_transform(t)?;
     }
 
     // Training images only, distorted as their batches are gathered; the validation split
@@ -860,13 +938,16 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
     // The --optimizer flag's name (adam is SGD with Adam's rule: `optimizer.name()` is sgd).
     let optimizer_name = flag_name(s.optimizer);
     if !json {
+        let held_out = valid
+            .as_ref()
+            .map_or(String::new(), |v| format!(" / {} validation", v.len()));
         println!(
-            "MLP {widths:?} ({}), {} parameters, {} loss, {optimizer_name}, {threads} threads; {} train / {} test images",
+            "MLP {widths:?} ({}), {} parameters, {} loss, {optimizer_name}, {threads} threads; {} train{held_out} / {} test images",
             Activation::from(s.activation),
-            model.num_params(),
+            model.params().len(),
             model.loss_fn(),
             train.len(),
-            test.len()
+            test.data().len()
         );
     }
     // The search methods have no learning rate: only an explicit schedule is an error there.
@@ -880,9 +961,14 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
     } else {
         None
     };
+    // With --test-curve the test set is scored after every epoch and its columns join the
+    // progress lines and the history, which it then writes itself.
+    let mut curve = cli
+        .test_curve
+        .then(|| TestCurve::new(&test, &model, epochs, cli.history.clone()));
     let mut history = History::new();
-    if let Some(path) = &cli.history {
-        history = if path.extension().is_some_and(|e| e == "json") {
+    if let Some(path) = cli.history.as_ref().filter(|_| curve.is_none()) {
+        history = if is_json(path) {
             history.json(path)
         } else {
             history.csv(path)
@@ -895,7 +981,14 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
             .into_iter()
             .fold(saver, |saver, (k, v)| saver.hyper(k, v))
     });
-    let mut observers: Vec<&mut dyn Observer<f32>> = vec![&mut progress, &mut history];
+    let mut observers: Vec<&mut dyn Observer<f32>> = match curve.as_mut() {
+        Some(curve) => vec![curve, &mut history],
+        None => vec![&mut progress, &mut history],
+    };
+    let mut converged = StopWhenConverged;
+    if s.optimizer == OptimizerArg::Lbfgs {
+        observers.push(&mut converged);
+    }
     // The scheduler sets the next epoch's rate once the others have seen this one.
     if let Some(s) = scheduler.as_mut() {
         observers.push(s);
@@ -918,42 +1011,45 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         &mut model,
         optimizer.as_mut(),
         &train,
-        Some(valid.as_ref().unwrap_or(&test)),
+        valid.as_ref(),
         &mut Observers(observers),
     )?;
+    let test_points = curve.map(TestCurve::into_points).unwrap_or_default();
     if let Some(dir) = &cli.plot {
         let title = format!("MLP {widths:?}, {optimizer_name}");
-        let set = if valid.is_some() {
-            "validation"
-        } else {
-            "test"
-        };
-        let path = common::plot::training_history(dir, "mnist.svg", &title, set, &report.history)
-            .map_err(Failure::Input)?;
+        let path =
+            common::plot::training_history(dir, "mnist.svg", &title, &report.history, &test_points)
+                .map_err(Failure::Input)?;
         println!("wrote {}", path.display());
     }
-    // The model now holds the parameters early stopping kept (or the last ones).
-    let scored = model.evaluate(&test)?;
+    // The model now holds the parameters early stopping kept (or the last ones): the test
+    // set's one look, which counts the confusion matrix in the same pass.
+    let scored = test.evaluate(&mut model)?;
     let test_accuracy = scored.accuracy.unwrap_or(f64::NAN);
     let confusion = match scored.confusion {
         Some(m) => m,
-        None => ConfusionMatrix::new(test.num_classes())?,
+        None => ConfusionMatrix::new(test.data().num_classes())?,
     };
     if let Some(dir) = &cli.plot {
         let what = format!("MLP {widths:?}");
-        for path in common::learned::draw(dir, &what, &mut model, &test, &confusion)? {
+        for path in common::learned::draw(dir, &what, &mut model, test.data(), &confusion)? {
             println!("wrote {}", path.display());
         }
     }
     let best_epoch = stopper.as_ref().and_then(|s| s.best_epoch());
+    // Counted from the start: a resumed run's include the checkpoint's.
+    let epochs_trained = epochs_done + report.history.len();
+    let last = report.history.last();
     if json {
         let json = Report {
             optimizer: optimizer_name.clone(),
             schedule: flag_name(s.schedule.arg()),
             lr: s.lr,
             test_accuracy,
+            test_evaluations: test.times_scored(),
             train_loss: report.final_loss(),
-            epochs: report.history.len(),
+            epochs: epochs_trained,
+            epochs_run: report.history.len(),
             seconds: report.train_seconds(),
             samples_per_s: report.samples_per_s(),
             batch: s.batch.unwrap_or(train.len()),
@@ -962,11 +1058,12 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
             density: train.density(),
             sparse: model.reads_sparse(&train),
             peak_rss_mib: peak_rss_mib(),
-            valid_size: s.valid,
-            valid_loss: report.history.last().and_then(|e| e.valid_loss),
+            valid_size: valid.as_ref().map_or(0, Dataset::len),
+            valid_loss: last.and_then(|e| e.valid_loss),
+            valid_accuracy: last.and_then(|e| e.valid_accuracy),
             dropout: s.dropout.unwrap_or(0.0),
             augment: s.augment.clone(),
-            train_accuracy: report.history.last().and_then(|e| e.train_accuracy),
+            train_accuracy: last.and_then(|e| e.train_accuracy),
             confusion: confusion.rows().map(<[u64]>::to_vec).collect(),
             per_class: confusion
                 .per_class()
@@ -998,9 +1095,9 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
             println!("kept the parameters of epoch {e} (best {monitor})");
         }
         println!(
-            "test accuracy {:.4} after {} epochs, {:.2} s training, {:.0} samples/s",
+            "test accuracy {:.4} after {epochs_trained} epoch{}, {:.2} s training, {:.0} samples/s",
             test_accuracy,
-            report.history.len(),
+            if epochs_trained == 1 { "" } else { "s" },
             report.train_seconds(),
             report.samples_per_s()
         );
@@ -1015,4 +1112,140 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// Whether a history file is to be JSON (by its extension), not CSV.
+fn is_json(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "json")
+}
+
+/// `--test-curve`: scores the test set after every epoch and shows it beside the validation
+/// figures, labelled test — in the progress lines (as `test_loss` and `test_acc`), in the
+/// history (as `test_loss` and `test_accuracy` columns, which it writes itself) and in the
+/// figure.
+struct TestCurve<'a> {
+    test: &'a TestSet,
+    scorer: Scorer,
+    /// The progress lines, written into `lines` for the test columns to join them.
+    progress: Progress<Lines>,
+    lines: Lines,
+    history: Option<PathBuf>,
+    records: Vec<EpochRecord>,
+    /// (epoch, test loss, test accuracy).
+    points: Vec<(usize, f64, f64)>,
+}
+
+/// A buffer that the progress lines are written into and the curve reads back.
+#[derive(Clone, Default)]
+struct Lines(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Lines {
+    /// What was written since the last call.
+    fn take(&self) -> String {
+        String::from_utf8_lossy(&std::mem::take(&mut *self.0.borrow_mut())).into_owned()
+    }
+}
+
+impl<'a> TestCurve<'a> {
+    fn new(test: &'a TestSet, net: &Mlp<f32>, epochs: usize, history: Option<PathBuf>) -> Self {
+        let lines = Lines::default();
+        TestCurve {
+            test,
+            scorer: Scorer::new(net),
+            progress: Progress::lines(epochs, lines.clone()),
+            lines,
+            history,
+            records: Vec::new(),
+            points: Vec::new(),
+        }
+    }
+
+    fn into_points(self) -> Vec<(usize, f64, f64)> {
+        self.points
+    }
+
+    /// The history with the test columns after the others.
+    fn history_text(&self, json: bool) -> String {
+        let text = if json {
+            downhill::train::history_json(&self.records)
+        } else {
+            downhill::train::history_csv(&self.records)
+        };
+        let mut points = self.points.iter();
+        let mut out = String::new();
+        for line in text.lines() {
+            let row = if json {
+                // One record per line: `  {"epoch":1,…}` and a trailing comma but on the last.
+                let record = line.trim_end_matches(',').strip_suffix('}');
+                match (record, record.and_then(|_| points.next())) {
+                    (Some(head), Some((_, loss, acc))) => format!(
+                        "{head},\"test_loss\":{loss},\"test_accuracy\":{acc}}}{}",
+                        if line.ends_with(',') { "," } else { "" }
+                    ),
+                    _ => line.to_string(),
+                }
+            } else if line.starts_with("epoch,") {
+                format!("{line},test_loss,test_accuracy")
+            } else {
+                match points.next() {
+                    Some((_, loss, acc)) => format!("{line},{loss},{acc}"),
+                    None => format!("{line},,"),
+                }
+            };
+            out.push_str(&row);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl Observer<f32> for TestCurve<'_> {
+    fn on_step(&mut self, info: &StepInfo) -> downhill::Result<Control> {
+        Observer::<f32>::on_step(&mut self.progress, info)
+    }
+
+    fn on_epoch(&mut self, end: &mut EpochEnd<'_, f32>) -> downhill::Result<Control> {
+        let e = self.test.evaluate_params(&mut self.scorer, end.params)?;
+        let (loss, acc) = (e.loss.unwrap_or(f64::NAN), e.accuracy.unwrap_or(f64::NAN));
+        self.points.push((end.record.epoch, loss, acc));
+        self.records.push(end.record.clone());
+        self.progress.on_epoch(end)?;
+        // The progress line, with the test columns before the learning rate.
+        let line = self.lines.take();
+        let columns = format!(" test_loss {loss:.4} test_acc {acc:.4}");
+        match line.find(" lr ") {
+            Some(at) => print!("{}{columns}{}", &line[..at], &line[at..]),
+            None => print!("{line}"),
+        }
+        if let Some(path) = &self.history {
+            let text = self.history_text(is_json(path));
+            std::fs::write(path, text).map_err(|source| {
+                downhill::Error::from(downhill::error::ErrorKind::Io {
+                    path: Some(path.clone()),
+                    source,
+                })
+            })?;
+        }
+        Ok(Control::Continue)
+    }
+
+    fn on_end(
+        &mut self,
+        report: &TrainReport,
+        params: &mut dyn downhill::model::Params<f32>,
+    ) -> downhill::Result<()> {
+        self.progress.on_end(report, params)?;
+        print!("{}", self.lines.take());
+        Ok(())
+    }
 }

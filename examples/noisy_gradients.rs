@@ -12,7 +12,8 @@
 //! cargo run --release --example noisy_gradients -- --plot docs/figures
 //! cargo run --release --example noisy_gradients -- --help
 //! ```
-//! `--plot DIR` writes `noisy_gradients.svg`: one histogram per batch size and phase.
+//! `--plot DIR` writes `noisy_gradients.svg`: one histogram per batch size (rows) and phase
+//! (columns).
 
 mod common;
 
@@ -220,13 +221,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
             .flat_map(|(_, c)| c.iter().flat_map(|s| &s.cosines))
             .fold(0.0f64, |m, &v| m.min(v));
         let lo = ((lowest * 10.0).floor() / 10.0).max(-1.0);
+        // One row per batch size, one column per phase: down a column the spread narrows
+        // with the batch, along a row it widens with training.
         let mut panels = Vec::new();
-        for (phase, cos) in &phases {
-            for (size, spread) in sizes.iter().zip(cos) {
+        for (i, size) in sizes.iter().enumerate() {
+            for (phase, cos) in &phases {
+                let spread = &cos[i];
                 panels.push(HistPanel::new(
                     &format!("batch {size}, {phase}"),
                     &format!(
-                        "cosine to the full-batch gradient (their average's: {:.2})",
+                        "cosine to the full gradient (their average's: {:.2})",
                         spread.average
                     ),
                     spread.cosines.clone(),
@@ -236,7 +240,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         let path = plot::file_in(dir, "noisy_gradients.svg").map_err(Failure::Input)?;
-        plot::histograms(&path, &panels, sizes.len()).map_err(Failure::Input)?;
+        plot::histograms(&path, &panels, phases.len(), 360).map_err(Failure::Input)?;
         println!("wrote {}", path.display());
     }
     if cli.run.json {

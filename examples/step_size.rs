@@ -21,6 +21,10 @@
 //! not finite). Everything is in `f64`: at `η = 1e-10` the loss moves by about 1e-11, which
 //! `f32` (7 digits) could not see at all.
 //!
+//! The curvature along the gradient, `∇Lᵀ·H·∇L`, comes from `H·∇L`, which
+//! `gradcheck::hessian_vector` takes from two gradient evaluations; the quadratic model's best
+//! step `‖∇L‖²/∇Lᵀ·H·∇L` is printed in the sweep, where it falls, with the loss it reaches.
+//!
 //! ```text
 //! cargo run --release --example step_size
 //! cargo run --release --example step_size -- --per-decade 4 --plot docs/figures
@@ -32,6 +36,7 @@ mod common;
 use common::plot::{self, Legend, Panel};
 use common::prelude::*;
 use common::values;
+use downhill::gradcheck::hessian_vector;
 
 /// `--activation`'s help here: why the default is tanh.
 const ACTIVATION_HELP: &str =
@@ -95,6 +100,8 @@ struct Report {
     curvature: f64,
     /// The quadratic model's best step, ‖∇L‖² / ∇Lᵀ·H·∇L (null if the curvature is ≤ 0).
     quadratic_best_step: Option<f64>,
+    /// L(w − q·∇L) for that step q.
+    quadratic_best_loss: Option<f64>,
     /// The relative gap at which the first-order prediction counts as parted.
     gap: f64,
     /// One row per step size, smallest first.
@@ -178,20 +185,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
             "the gradient's squared norm is {g2}: there is no slope to step along"
         )));
     }
-    // The curvature along the gradient, d²/dt² L(w + t·∇L) at t = 0, as the centred
-    // difference of the slope g·∇L(w ± ε·g): a move of 1e-5 in parameter space, small
-    // enough for the O(ε²) error and large enough for rounding.
-    let eps = 1e-5 / g2.sqrt();
-    let mut slope = |t: f64| -> downhill::Result<f64> {
-        let mut g = vec![0.0; n];
-        moved(&mut model, &w, &grad, t);
-        let r = model.loss_and_grad(&batch, &mut g);
-        model.params_mut().copy_from_slice(&w);
-        r?;
-        Ok(dot(&grad, &g))
-    };
-    let curvature = (slope(eps)? - slope(-eps)?) / (2.0 * eps);
+    // The curvature along the gradient, ∇Lᵀ·H·∇L, from H·∇L: the centred difference of two
+    // gradients, at w ± h·∇L/‖∇L‖ (gradcheck::hessian_vector; error O(h²)).
+    let mut h_grad = vec![0.0; n];
+    hessian_vector(&mut model.on(&batch), &grad, &mut h_grad)?;
+    let curvature = dot(&grad, &h_grad);
+    // The quadratic model's best step along −∇L, and the loss one step of it reaches.
     let quadratic_best_step = (curvature > 0.0).then(|| g2 / curvature);
+    let quadratic_best_loss = match quadratic_best_step {
+        Some(q) => Some(loss_along(&mut model, &batch, &w, &grad, -q)?),
+        None => None,
+    };
 
     let per_decade = cli.per_decade as i32;
     let down: Vec<f64> = grad.iter().map(|g| -g).collect();
@@ -242,7 +246,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
         "{:>9}  {:>14}  {:>11}  {:>11}  {:>12}  {:>9}",
         "step size", "loss after", "decrease", "η·‖∇L‖²", "2nd order", "rel. gap"
     );
+    let mut best_shown = quadratic_best_step.is_none();
     for r in &steps {
+        if let (Some(q), Some(l), false) = (quadratic_best_step, quadratic_best_loss, best_shown) {
+            if q < r.step_size {
+                let first = q * g2;
+                println!(
+                    "{q:>9.3}  {l:>14.10}  {:>11.3e}  {first:>11.3e}  {:>12.3e}  {:>9}  \
+                     ← the quadratic model's best step, ‖∇L‖²/∇Lᵀ·H·∇L",
+                    loss - l,
+                    first - 0.5 * q * q * curvature,
+                    ""
+                );
+                best_shown = true;
+            }
+        }
         let note = if r.diverged {
             "  uphill: diverges"
         } else if Some(r.step_size) == parting_step {
@@ -280,8 +298,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     match (quadratic_best_step, best_step) {
         (Some(q), Some(b)) => println!(
-            "the quadratic model's best step is ‖∇L‖²/∇Lᵀ·H·∇L = {q:.3}, and it goes uphill past \
-             twice that; the best step size swept is η = {b:.1e}"
+            "the quadratic model's best step is ‖∇L‖²/∇Lᵀ·H·∇L = {q:.3} (H·∇L from two \
+             gradients), and it goes uphill past twice that; one step of it takes the loss to \
+             {:.6}; the best step size swept is η = {b:.1e}",
+            quadratic_best_loss.unwrap_or(f64::NAN)
         ),
         (None, _) => println!("the curvature along the gradient is not positive: no best step"),
         (_, None) => println!("no step size gave a finite loss"),
@@ -300,6 +320,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             grad_norm: g2.sqrt(),
             curvature,
             quadratic_best_step,
+            quadratic_best_loss,
             gap: cli.gap,
             steps,
             parting_step,

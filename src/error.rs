@@ -143,6 +143,51 @@ pub enum ErrorKind {
         /// What happened.
         problem: String,
     },
+    /// A line search ([`LineSearch`](crate::optim::LineSearch)) found no step its conditions
+    /// accept: its budget of evaluations ran out, the steps it could still tell apart ran
+    /// out, or the direction it was given does not go downhill. The parameters are exactly
+    /// where they were before the search, and the optimizer's state is unchanged.
+    LineSearch {
+        /// The search: `"backtracking"` or `"strong Wolfe"`.
+        search: &'static str,
+        /// Why it found none.
+        failure: LineSearchFailure,
+        /// Evaluations of the objective it made.
+        evaluations: usize,
+        /// The last step size it tried (0 if it tried none).
+        step: f64,
+    },
+}
+
+/// Why a [`LineSearch`](ErrorKind::LineSearch) error found no acceptable step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum LineSearchFailure {
+    /// The direction does not go downhill: its slope `∇f·d` is not negative (or not finite).
+    NotDescent {
+        /// The slope `∇f·d` at the start.
+        slope: f64,
+    },
+    /// Every evaluation the search was allowed (its `max_evals`) was spent.
+    Budget,
+    /// The steps still in question moved the parameters by less than the element type can
+    /// resolve: the loss cannot be lowered along the direction at this precision.
+    Collapsed,
+}
+
+impl fmt::Display for LineSearchFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineSearchFailure::NotDescent { slope } => write!(
+                f,
+                "the direction does not go downhill (its slope ∇f·d is {slope:e}, not negative)"
+            ),
+            LineSearchFailure::Budget => f.write_str("its budget of evaluations ran out"),
+            LineSearchFailure::Collapsed => f.write_str(
+                "the steps left to try move the parameters by less than the element type resolves",
+            ),
+        }
+    }
 }
 
 /// Where in a file a [`Format`](ErrorKind::Format) problem sits.
@@ -318,6 +363,21 @@ impl Error {
         .into()
     }
 
+    pub(crate) fn line_search(
+        search: &'static str,
+        failure: LineSearchFailure,
+        evaluations: usize,
+        step: f64,
+    ) -> Self {
+        ErrorKind::LineSearch {
+            search,
+            failure,
+            evaluations,
+            step,
+        }
+        .into()
+    }
+
     pub(crate) fn thread(problem: impl Into<String>) -> Self {
         ErrorKind::Thread {
             problem: problem.into(),
@@ -432,6 +492,16 @@ impl fmt::Display for Error {
             } => write!(f, "{}optimizer state for {optimizer}: {problem}", In(path)),
             ErrorKind::Checkpoint { path, problem } => write!(f, "{}{problem}", In(path)),
             ErrorKind::Thread { problem } => f.write_str(problem),
+            ErrorKind::LineSearch {
+                search,
+                failure,
+                evaluations,
+                step,
+            } => write!(
+                f,
+                "line search ({search}) found no acceptable step after {evaluations} \
+                 evaluations (last step tried {step:e}): {failure}; the parameters are unchanged"
+            ),
         }
     }
 }

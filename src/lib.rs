@@ -168,7 +168,8 @@ pub mod prelude {
         Objective, Params,
     };
     pub use crate::optim::{
-        GradientDescent, LocalSearch, Optimizer, RandomSearch, Schedule, Sgd, UpdateRule,
+        GradientDescent, Lbfgs, LineSearch, LocalSearch, Optimizer, RandomSearch, Schedule, Sgd,
+        UpdateRule,
     };
     pub use crate::train::{Control, EpochEnd, EpochRecord, Observer, TrainReport, Trainer};
     pub use crate::{Error, Result, Scalar};

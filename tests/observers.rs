@@ -301,3 +301,29 @@ fn early_stopping_saved_and_restored_carries_on_as_if_never_stopped() {
     resumed.on_end(&TrainReport::default(), &mut model).unwrap();
     assert!(model.params().iter().all(|&p| p == 2.0));
 }
+
+#[test]
+fn progress_lines_show_held_out_figures_only_when_there_is_a_validation_set() {
+    let x = Matrix::from_vec(vec![0.0, 1.0, 1.0, 0.0], 2, 2).unwrap();
+    let data = Dataset::from_matrix(x, vec![1, 0], 2).unwrap();
+    let lines = |valid: Option<&Dataset<f64>>| {
+        let mut model = LinearClassifier::<f64>::builder(2, 2).build().unwrap();
+        let mut sgd = Sgd::new(0.5).unwrap().batch_size(2).unwrap();
+        let mut progress = Progress::lines(2, Vec::new());
+        Trainer::new(2)
+            .unwrap()
+            .run_with(&mut model, &mut sgd, &data, valid, &mut progress)
+            .unwrap();
+        String::from_utf8(progress.into_writer().unwrap()).unwrap()
+    };
+    let with = lines(Some(&data));
+    assert!(
+        with.lines()
+            .all(|l| l.contains(" valid_loss ") && l.contains(" valid_acc ")),
+        "{with}"
+    );
+    let without = lines(None);
+    assert_eq!(without.lines().count(), 2, "{without}");
+    assert!(!without.contains("valid"), "{without}");
+    assert!(without.starts_with("epoch   1/2 loss "), "{without}");
+}

@@ -15,14 +15,19 @@ use super::data::DataArgs;
 pub enum Failure {
     /// The input was wrong: a flag, a file, a checkpoint that does not fit. Exit status 2.
     Input(String),
-    /// The run failed on good input: it diverged, or a worker thread died. Exit status 1.
+    /// The run failed on good input: it diverged, a line search found no step, or a worker
+    /// thread died. Exit status 1.
     Run(String),
 }
 
 /// A library error is bad input unless the run itself went wrong (the library says which).
 impl From<downhill::Error> for Failure {
     fn from(e: downhill::Error) -> Self {
-        if e.is_divergence() || matches!(e.kind(), ErrorKind::Thread { .. }) {
+        let run = matches!(
+            e.kind(),
+            ErrorKind::Thread { .. } | ErrorKind::LineSearch { .. }
+        );
+        if e.is_divergence() || run {
             Failure::Run(e.to_string())
         } else {
             Failure::Input(e.to_string())

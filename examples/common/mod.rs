@@ -13,6 +13,7 @@
 pub mod activation;
 pub mod cli;
 pub mod data;
+pub mod heldout;
 pub mod learned;
 pub mod measure;
 pub mod pictures;

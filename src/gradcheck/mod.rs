@@ -16,6 +16,10 @@
 //! * a layer's backward pass, `dx = J(x)ᵀ·dy` — [`check_vjp`](GradCheck::check_vjp),
 //!   CS231n's `eval_numerical_gradient_array(f, x, df)`.
 //!
+//! One derivative up, [`hessian_vector`] takes the curvature `H·v` of any objective from two
+//! gradient evaluations (`hessian.rs`): the second-order term of the Taylor expansion, and
+//! the quadratic model's best step size.
+//!
 //! ```
 //! use downhill::gradcheck::{GradCheck, Verdict};
 //! use downhill::prelude::*;
@@ -99,10 +103,12 @@
 //!   whole big model, or in a property test run thousands of times; use coordinates (all,
 //!   or a sample) to locate a bug.
 
+mod hessian;
 mod kink;
 mod numeric;
 mod report;
 
+pub use hessian::{hessian_vector, hessian_vector_with_step};
 pub use numeric::{numeric_gradient, numeric_partial, relative_error, Difference};
 pub use report::{Coordinate, GradReport, GroupReport, Probe, Verdict};
 

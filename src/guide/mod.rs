@@ -11,11 +11,13 @@
 //!   compiles, runs in well under a second on small synthetic data, and asserts what the
 //!   prose claims.
 //! * **Run it** — the example in `examples/` that does the step at full size, the command
-//!   that runs it, and what it printed when this guide was written, trimmed. The examples
+//!   that runs it, and what it prints, trimmed (`...` marks lines left out). The examples
 //!   read the 10,000 real MNIST digits shipped in the repository (`data/mnist-10k`; `--data
 //!   DIR` points them at another MNIST-format or a CIFAR-10 directory), except `landscape`,
 //!   whose functions are small enough to draw. Timings, and what a run given a number of
-//!   seconds gets done in them, depend on the machine and its load; the rest is seeded.
+//!   seconds gets done in them, depend on the machine and its load; the rest is seeded, and
+//!   CI replays every transcript shown here and fails if a digit of it moves
+//!   (`python3 .ci/transcripts.py --bless` regenerates them after a change that moves one).
 //! * **The figure** — for the examples that draw one: what it shows, and the command that
 //!   writes it. The figures are in the repository under `docs/figures/`, not in the
 //!   published crate.
@@ -44,6 +46,9 @@
 //!    minima, noisy minibatch gradients.
 //! 9. [Beyond the lecture](ch9_beyond_the_lecture) — update rules, learning-rate schedules,
 //!    and how the crate is made fast.
+//! 10. [The step size, answered](ch10_the_step_size_answered) — the slide's question, what
+//!     should the step size be: line searches, the curvature `H·v` from two gradients, and
+//!     L-BFGS, what the second-order term of the Taylor expansion buys.
 //!
 //! # Before you start
 //!
@@ -84,3 +89,6 @@ pub mod ch8_what_goes_wrong {}
 
 #[doc = include_str!("ch9_beyond_the_lecture.md")]
 pub mod ch9_beyond_the_lecture {}
+
+#[doc = include_str!("ch10_the_step_size_answered.md")]
+pub mod ch10_the_step_size_answered {}

@@ -140,8 +140,8 @@ mod tests {
         let mut mask = vec![0.0; 8];
         for r in 0..2 {
             d.row_mask(0, 3 + r, &mut mask);
-            for j in 0..8 {
-                let (i, m) = (r * 8 + j, mask[j]);
+            for (j, &m) in mask.iter().enumerate() {
+                let i = r * 8 + j;
                 assert_eq!(a[i], if m == 0.0 { 0.0 } else { a0[i] * 2.0 });
                 assert_eq!(g[i], m * (1.0 - a0[i] * a0[i]));
             }

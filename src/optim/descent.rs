@@ -12,8 +12,10 @@
 
 use std::fmt::Debug;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::Objective;
+use crate::optim::gd_line_search::SearchedDescent;
+use crate::optim::line_search::{Evaluations, LineSearch, LineSearchReport};
 use crate::optim::update::GradientUpdate;
 use crate::optim::{Batching, Optimizer, RuleState, StateDict, UpdateRule};
 use crate::scalar::Scalar;
@@ -67,6 +69,8 @@ impl BatchPolicy for MiniBatch {
 pub struct Descent<T, B> {
     pub(super) update: GradientUpdate<T>,
     pub(super) batches: B,
+    /// Set by [`line_search`](Descent::line_search): the search picks every step.
+    pub(super) search: Option<Box<SearchedDescent<T>>>,
 }
 
 impl<T: Scalar, B: BatchPolicy> Descent<T, B> {
@@ -123,6 +127,21 @@ impl<T: Scalar, B: BatchPolicy> Descent<T, B> {
     pub fn rule_state(&self) -> &RuleState<T> {
         &self.update.state
     }
+    /// The line search picking the steps, if [one was set](Descent::line_search).
+    pub fn line_search_value(&self) -> Option<LineSearch> {
+        self.search.as_ref().map(|s| s.search)
+    }
+    /// The last step's line search: the step size it accepted and what it cost (`None`
+    /// without a line search, before the first step, and after a step at a point where the
+    /// gradient was zero).
+    pub fn last_search(&self) -> Option<LineSearchReport> {
+        self.search.as_ref().and_then(|s| s.report)
+    }
+    /// The evaluations of the objective the line search's steps have made, in all (`None`
+    /// without a line search: a fixed step evaluates once).
+    pub fn search_evaluations(&self) -> Option<Evaluations> {
+        self.search.as_ref().map(|s| s.evaluations)
+    }
     /// The gradient of the last step, as the model computed it (before clipping and weight
     /// decay). `None` before the first step, and after a step the model took in part
     /// without writing the gradient of what it stepped (see
@@ -141,18 +160,42 @@ impl<T: Scalar, B: BatchPolicy> Optimizer<T> for Descent<T, B> {
         self.batches.batching()
     }
     fn step(&mut self, objective: &mut dyn Objective<T>) -> Result<T> {
-        self.update.step(objective)
+        match &mut self.search {
+            Some(search) => search.step(&mut self.update, objective),
+            None => self.update.step(objective),
+        }
     }
     fn state(&self) -> StateDict<T> {
-        self.update.state()
+        let mut state = self.update.state();
+        if let Some(search) = &self.search {
+            search.save(&mut state);
+        }
+        state
     }
     fn load_state(&mut self, state: &StateDict<T>) -> Result<()> {
-        self.update.load_state(state)
+        let Some(search) = &mut self.search else {
+            return self.update.load_state(state);
+        };
+        let (rest, saved) = search.split(state)?;
+        self.update.load_state(&rest)?;
+        search.apply(saved);
+        Ok(())
     }
+    /// The learning rate; `None` while a [line search](Descent::line_search) picks the steps.
     fn learning_rate(&self) -> Option<f64> {
-        Some(self.update.learning_rate.to_f64_lossless())
+        match self.search {
+            Some(_) => None,
+            None => Some(self.update.learning_rate.to_f64_lossless()),
+        }
     }
     fn set_learning_rate(&mut self, learning_rate: f64) -> Result<()> {
+        if self.search.is_some() {
+            return Err(Error::param(
+                "learning_rate",
+                learning_rate,
+                "cannot be scheduled while a line search picks the steps",
+            ));
+        }
         self.update.set_learning_rate(learning_rate)
     }
 }

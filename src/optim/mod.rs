@@ -8,13 +8,22 @@
 //!    training set.
 //! 4. [`Sgd`] (`sgd.rs`) — the same on small random minibatches.
 //!
+//! And the answer to the lecture's question *what should the step size be?*
+//! ([guide, chapter 10](crate::guide::ch10_the_step_size_answered)):
+//!
+//! 5. [`LineSearch`] (`line_search.rs`) — try steps along a direction until one meets the
+//!    Armijo (and strong Wolfe) conditions; [`GradientDescent::line_search`](Descent::line_search) picks every
+//!    step of gradient descent that way (`gd_line_search.rs`).
+//! 6. [`Lbfgs`] (`lbfgs.rs`) — L-BFGS: the Taylor expansion's second-order term, learnt from
+//!    the last steps' gradients, for the direction and the step size at once.
+//!
 //! The two gradient methods are one algorithm on different batches, [`Descent`]
 //! (`descent.rs`), with one guarded update (`update.rs`): beyond the lecture it takes an
 //! [`UpdateRule`] (`rule.rs`: momentum, Nesterov, RMSProp, Adam, AdamW), L2 weight decay
 //! and gradient clipping, and a [`Schedule`] (`schedule.rs`) can change its learning rate
 //! from epoch to epoch.
 //!
-//! All four implement [`Optimizer`], which is object-safe: a program can pick one from a
+//! All of them implement [`Optimizer`], which is object-safe: a program can pick one from a
 //! flag and hand `&mut dyn Optimizer<T>` to the [`Trainer`](crate::Trainer). An optimizer
 //! sees only an [`Objective`] — parameters, a loss and its gradient — so it minimises a
 //! model on a batch and a function of your own alike. Hyper-parameters are validated when
@@ -33,6 +42,9 @@
 
 mod descent;
 mod gd;
+mod gd_line_search;
+mod lbfgs;
+mod line_search;
 mod local_search;
 mod random_search;
 mod rule;
@@ -43,6 +55,8 @@ mod update;
 
 pub use descent::{BatchPolicy, Descent, FullBatch, MiniBatch};
 pub use gd::GradientDescent;
+pub use lbfgs::{Convergence, Lbfgs};
+pub use line_search::{Evaluations, LineSearch, LineSearchReport};
 pub use local_search::LocalSearch;
 pub use random_search::RandomSearch;
 pub use rule::{RuleState, UpdateRule};

@@ -32,6 +32,7 @@ impl<T: Scalar> Descent<T, MiniBatch> {
         Ok(Descent {
             update: GradientUpdate::new(learning_rate)?,
             batches: MiniBatch { size: 128 },
+            search: None,
         })
     }
     /// Sets the minibatch size (at least 1; 32–256 is typical).

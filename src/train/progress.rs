@@ -1,7 +1,7 @@
 //! Watching a run go by: a progress bar on a terminal, one line per epoch elsewhere.
 //!
-//! [`Progress`] shows the epoch, the running training loss, the last validation accuracy,
-//! examples per second and the time left. On a terminal (standard error, checked with
+//! [`Progress`] shows the epoch, the running training loss, the last validation accuracy
+//! (when the run has a validation set), examples per second and the time left. On a terminal (standard error, checked with
 //! [`std::io::IsTerminal`]) and with the default cargo feature `progress`, it draws an
 //! `indicatif` bar; otherwise — in a pipe, a log file, CI — it writes one plain line per
 //! epoch, which is what a log wants.
@@ -160,15 +160,23 @@ impl<T: Scalar, W: Write> Observer<T> for Progress<W> {
         let overall_rate = self.examples_per_s(0.0, 0);
         match &mut self.out {
             Output::Lines(w) => {
+                // Held-out figures only when the run has a validation set.
+                let valid = if record.valid_loss.is_some() || record.valid_accuracy.is_some() {
+                    format!(
+                        " valid_loss {} valid_acc {}",
+                        fmt_opt(record.valid_loss),
+                        fmt_opt(record.valid_accuracy)
+                    )
+                } else {
+                    String::new()
+                };
                 // A progress line that cannot be written is not worth failing a run for.
                 let _ = writeln!(
                     w,
-                    "epoch {:>3}/{} loss {:.4} valid_loss {} valid_acc {} lr {} {:.0} ex/s",
+                    "epoch {:>3}/{} loss {:.4}{valid} lr {} {:.0} ex/s",
                     record.epoch,
                     self.epochs,
                     record.train_loss,
-                    fmt_opt(record.valid_loss),
-                    fmt_opt(record.valid_accuracy),
                     record
                         .learning_rate
                         .map_or_else(|| "-".to_string(), |lr| format!("{lr:.3e}")),

@@ -2,7 +2,7 @@
 //! (checked), in place (proved beforehand), and in a register tile (inside a kernel).
 
 use crate::kernels::lanes::{bigger, tile_mut};
-use crate::kernels::update::rules::{Pass, Rule, RuleVisitor};
+use crate::kernels::update::rules::{with_rule, Pass, Rule};
 use crate::scalar::Scalar;
 
 /// Elements per chunk: a strategy computes a chunk's outputs, then checks or measures them
@@ -126,51 +126,43 @@ pub(crate) struct Share<'a, T> {
     pub s1_out: &'a mut [T],
 }
 
-/// The spare-buffer strategy: writes `share`'s outputs chunk by chunk, and stops at the
-/// first chunk with a non-finite output.
-struct Spare<'p, 'a, T> {
-    pass: &'p Pass<T>,
-    s: Share<'a, T>,
-}
-
-impl<T: Scalar> RuleVisitor<T> for Spare<'_, '_, T> {
-    type Out = bool;
-    #[inline(always)]
-    fn visit<R: Rule<T>>(self, rule: R) -> bool {
-        let Spare { pass, s } = self;
-        let (one, two) = (R::BUFFERS > 0, R::BUFFERS > 1);
-        let n = s.w.len().min(s.g.len()).min(s.w_out.len());
-        let n = kept_len::<T, R>(
-            n,
-            [s.s0.len(), s.s0_out.len()],
-            [s.s1.len(), s.s1_out.len()],
-        );
-        for r in chunks(n) {
-            let (w, g) = (&s.w[r.clone()], &s.g[r.clone()]);
-            let m = w.len();
-            let (g, w_out) = (&g[..m], &mut s.w_out[r.clone()][..m]);
-            let (s0, s1) = (kept(one, s.s0, r.clone(), m), kept(two, s.s1, r.clone(), m));
-            let s0_out = kept_mut(one, s.s0_out, r.clone(), m);
-            let s1_out = kept_mut(two, s.s1_out, r, m);
-            for j in 0..m {
-                let (nw, ns) =
-                    rule.apply(w[j], pass.decayed(w[j], g[j]), state_at::<T, R>(s0, s1, j));
-                w_out[j] = nw;
-                store::<T, R>(s0_out, s1_out, j, ns);
-            }
-            // `magnitude_body` says `None` for a chunk with a non-finite value.
-            let written = [&*w_out, &*s0_out, &*s1_out];
-            if written.iter().any(|xs| magnitude_body(xs).is_none()) {
-                return false;
-            }
+/// The spare-buffer strategy: writes `s`'s outputs chunk by chunk, and says false at the
+/// first chunk with a non-finite output. The constants come by value: read through a
+/// reference, they would be reloaded after every store to the outputs.
+#[inline(always)]
+fn spare<T: Scalar, R: Rule<T>>(rule: R, c: T, wd: T, s: Share<'_, T>) -> bool {
+    let (one, two) = (R::BUFFERS > 0, R::BUFFERS > 1);
+    let n = s.w.len().min(s.g.len()).min(s.w_out.len());
+    let n = kept_len::<T, R>(
+        n,
+        [s.s0.len(), s.s0_out.len()],
+        [s.s1.len(), s.s1_out.len()],
+    );
+    for r in chunks(n) {
+        let (w, g) = (&s.w[r.clone()], &s.g[r.clone()]);
+        let m = w.len();
+        let (g, w_out) = (&g[..m], &mut s.w_out[r.clone()][..m]);
+        let (s0, s1) = (kept(one, s.s0, r.clone(), m), kept(two, s.s1, r.clone(), m));
+        let s0_out = kept_mut(one, s.s0_out, r.clone(), m);
+        let s1_out = kept_mut(two, s.s1_out, r, m);
+        for j in 0..m {
+            let (nw, ns) = rule.apply(w[j], c * g[j] + wd * w[j], state_at::<T, R>(s0, s1, j));
+            w_out[j] = nw;
+            store::<T, R>(s0_out, s1_out, j, ns);
         }
-        true
+        // `magnitude_body` says `None` for a chunk with a non-finite value.
+        let written = [&*w_out, &*s0_out, &*s1_out];
+        if written.iter().any(|xs| magnitude_body(xs).is_none()) {
+            return false;
+        }
     }
+    true
 }
 
 #[inline(always)]
 fn apply_body<T: Scalar>(pass: &Pass<T>, s: Share<'_, T>) -> bool {
-    pass.rule.visit(Spare { pass, s })
+    let (c, wd) = (pass.grad_scale, pass.weight_decay);
+    with_rule!(pass.rule, |rule| spare(rule, c, wd, s))
 }
 
 dispatch!(
@@ -194,44 +186,35 @@ pub(crate) struct InPlace<'a, T> {
 /// The in-place strategy: returns the largest magnitude written to each state buffer and
 /// to `w` (what the next step's proof needs to know), each taken from the chunk while it is
 /// in L1.
-struct Overwrite<'p, 'a, T> {
-    pass: &'p Pass<T>,
-    s: InPlace<'a, T>,
-}
-
-impl<T: Scalar> RuleVisitor<T> for Overwrite<'_, '_, T> {
-    type Out = [T; 3];
-    #[inline(always)]
-    fn visit<R: Rule<T>>(self, rule: R) -> [T; 3] {
-        let Overwrite { pass, s } = self;
-        let (one, two) = (R::BUFFERS > 0, R::BUFFERS > 1);
-        let n = kept_len::<T, R>(s.w.len().min(s.g.len()), [s.s0.len(); 2], [s.s1.len(); 2]);
-        let mut top = [T::zero(); 3];
-        for r in chunks(n) {
-            let (w, g) = (&mut s.w[r.clone()], &s.g[r.clone()]);
-            let m = w.len();
-            let g = &g[..m];
-            let s0 = kept_mut(one, s.s0, r.clone(), m);
-            let s1 = kept_mut(two, s.s1, r, m);
-            for j in 0..m {
-                let (nw, ns) =
-                    rule.apply(w[j], pass.decayed(w[j], g[j]), state_at::<T, R>(s0, s1, j));
-                w[j] = nw;
-                store::<T, R>(s0, s1, j, ns);
-            }
-            top = [
-                top[0].max(peak(s0)),
-                top[1].max(peak(s1)),
-                top[2].max(peak(w)),
-            ];
+#[inline(always)]
+fn overwrite<T: Scalar, R: Rule<T>>(rule: R, c: T, wd: T, s: InPlace<'_, T>) -> [T; 3] {
+    let (one, two) = (R::BUFFERS > 0, R::BUFFERS > 1);
+    let n = kept_len::<T, R>(s.w.len().min(s.g.len()), [s.s0.len(); 2], [s.s1.len(); 2]);
+    let mut top = [T::zero(); 3];
+    for r in chunks(n) {
+        let (w, g) = (&mut s.w[r.clone()], &s.g[r.clone()]);
+        let m = w.len();
+        let g = &g[..m];
+        let s0 = kept_mut(one, s.s0, r.clone(), m);
+        let s1 = kept_mut(two, s.s1, r, m);
+        for j in 0..m {
+            let (nw, ns) = rule.apply(w[j], c * g[j] + wd * w[j], state_at::<T, R>(s0, s1, j));
+            w[j] = nw;
+            store::<T, R>(s0, s1, j, ns);
         }
-        top
+        top = [
+            top[0].max(peak(s0)),
+            top[1].max(peak(s1)),
+            top[2].max(peak(w)),
+        ];
     }
+    top
 }
 
 #[inline(always)]
 fn apply_in_place_body<T: Scalar>(pass: &Pass<T>, s: InPlace<'_, T>) -> [T; 3] {
-    pass.rule.visit(Overwrite { pass, s })
+    let (c, wd) = (pass.grad_scale, pass.weight_decay);
+    with_rule!(pass.rule, |rule| overwrite(rule, c, wd, s))
 }
 
 dispatch!(
@@ -252,58 +235,47 @@ pub(crate) struct StepRows<'a, T> {
 }
 
 /// The tile strategy: `W` parameters stepped from their gradient in registers.
-struct Tile<'p, 'a, T, const W: usize> {
-    pass: &'p Pass<T>,
-    w: &'a mut [T; W],
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn tile<T: Scalar, R: Rule<T>, const W: usize>(
+    rule: R,
+    c: T,
+    wd: T,
+    w: &mut [T; W],
     g: [T; W],
-    s0: &'a mut [T],
-    s1: &'a mut [T],
-    top: &'a mut [T; W],
-}
-
-impl<T: Scalar, const W: usize> RuleVisitor<T> for Tile<'_, '_, T, W> {
-    type Out = ();
-    #[inline(always)]
-    fn visit<R: Rule<T>>(self, rule: R) {
-        let Tile {
-            pass,
-            w,
-            g,
-            s0,
-            s1,
-            top,
-        } = self;
-        let (one, two) = (R::BUFFERS > 0, R::BUFFERS > 1);
-        // Arrays, not slices, so the lanes need no bounds checks; a buffer the rule does not
-        // keep is a dummy that is never read or written.
-        let (mut none0, mut none1) = ([T::zero(); W], [T::zero(); W]);
-        let s0 = if one {
-            tile_mut::<T, W>(s0, 0)
-        } else {
-            &mut none0
-        };
-        let s1 = if two {
-            tile_mut::<T, W>(s1, 0)
-        } else {
-            &mut none1
-        };
-        for l in 0..W {
-            let d = pass.decayed(w[l], g[l]);
-            let st = [
-                if one { s0[l] } else { T::zero() },
-                if two { s1[l] } else { T::zero() },
-            ];
-            let (nw, ns) = rule.apply(w[l], d, st);
-            w[l] = nw;
-            top[l] = bigger(top[l], nw);
-            if one {
-                s0[l] = ns[0];
-                top[l] = bigger(top[l], ns[0]);
-            }
-            if two {
-                s1[l] = ns[1];
-                top[l] = bigger(top[l], ns[1]);
-            }
+    s0: &mut [T],
+    s1: &mut [T],
+    top: &mut [T; W],
+) {
+    let (one, two) = (R::BUFFERS > 0, R::BUFFERS > 1);
+    // Arrays, not slices, so the lanes need no bounds checks; a buffer the rule does not
+    // keep is a dummy that is never read or written.
+    let (mut none0, mut none1) = ([T::zero(); W], [T::zero(); W]);
+    let s0 = if one {
+        tile_mut::<T, W>(s0, 0)
+    } else {
+        &mut none0
+    };
+    let s1 = if two {
+        tile_mut::<T, W>(s1, 0)
+    } else {
+        &mut none1
+    };
+    for l in 0..W {
+        let st = [
+            if one { s0[l] } else { T::zero() },
+            if two { s1[l] } else { T::zero() },
+        ];
+        let (nw, ns) = rule.apply(w[l], c * g[l] + wd * w[l], st);
+        w[l] = nw;
+        top[l] = bigger(top[l], nw);
+        if one {
+            s0[l] = ns[0];
+            top[l] = bigger(top[l], ns[0]);
+        }
+        if two {
+            s1[l] = ns[1];
+            top[l] = bigger(top[l], ns[1]);
         }
     }
 }
@@ -325,14 +297,8 @@ pub(crate) fn step_tile<T: Scalar, const W: usize>(
     s1: &mut [T],
     top: &mut [T; W],
 ) {
-    pass.rule.visit(Tile {
-        pass,
-        w,
-        g,
-        s0,
-        s1,
-        top,
-    })
+    let (c, wd) = (pass.grad_scale, pass.weight_decay);
+    with_rule!(pass.rule, |rule| tile(rule, c, wd, w, g, s0, s1, top))
 }
 
 /// A share of a spare-buffer step for the tests: `s` as both state buffers' input.

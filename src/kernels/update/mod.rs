@@ -21,8 +21,8 @@
 //!
 //! The strategies share each rule's arithmetic, so all three give the same bits. Each rule
 //! is its own type, so a strategy's loop is compiled once per rule with the rule's branches
-//! (Nesterov or not, how many state buffers) resolved: [`RulePass::visit`] is the one
-//! `match` from the runtime rule to those types.
+//! (Nesterov or not, how many state buffers) resolved: `with_rule!` is the one `match` from
+//! the runtime rule to those types.
 //!
 //! Formulas are PyTorch's (`torch.optim.SGD`, `RMSprop`, `Adam`, `AdamW`), with
 //! `d = c·g + λ·w` the clipped, decayed gradient:

@@ -1094,21 +1094,22 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         if let Some(e) = best_epoch {
             println!("kept the parameters of epoch {e} (best {monitor})");
         }
-        println!(
-            "test accuracy {:.4} after {epochs_trained} epoch{}, {:.2} s training, {:.0} samples/s",
-            test_accuracy,
-            if epochs_trained == 1 { "" } else { "s" },
-            report.train_seconds(),
-            report.samples_per_s()
-        );
+        // The test accuracy last: the line a reader (and CI) looks for at the end.
         let worst: Vec<String> = confusion
             .top_confusions(3)
             .iter()
             .map(|c| format!("{} → {} ({}×)", c.label, c.predicted, c.count))
             .collect();
         println!(
-            "most frequent mistakes (true → predicted): {}",
+            "most frequent mistakes on the test set (true → predicted): {}",
             worst.join(", ")
+        );
+        println!(
+            "test accuracy {:.4} after {epochs_trained} epoch{}, {:.2} s training, {:.0} samples/s",
+            test_accuracy,
+            if epochs_trained == 1 { "" } else { "s" },
+            report.train_seconds(),
+            report.samples_per_s()
         );
     }
     Ok(())

@@ -129,9 +129,13 @@ impl ImageShape {
     }
 }
 
-/// Random distortions of training images, drawn per `(seed, epoch, image)`: see the
-/// [module docs](self). Made with [`Augment::new`] and the setters (each checks its value),
-/// or from the command-line form with [`Augment::parse`].
+/// Random distortions of training images, drawn per `(seed, epoch, image)` and applied as a
+/// training step's batch is gathered from the stored bytes: set one on a training set with
+/// [`Dataset::with_augment`](crate::data::Dataset::with_augment); batches without a
+/// training step (validation, test, evaluation) read the images as stored. Made with
+/// [`Augment::new`] and the setters (each checks its value), or from the command-line form
+/// with [`Augment::parse`]; [guide chapter 9](crate::guide::ch9_beyond_the_lecture) shows it
+/// in a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Augment {
     shape: ImageShape,

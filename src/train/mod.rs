@@ -53,7 +53,7 @@ use crate::model::{Model, Objective, OnBatch, Params};
 use crate::optim::{Batching, Optimizer};
 use crate::rng::stream_rng;
 use crate::scalar::Scalar;
-use crate::validate::{at_least_one, thread_count};
+use crate::validate::{at_least_one, not_empty, thread_count};
 
 /// What one epoch did.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,13 +229,7 @@ impl Trainer {
         valid: Option<&D>,
         observer: &mut dyn Observer<T>,
     ) -> Result<TrainReport> {
-        if train.is_empty() {
-            return Err(Error::param(
-                "training set",
-                "0 examples",
-                "must hold at least one example",
-            ));
-        }
+        not_empty("training set", train.len())?;
         if let Some(mut fast) = model.fast_path() {
             fast.open().set_threads(self.threads)?;
         }

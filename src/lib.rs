@@ -162,8 +162,8 @@ pub mod prelude {
         accuracy, Activation, Classifier, Init, LinearClassifier, Mlp, Model, Objective, Params,
     };
     pub use crate::optim::{
-        GradientDescent, Lbfgs, LineSearch, LocalSearch, Optimizer, RandomSearch, Schedule, Sgd,
-        UpdateRule,
+        GradientDescent, Lbfgs, LineSearch, LocalSearch, Optimizer, RandomSearch, Schedule, Search,
+        Sgd, UpdateRule,
     };
     pub use crate::train::{Control, EpochEnd, EpochRecord, Observer, TrainReport, Trainer};
     pub use crate::{Error, Result, Scalar};

@@ -435,9 +435,6 @@ impl<T: Scalar> Optimizer<T> for FullBatchOf<'_, T> {
     fn name(&self) -> &'static str {
         self.0.name()
     }
-    fn batching(&self) -> Batching {
-        Batching::FullBatch
-    }
     fn step(&mut self, objective: &mut dyn Objective<T>) -> Result<T> {
         self.0.step(objective)
     }

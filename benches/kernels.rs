@@ -237,10 +237,19 @@ fn first_layer_by_density(c: &mut Criterion) {
             g.bench_function(format!("weight grad dense {name}"), |bn| {
                 bn.iter(|| gemm(1.0, x.as_ref().t(), dz.as_ref(), 0.0, dw.as_mut()).unwrap())
             });
+            let mut packed = Vec::new();
             g.bench_function(format!("weight grad sparse {name}"), |bn| {
                 bn.iter(|| {
-                    sparse_weight_grad(&[&a], 0..inputs, dz.as_ref(), 0.0, None, dw.as_mut())
-                        .unwrap()
+                    sparse_weight_grad(
+                        &[&a],
+                        0..inputs,
+                        dz.as_ref(),
+                        0.0,
+                        None,
+                        dw.as_mut(),
+                        &mut packed,
+                    )
+                    .unwrap()
                 })
             });
         }

@@ -168,8 +168,8 @@ pub mod prelude {
         Objective, Params,
     };
     pub use crate::optim::{
-        GradientDescent, Lbfgs, LineSearch, LocalSearch, Optimizer, RandomSearch, Schedule, Sgd,
-        UpdateRule,
+        GradientDescent, Lbfgs, LineSearch, LocalSearch, Optimizer, RandomSearch, Schedule, Search,
+        Sgd, UpdateRule,
     };
     pub use crate::train::{Control, EpochEnd, EpochRecord, Observer, TrainReport, Trainer};
     pub use crate::{Error, Result, Scalar};

@@ -29,32 +29,26 @@ pub trait Scalar:
     fn to_f64_lossless(self) -> f64;
 }
 
-impl Scalar for f32 {
-    #[inline(always)]
-    fn from_byte(b: u8) -> Self {
-        f32::from(b)
-    }
-    #[inline(always)]
-    fn from_f64(x: f64) -> Self {
-        x as f32
-    }
-    #[inline(always)]
-    fn to_f64_lossless(self) -> f64 {
-        f64::from(self)
-    }
+/// Both impls at once: every conversion is exact or rounds to nearest (`as` from `f64`),
+/// and a byte and an `f32` widen losslessly.
+macro_rules! scalar {
+    ($($t:ty),*) => {$(
+        impl Scalar for $t {
+            #[inline(always)]
+            fn from_byte(b: u8) -> Self {
+                <$t>::from(b)
+            }
+            #[inline(always)]
+            #[allow(clippy::unnecessary_cast)]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn to_f64_lossless(self) -> f64 {
+                f64::from(self)
+            }
+        }
+    )*};
 }
 
-impl Scalar for f64 {
-    #[inline(always)]
-    fn from_byte(b: u8) -> Self {
-        f64::from(b)
-    }
-    #[inline(always)]
-    fn from_f64(x: f64) -> Self {
-        x
-    }
-    #[inline(always)]
-    fn to_f64_lossless(self) -> f64 {
-        self
-    }
-}
+scalar!(f32, f64);

@@ -89,3 +89,30 @@ pub(crate) fn same_size(
         Err(Error::shape(context, what, expected, found))
     }
 }
+
+/// Indices into `len` examples: the first one at or past `len`, else
+/// [`ErrorKind::Shape`](crate::error::ErrorKind::Shape) naming where.
+pub(crate) fn indices_below(context: &'static str, indices: &[usize], len: usize) -> Result<()> {
+    match indices.iter().find(|&&i| i >= len) {
+        Some(&bad) => Err(Error::shape(
+            context,
+            "index (below the number of examples)",
+            len,
+            bad,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A set of examples that holds at least one (`len` of them): an empty one is an
+/// [`ErrorKind::InvalidParameter`](crate::error::ErrorKind::InvalidParameter) naming it.
+pub(crate) fn not_empty(name: &'static str, len: usize) -> Result<()> {
+    if len == 0 {
+        return Err(Error::param(
+            name,
+            "0 examples",
+            "must hold at least one example",
+        ));
+    }
+    Ok(())
+}

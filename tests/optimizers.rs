@@ -379,12 +379,7 @@ fn all_four_optimizers_run_behind_dyn() {
 struct NearOrigin(Vec<f64>);
 
 impl Params<f64> for NearOrigin {
-    fn params(&self) -> &[f64] {
-        &self.0
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        &mut self.0
-    }
+    downhill::forward_params!(f64, 0);
 }
 
 impl downhill::model::Objective<f64> for NearOrigin {

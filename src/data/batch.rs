@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::kernels::sparse::{ByteBlock, ColumnBlocks};
 use crate::matrix::Matrix;
 use crate::scalar::Scalar;
-use crate::validate::at_least_one;
+use crate::validate::{at_least_one, indices_below};
 
 /// Data a [`Batch`] can select rows of: anything that knows how many examples it holds.
 ///
@@ -171,14 +171,7 @@ impl<'a, T, D: Examples + ?Sized> Batch<'a, T, D> {
     }
     /// The examples of `data` at `indices`, in that order.
     pub fn indices(data: &'a D, indices: &'a [usize]) -> Result<Self> {
-        if let Some(&bad) = indices.iter().find(|&&i| i >= data.len()) {
-            return Err(Error::shape(
-                "Batch::indices",
-                "index (below the number of examples)",
-                data.len(),
-                bad,
-            ));
-        }
+        indices_below("Batch::indices", indices, data.len())?;
         Ok(Batch {
             data,
             rows: Rows::Indices(indices),

@@ -16,7 +16,7 @@ use crate::kernels::elementwise::{affine, affine_bytes};
 use crate::matrix::Matrix;
 use crate::rng::seeded;
 use crate::scalar::Scalar;
-use crate::validate::same_size;
+use crate::validate::{indices_below, same_size};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Features<T> {
@@ -334,14 +334,7 @@ impl<T: Scalar> Dataset<T> {
 
     /// A new dataset holding copies of the examples at `indices`, with the same transform.
     pub fn select(&self, indices: &[usize]) -> Result<Self> {
-        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
-            return Err(Error::shape(
-                "Dataset::select",
-                "index (below the number of examples)",
-                self.len(),
-                bad,
-            ));
-        }
+        indices_below("Dataset::select", indices, self.len())?;
         Ok(self.select_in_range(indices))
     }
 

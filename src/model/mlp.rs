@@ -40,7 +40,7 @@ use crate::partition::split_range;
 use crate::pool::ThreadPool;
 use crate::rng::seeded;
 use crate::scalar::Scalar;
-use crate::validate::{non_negative, same_size, thread_count, unit_interval};
+use crate::validate::{non_negative, not_empty, same_size, thread_count, unit_interval};
 
 /// Bytes of activations one row block may occupy (8 MiB). A block's rows are the `m` of
 /// the forward product and the `k` of the weight-gradient product, and every block re-packs
@@ -480,14 +480,7 @@ impl<T: Scalar> Mlp<T> {
             batch.num_features(),
         )?;
         same_size(context, "classes", self.num_classes(), batch.num_classes())?;
-        if batch.is_empty() {
-            return Err(Error::param(
-                "batch",
-                "0 examples",
-                "must hold at least one example",
-            ));
-        }
-        Ok(())
+        not_empty("batch", batch.len())
     }
 
     /// The checks every gradient call makes: the batch fits, and so does `grad`.

@@ -45,7 +45,7 @@ use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef, Matrix};
 use crate::metrics::ConfusionMatrix;
 use crate::scalar::Scalar;
-use crate::validate::same_size;
+use crate::validate::{not_empty, same_size};
 
 /// A loss over examples of `D` (a [`Dataset`] unless said otherwise), with its gradient.
 ///
@@ -226,13 +226,7 @@ pub fn evaluate_classifier<T: Scalar>(
     data: &Dataset<T>,
     loss: Option<Loss>,
 ) -> Result<Evaluation> {
-    if data.is_empty() {
-        return Err(Error::param(
-            "dataset",
-            "0 examples",
-            "must have examples to evaluate on",
-        ));
-    }
+    not_empty("dataset", data.len())?;
     same_size(
         "evaluate_classifier",
         "features per example",

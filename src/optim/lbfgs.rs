@@ -8,7 +8,7 @@ use crate::model::Objective;
 use crate::optim::line_search::{
     dot, max_abs, norm, Evaluations, Kept, LineSearch, LineSearchReport, Start,
 };
-use crate::optim::{Batching, Optimizer, StateDict};
+use crate::optim::{Optimizer, StateDict};
 use crate::scalar::Scalar;
 use crate::validate::{at_least_one, non_negative, same_size};
 
@@ -571,10 +571,7 @@ impl<T: Scalar> Optimizer<T> for Lbfgs<T> {
         "lbfgs"
     }
 
-    /// Full batch: the pairs describe one function.
-    fn batching(&self) -> Batching {
-        Batching::FullBatch
-    }
+    // Full batch (the default `batching`): the pairs describe one function.
 
     /// The history as buffers `s.0`, `y.0`, `s.1`, … (oldest first, each as long as the
     /// parameters), and as scalars the evaluation counts and the stop reason.

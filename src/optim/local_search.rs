@@ -6,8 +6,8 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::Result;
 use crate::model::Objective;
-use crate::optim::search::SearchState;
-use crate::optim::{Batching, Optimizer, StateDict};
+use crate::optim::search::{Search, SearchState};
+use crate::optim::{Optimizer, StateDict};
 use crate::rng::stream_rng;
 use crate::scalar::Scalar;
 use crate::validate::positive;
@@ -43,30 +43,15 @@ impl<T: Scalar> LocalSearch<T> {
             candidate: Vec::new(),
         })
     }
-    /// The lowest loss seen so far.
-    pub fn best_loss(&self) -> Option<T> {
-        self.state.best_loss
-    }
-    /// The loss of the most recent try.
-    pub fn last_loss(&self) -> Option<T> {
-        self.state.last_loss
-    }
     /// Tries that lowered the loss and were kept.
     pub fn accepted(&self) -> usize {
         self.accepted
-    }
-    /// Tries made.
-    pub fn tries(&self) -> usize {
-        self.state.tries
     }
 }
 
 impl<T: Scalar> Optimizer<T> for LocalSearch<T> {
     fn name(&self) -> &'static str {
         "local"
-    }
-    fn batching(&self) -> Batching {
-        Batching::FullBatch
     }
     /// One try; returns the best loss so far (the loss of the parameters the model holds).
     fn step(&mut self, objective: &mut dyn Objective<T>) -> Result<T> {
@@ -103,5 +88,11 @@ impl<T: Scalar> Optimizer<T> for LocalSearch<T> {
         self.accepted = state.scalar("accepted").map_or(0, |a| a.max(0.0) as usize);
         self.state = search;
         Ok(())
+    }
+}
+
+impl<T: Scalar> Search<T> for LocalSearch<T> {
+    fn progress(&self) -> &SearchState<T> {
+        &self.state
     }
 }

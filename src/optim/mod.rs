@@ -61,6 +61,7 @@ pub use local_search::LocalSearch;
 pub use random_search::RandomSearch;
 pub use rule::{RuleState, UpdateRule};
 pub use schedule::Schedule;
+pub use search::Search;
 pub use sgd::Sgd;
 
 use crate::error::{Error, Result};
@@ -98,8 +99,12 @@ pub enum Batching {
 pub trait Optimizer<T: Scalar> {
     /// A short name (`"sgd"`, `"gd"`, `"random"`, `"local"`).
     fn name(&self) -> &'static str;
-    /// The data each step wants (the training loop batches accordingly).
-    fn batching(&self) -> Batching;
+    /// The data each step wants (the training loop batches accordingly). The default is
+    /// the whole training set every step, as gradient descent, L-BFGS and the searches want;
+    /// minibatch SGD overrides it.
+    fn batching(&self) -> Batching {
+        Batching::FullBatch
+    }
     /// One update of `objective`'s parameters. Returns the loss it observed: for the
     /// gradient methods the loss before the update, for the search methods the loss of the
     /// (best) parameters the objective holds after it. A step that fails — a non-finite

@@ -6,8 +6,8 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::Result;
 use crate::model::Objective;
-use crate::optim::search::SearchState;
-use crate::optim::{Batching, Optimizer, StateDict};
+use crate::optim::search::{Search, SearchState};
+use crate::optim::{Optimizer, StateDict};
 use crate::rng::stream_rng;
 use crate::scalar::Scalar;
 use crate::validate::positive;
@@ -39,26 +39,11 @@ impl<T: Scalar> RandomSearch<T> {
             candidate: Vec::new(),
         })
     }
-    /// The lowest loss seen so far.
-    pub fn best_loss(&self) -> Option<T> {
-        self.state.best_loss
-    }
-    /// The loss of the most recent try.
-    pub fn last_loss(&self) -> Option<T> {
-        self.state.last_loss
-    }
-    /// How many weight vectors have been tried.
-    pub fn tries(&self) -> usize {
-        self.state.tries
-    }
 }
 
 impl<T: Scalar> Optimizer<T> for RandomSearch<T> {
     fn name(&self) -> &'static str {
         "random"
-    }
-    fn batching(&self) -> Batching {
-        Batching::FullBatch
     }
     /// One try; returns the best loss so far (the loss of the parameters the model holds).
     fn step(&mut self, objective: &mut dyn Objective<T>) -> Result<T> {
@@ -84,5 +69,11 @@ impl<T: Scalar> Optimizer<T> for RandomSearch<T> {
     fn load_state(&mut self, state: &StateDict<T>) -> Result<()> {
         self.state = SearchState::load(state, "random", &[])?;
         Ok(())
+    }
+}
+
+impl<T: Scalar> Search<T> for RandomSearch<T> {
+    fn progress(&self) -> &SearchState<T> {
+        &self.state
     }
 }

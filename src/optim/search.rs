@@ -8,12 +8,54 @@
 
 use crate::error::{Error, Result};
 use crate::model::Objective;
-use crate::optim::{swap_params, StateDict};
+use crate::optim::{swap_params, Optimizer, StateDict};
 use crate::scalar::Scalar;
+
+/// What [`RandomSearch`](crate::optim::RandomSearch) and
+/// [`LocalSearch`](crate::optim::LocalSearch) report as they go: the tries made and the losses
+/// seen. It is in the [prelude](crate::prelude), so `search.best_loss()` reads as a method of
+/// either; only the crate's searches implement it.
+///
+/// ```
+/// use downhill::model::FnObjective;
+/// use downhill::prelude::*;
+///
+/// // Minimise w² by keeping the better of each random try.
+/// let mut f = FnObjective::new(
+///     vec![3.0],
+///     |w: &[f64]| w[0] * w[0],
+///     |w: &[f64], g: &mut [f64]| g[0] = 2.0 * w[0],
+/// );
+/// let mut search = RandomSearch::new(1.0, 7)?;
+/// for _ in 0..20 {
+///     search.step(&mut f)?;
+/// }
+/// assert_eq!(search.tries(), 20);
+/// assert!(search.best_loss().unwrap() < 9.0);
+/// assert!(search.best_loss() <= search.last_loss());
+/// # Ok::<(), downhill::Error>(())
+/// ```
+pub trait Search<T: Scalar>: Optimizer<T> {
+    /// The search's progress (its type is the crate's own).
+    #[doc(hidden)]
+    fn progress(&self) -> &SearchState<T>;
+    /// The lowest loss seen so far: the loss of the parameters the model holds.
+    fn best_loss(&self) -> Option<T> {
+        self.progress().best_loss
+    }
+    /// The loss of the most recent try.
+    fn last_loss(&self) -> Option<T> {
+        self.progress().last_loss
+    }
+    /// Tries made.
+    fn tries(&self) -> usize {
+        self.progress().tries
+    }
+}
 
 /// A search's progress: the tries made and the losses seen.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct SearchState<T> {
+pub struct SearchState<T> {
     /// Tries made so far (try `k` draws from the stream `(seed, k)`).
     pub tries: usize,
     /// The loss of the parameters the model holds, once measured.

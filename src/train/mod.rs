@@ -59,7 +59,7 @@ use crate::model::{Model, Objective, OnBatch, Params};
 use crate::optim::{Batching, Optimizer};
 use crate::rng::stream_rng;
 use crate::scalar::Scalar;
-use crate::validate::{at_least_one, thread_count};
+use crate::validate::{at_least_one, not_empty, thread_count};
 
 /// What one epoch did.
 #[derive(Debug, Clone, PartialEq)]
@@ -250,13 +250,7 @@ impl Trainer {
         valid: Option<&D>,
         observer: &mut dyn Observer<T>,
     ) -> Result<TrainReport> {
-        if train.is_empty() {
-            return Err(Error::param(
-                "training set",
-                "0 examples",
-                "must hold at least one example",
-            ));
-        }
+        not_empty("training set", train.len())?;
         if let Some(mut fast) = model.fast_path() {
             fast.open().set_threads(self.threads)?;
         }
@@ -466,9 +460,6 @@ struct FullBatchOf<'a, T>(&'a mut dyn Optimizer<T>);
 impl<T: Scalar> Optimizer<T> for FullBatchOf<'_, T> {
     fn name(&self) -> &'static str {
         self.0.name()
-    }
-    fn batching(&self) -> Batching {
-        Batching::FullBatch
     }
     fn step(&mut self, objective: &mut dyn Objective<T>) -> Result<T> {
         self.0.step(objective)

@@ -127,12 +127,7 @@ impl Quadratic {
 }
 
 impl Params<f64> for Quadratic {
-    fn params(&self) -> &[f64] {
-        &self.w
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        &mut self.w
-    }
+    downhill::forward_params!(f64, w);
 }
 
 impl Objective<f64> for Quadratic {
@@ -164,12 +159,7 @@ pub struct Cliff {
 }
 
 impl Params<f64> for Cliff {
-    fn params(&self) -> &[f64] {
-        &self.w
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        &mut self.w
-    }
+    downhill::forward_params!(f64, w);
 }
 
 impl Objective<f64> for Cliff {

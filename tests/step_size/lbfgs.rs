@@ -256,14 +256,7 @@ fn a_run_resumes_bit_for_bit_through_a_checkpoint() {
         .map(|i| usize::from(x[3 * i] + x[3 * i + 1] > 0.0))
         .collect();
     let data = Dataset::from_matrix(Matrix::from_vec(x, 40, 3).unwrap(), labels, 2).unwrap();
-    let mlp = || {
-        Mlp::<f32>::builder(3)
-            .hidden(8, Activation::Tanh)
-            .classes(2)
-            .seed(1)
-            .build()
-            .unwrap()
-    };
+    let mlp = || net::<f32>([3, 8, 2], Activation::Tanh, 1);
     let trainer = |epochs| Trainer::new(epochs).unwrap().threads(1).unwrap();
     let (mut straight, mut opt) = (mlp(), Lbfgs::new(5).unwrap());
     trainer(12)

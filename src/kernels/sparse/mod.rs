@@ -133,8 +133,8 @@ pub(crate) use blocks::ByteBlock;
 pub use blocks::{preferred_group, ColumnBlocks};
 pub use forward::sparse_forward;
 pub(crate) use forward::sparse_forward_with_offset;
-pub(crate) use weight_grad::sparse_weight_grad_stepping;
-pub use weight_grad::{sparse_weight_grad, sparse_weight_grad_with};
+pub use weight_grad::sparse_weight_grad;
+pub(crate) use weight_grad::{sparse_weight_grad_stepping, Operands};
 
 /// Rows of the output whose panel the forward builds together, in one contiguous tile (32
 /// KiB of `f32` at 64 columns): fewer rows read `W₁`'s panel more often (once per group),

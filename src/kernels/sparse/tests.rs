@@ -205,8 +205,16 @@ fn the_weight_gradient_is_the_dense_product_over_parts_and_pixel_ranges() {
                 let mut out = vec![0.5; range.len() * cols];
                 let view = MatMut::new(&mut out, range.len(), cols).unwrap();
                 let r1 = Some((&u[range.clone()], &c[..]));
-                let peak = sparse_weight_grad(&[&a, &b], range.clone(), dz.as_ref(), 2.0, r1, view)
-                    .unwrap();
+                let peak = sparse_weight_grad(
+                    &[&a, &b],
+                    range.clone(),
+                    dz.as_ref(),
+                    2.0,
+                    r1,
+                    view,
+                    &mut Vec::new(),
+                )
+                .unwrap();
                 // It returns the largest magnitude it wrote.
                 let top = out.iter().fold(0.0f64, |m, v| m.max(v.abs()));
                 assert_eq!(peak, top, "{rows}×{inner}×{cols}, pixels {range:?}");
@@ -240,10 +248,10 @@ fn a_lent_packing_buffer_gives_the_same_bits_whatever_it_held() {
         let mut fresh = vec![0.25; inner * cols];
         let mut reused = fresh.clone();
         let view = MatMut::new(&mut fresh, inner, cols).unwrap();
-        let p1 = sparse_weight_grad(&[&a], 0..inner, dz.as_ref(), 0.5, None, view).unwrap();
+        let p1 = weight_grad(&[&a], 0..inner, dz.as_ref(), 0.5, view).unwrap();
         let view = MatMut::new(&mut reused, inner, cols).unwrap();
-        let p2 = sparse_weight_grad_with(&[&a], 0..inner, dz.as_ref(), 0.5, None, view, &mut lent)
-            .unwrap();
+        let p2 =
+            sparse_weight_grad(&[&a], 0..inner, dz.as_ref(), 0.5, None, view, &mut lent).unwrap();
         assert_eq!((p1, &fresh), (p2, &reused), "{rows}×{inner}×{cols}");
     }
 }
@@ -277,13 +285,13 @@ fn the_weight_gradient_reports_a_non_finite_value_it_wrote() {
             poisoned.as_mut_slice()[at] = bad;
             let mut out = vec![0.0; inner * cols];
             let view = MatMut::new(&mut out, inner, cols).unwrap();
-            let got = sparse_weight_grad(&[&a], 0..inner, poisoned.as_ref(), 0.0, None, view);
+            let got = weight_grad(&[&a], 0..inner, poisoned.as_ref(), 0.0, view);
             assert_eq!(got.unwrap(), f64::INFINITY, "dz[{at}] = {bad}");
         }
         let mut out = vec![0.0; inner * cols];
         out[inner * cols / 2] = bad;
         let view = MatMut::new(&mut out, inner, cols).unwrap();
-        let got = sparse_weight_grad(&[&a], 0..inner, dz.as_ref(), 1.0, None, view);
+        let got = weight_grad(&[&a], 0..inner, dz.as_ref(), 1.0, view);
         assert_eq!(got.unwrap(), f64::INFINITY, "β·out with {bad}");
     }
 }
@@ -380,12 +388,32 @@ fn bad_rows_ranges_and_shapes_are_refused() {
     let dz = Matrix::<f32>::zeros(1, 2).unwrap();
     let mut dw = Matrix::<f32>::zeros(3, 2).unwrap();
     // 1..4 does not start on a block of two.
-    let e = sparse_weight_grad(&[&a], 1..4, dz.as_ref(), 0.0, None, dw.as_mut()).unwrap_err();
+    let e = weight_grad(&[&a], 1..4, dz.as_ref(), 0.0, dw.as_mut()).unwrap_err();
     assert!(matches!(e.kind(), InvalidParameter { .. }));
-    assert!(sparse_weight_grad(&[&a], 2..5, dz.as_ref(), 0.0, None, dw.as_mut()).is_err());
-    assert!(sparse_weight_grad(&[&a], 2..8, dz.as_ref(), 0.0, None, dw.as_mut()).is_err());
-    assert!(sparse_weight_grad(&[&a, &a], 2..5, dz.as_ref(), 0.0, None, dw.as_mut()).is_err());
+    assert!(weight_grad(&[&a], 2..5, dz.as_ref(), 0.0, dw.as_mut()).is_err());
+    assert!(weight_grad(&[&a], 2..8, dz.as_ref(), 0.0, dw.as_mut()).is_err());
+    assert!(sparse_weight_grad(
+        &[&a, &a],
+        2..5,
+        dz.as_ref(),
+        0.0,
+        None,
+        dw.as_mut(),
+        &mut Vec::new()
+    )
+    .is_err());
     let mut dw4 = Matrix::<f32>::zeros(4, 2).unwrap();
-    assert!(sparse_weight_grad(&[&a], 2..6, dz.as_ref(), 0.0, None, dw4.as_mut()).is_ok());
-    assert!(sparse_weight_grad::<f32>(&[], 0..0, dz.as_ref(), 0.0, None, dw4.as_mut()).is_err());
+    assert!(weight_grad(&[&a], 2..6, dz.as_ref(), 0.0, dw4.as_mut()).is_ok());
+    assert!(weight_grad::<f32>(&[], 0..0, dz.as_ref(), 0.0, dw4.as_mut()).is_err());
+}
+
+/// The weight gradient without the rank-1 term, packing into a buffer of its own.
+fn weight_grad<T: Scalar>(
+    parts: &[&ColumnBlocks<T>],
+    pixels: Range<usize>,
+    dz: MatRef<'_, T>,
+    beta: T,
+    out: MatMut<'_, T>,
+) -> Result<T> {
+    sparse_weight_grad(parts, pixels, dz, beta, None, out, &mut Vec::new())
 }

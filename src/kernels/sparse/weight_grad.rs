@@ -20,9 +20,9 @@ use crate::validate::same_size;
 /// Returns the largest magnitude it wrote, `+∞` if any value it wrote is not finite
 /// (measured in registers as the tiles are stored: no pass over `out`).
 ///
-/// Each call allocates the buffer it packs `dz`'s panels into (the rows of `dz` × one
-/// panel, at most 256 bytes); a caller that calls it in a loop can lend one instead with
-/// [`sparse_weight_grad_with`].
+/// `packed` is the buffer `dz`'s panels are packed into, lent by the caller: it is resized to
+/// the rows of `dz` × one panel (at most 256 bytes; its old contents do not matter), so a
+/// training loop that lends the same one every step allocates only on the first.
 ///
 /// ```
 /// # #[cfg(feature = "internals")] {
@@ -32,8 +32,10 @@ use crate::validate::same_size;
 /// // aᵀ·dz with a = [[0, 2], [1, 0]] and dz = [[1, 2], [3, 4]]: [[3, 4], [2, 4]].
 /// let a = ColumnBlocks::from_rows(2, 2, &[vec![(1, 2.0)], vec![(0, 1.0)]])?;
 /// let dz = Matrix::from_vec(vec![1.0, 2.0, 3.0, 4.0], 2, 2)?;
-/// let mut dw = Matrix::<f64>::zeros(2, 2)?;
-/// sparse_weight_grad(&[&a], 0..2, dz.as_ref(), 0.0, None, dw.as_mut())?;
+/// let (mut dw, mut packed) = (Matrix::<f64>::zeros(2, 2)?, Vec::new());
+/// for _ in 0..3 {
+///     sparse_weight_grad(&[&a], 0..2, dz.as_ref(), 0.0, None, dw.as_mut(), &mut packed)?;
+/// }
 /// assert_eq!(dw.as_slice(), &[3.0, 4.0, 2.0, 4.0]);
 /// # }
 /// # Ok::<(), downhill::Error>(())
@@ -45,59 +47,44 @@ pub fn sparse_weight_grad<T: Scalar>(
     beta: T,
     rank1: Option<(&[T], &[T])>,
     out: MatMut<'_, T>,
-) -> Result<T> {
-    let mut packed = Vec::new();
-    sparse_weight_grad_with(parts, pixels, dz, beta, rank1, out, &mut packed)
-}
-
-/// [`sparse_weight_grad`] with the buffer it packs `dz`'s panels into lent by the caller:
-/// `packed` is resized to the rows of `dz` × one panel (at most 256 bytes; its old contents
-/// do not matter), so a training loop that lends the same one every step allocates only on
-/// the first.
-///
-/// ```
-/// # #[cfg(feature = "internals")] {
-/// use downhill::kernels::sparse::{sparse_weight_grad_with, ColumnBlocks};
-/// use downhill::matrix::Matrix;
-///
-/// let a = ColumnBlocks::from_rows(2, 2, &[vec![(1, 2.0)], vec![(0, 1.0)]])?;
-/// let dz = Matrix::from_vec(vec![1.0, 2.0, 3.0, 4.0], 2, 2)?;
-/// let (mut dw, mut packed) = (Matrix::<f64>::zeros(2, 2)?, Vec::new());
-/// for _ in 0..3 {
-///     sparse_weight_grad_with(&[&a], 0..2, dz.as_ref(), 0.0, None, dw.as_mut(), &mut packed)?;
-/// }
-/// assert_eq!(dw.as_slice(), &[3.0, 4.0, 2.0, 4.0]);
-/// # }
-/// # Ok::<(), downhill::Error>(())
-/// ```
-pub fn sparse_weight_grad_with<T: Scalar>(
-    parts: &[&ColumnBlocks<T>],
-    pixels: Range<usize>,
-    dz: MatRef<'_, T>,
-    beta: T,
-    rank1: Option<(&[T], &[T])>,
-    out: MatMut<'_, T>,
     packed: &mut Vec<T>,
 ) -> Result<T> {
-    const WHERE: &str = "kernels::sparse_weight_grad";
-    let checked =
-        sparse_weight_grad_checked(WHERE, parts, pixels, dz, beta, rank1, out, packed, None);
+    let x = Operands {
+        parts,
+        pixels,
+        dz,
+        beta,
+        rank1,
+    };
+    let checked = sparse_weight_grad_checked("kernels::sparse_weight_grad", x, out, packed, None);
     checked.map(|(peak, _)| peak)
 }
 
+/// What the weight gradient reads: `parts` stacked, their columns `pixels`, `dz`, `β` and
+/// the rank-1 term (see [`sparse_weight_grad`]).
+pub(crate) struct Operands<'a, T> {
+    pub parts: &'a [&'a ColumnBlocks<T>],
+    pub pixels: Range<usize>,
+    pub dz: MatRef<'a, T>,
+    pub beta: T,
+    pub rank1: Option<(&'a [T], &'a [T])>,
+}
+
 /// The weight gradient's shape checks and kernel, with or without a step to take.
-#[allow(clippy::too_many_arguments)]
 fn sparse_weight_grad_checked<T: Scalar>(
     context: &'static str,
-    parts: &[&ColumnBlocks<T>],
-    pixels: Range<usize>,
-    dz: MatRef<'_, T>,
-    beta: T,
-    rank1: Option<(&[T], &[T])>,
+    x: Operands<'_, T>,
     mut out: MatMut<'_, T>,
     packed: &mut Vec<T>,
     step: Option<StepRows<'_, T>>,
 ) -> Result<(T, T)> {
+    let Operands {
+        parts,
+        pixels,
+        dz,
+        beta,
+        rank1,
+    } = x;
     let _ = check_parts(context, parts, &pixels)?;
     let rows: usize = parts.iter().map(|p| p.rows()).sum();
     let n = out.cols();
@@ -116,7 +103,7 @@ fn sparse_weight_grad_checked<T: Scalar>(
     if pixels.is_empty() || n == 0 {
         return Ok((T::zero(), T::zero()));
     }
-    let x = WeightGrad {
+    let body = WeightGrad {
         parts,
         pixels,
         dz: dz.data(),
@@ -132,10 +119,10 @@ fn sparse_weight_grad_checked<T: Scalar>(
         step,
         step_peak: T::zero(),
     };
-    Ok(weight_grad_dispatch(x))
+    Ok(weight_grad_dispatch(body))
 }
 
-/// [`sparse_weight_grad_with`] that takes `step`'s update of the parameters instead of
+/// [`sparse_weight_grad`] that takes `step`'s update of the parameters instead of
 /// writing their gradient: each panel row of the gradient, as it leaves the registers,
 /// steps the same panel row of `step.w` and its state in place (the rules' own arithmetic,
 /// `kernels/update`: the same bits as a pass over the written gradient afterwards),
@@ -147,13 +134,8 @@ fn sparse_weight_grad_checked<T: Scalar>(
 /// Nothing here checks what the step writes: the caller must have proved it finite (the
 /// offered step's proof, `fast_path/proof.rs`) from a bound on the gradient that holds
 /// before it is computed.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn sparse_weight_grad_stepping<T: Scalar>(
-    parts: &[&ColumnBlocks<T>],
-    pixels: Range<usize>,
-    dz: MatRef<'_, T>,
-    beta: T,
-    rank1: Option<(&[T], &[T])>,
+    x: Operands<'_, T>,
     out: MatMut<'_, T>,
     packed: &mut Vec<T>,
     step: StepRows<'_, T>,
@@ -172,17 +154,7 @@ pub(crate) fn sparse_weight_grad_stepping<T: Scalar>(
         .iter()
         .enumerate()
         .all(|(b, s)| s.len() == if b < step.pass.rule.buffers() { len } else { 0 }));
-    let checked = sparse_weight_grad_checked(
-        WHERE,
-        parts,
-        pixels,
-        dz,
-        beta,
-        rank1,
-        out,
-        packed,
-        Some(step),
-    );
+    let checked = sparse_weight_grad_checked(WHERE, x, out, packed, Some(step));
     checked.map(|(_, stepped)| stepped)
 }
 

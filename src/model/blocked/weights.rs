@@ -7,7 +7,9 @@ use crate::error::Result;
 use crate::kernels::column_sums_into;
 use crate::kernels::gemm;
 use crate::kernels::narrow::narrow_weight_grad;
-use crate::kernels::sparse::{sparse_weight_grad_stepping, sparse_weight_grad_with, ColumnBlocks};
+use crate::kernels::sparse::{
+    sparse_weight_grad, sparse_weight_grad_stepping, ColumnBlocks, Operands,
+};
 use crate::kernels::update::StepRows;
 use crate::matrix::{MatMut, MatRef};
 use crate::model::blocked::rows::slices_peak;
@@ -93,13 +95,17 @@ pub(super) fn phase_b<T: Scalar>(
                 match share.step.take() {
                     // `dW₁` is not written: the kernel steps `W₁` instead.
                     Some(step) => {
-                        *share.step_peak = sparse_weight_grad_stepping(
-                            sparse, wr, dz, beta, rank1, dw, packed, step,
-                        )?;
+                        let x = Operands {
+                            parts: sparse,
+                            pixels: wr,
+                            dz,
+                            beta,
+                            rank1,
+                        };
+                        *share.step_peak = sparse_weight_grad_stepping(x, dw, packed, step)?;
                     }
                     None => {
-                        let written =
-                            sparse_weight_grad_with(sparse, wr, dz, beta, rank1, dw, packed)?;
+                        let written = sparse_weight_grad(sparse, wr, dz, beta, rank1, dw, packed)?;
                         peak = peak.max(written);
                     }
                 }

@@ -30,7 +30,7 @@ pub(crate) struct Workspace<T> {
     /// Each thread's `colsum(dZ₁)` (the sparse first layer's phase B).
     pub(super) colsums: Vec<Vec<T>>,
     /// Each thread's buffer for the panels of `dZ₁` its sparse weight-gradient kernel packs
-    /// (`sparse_weight_grad_with`).
+    /// (`sparse_weight_grad`).
     pub(super) packed: Vec<Vec<T>>,
     /// The second half of the sparse first layer's `Z₁` (the first is `acts[0]`).
     pub(super) partial: Vec<T>,

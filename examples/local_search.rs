@@ -21,8 +21,11 @@
 //! ```text
 //! cargo run --release --example local_search
 //! cargo run --release --example local_search -- --step 1e-3 --every 50
+//! cargo run --release --example local_search -- --every 1000 --plot docs/figures
 //! cargo run --release --example local_search -- --help
 //! ```
+//! `--plot DIR` writes `local_search_templates.svg`: each class's column of the `W` found as
+//! an image — blobs (compare `random_search` and `linear_sgd`).
 
 mod common;
 
@@ -65,7 +68,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let mut p = cli.search.load()?;
+    let mut p = cli.search.linear.load()?;
     // The lecture's start, W = randn · init_scale: every parameter, the bias column too.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cli.run.seed);
     for w in p.model.params_mut() {
@@ -93,6 +96,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         search.tries(),
         p.test.len()
     );
+    let title = format!(
+        "Random local search: W after {} tries, each class's column as an image (test accuracy {test_accuracy:.3})",
+        search.tries()
+    );
+    cli.search.linear.templates(&p, "local_search", &title)?;
     if cli.run.json {
         let json = Report {
             search: cli.search.report(&p, search.best_loss(), test_accuracy),
@@ -101,7 +109,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             loss_evaluations: search.tries() + usize::from(search.best_loss().is_some()),
             accepted: search.accepted(),
         };
-        cli::print_json(&cli.search.data, &json)?;
+        cli::print_json(&cli.search.linear.data, &json)?;
     }
     Ok(())
 }

@@ -18,7 +18,21 @@
 //! chosen on the test set. `--valid 0` trains on every training image and shows no held-out
 //! figures per epoch; `--test-curve` also scores the test set after every epoch, labelled
 //! "test", to show what watching it would look like.
-//! `--plot DIR` writes `mnist.svg`: loss and accuracy per epoch.
+//! `--plot DIR` writes `mnist.svg`: loss and accuracy per epoch; and from the test set's one
+//! scoring at the end, `confusion.svg` (which digits it takes for which), `mistakes.svg`
+//! (the test images it is surest of and wrong about) and `templates.svg` (its first-layer
+//! units with the largest weights, as images).
+//!
+//! Beyond the lecture: `--dropout P` drops each hidden unit with probability `P` in every
+//! training step; `--augment SPEC` distorts every training image a little, differently each
+//! epoch, as its batch is gathered — comma-separated parts `shift:PIXELS` (whole-pixel
+//! shifts up to that far each way), `rotate:DEGREES` (up to that angle either way),
+//! `scale:FRACTION` (up to ±that), `elastic:ALPHA:SIGMA` (a smooth random field: moves of
+//! up to about ALPHA pixels, smoothed over SIGMA), e.g. `--augment shift:2,rotate:10,scale:0.1`.
+//! Neither touches validation or test images; both are drawn per `(seed, epoch, step, row)`,
+//! so runs stay the same on any thread count and resumed. `--train-accuracy` scores the
+//! training images after every epoch too (without dropout or augmentation), to show the gap
+//! to validation. `--json` carries the test set's confusion matrix and per-class figures.
 //!
 //! `--checkpoint PATH` saves a checkpoint after every epoch (safetensors, in PyTorch's layout),
 //! with every flag that determines the run as its hyper-parameters. `--resume PATH` carries on
@@ -78,6 +92,10 @@ struct Cli {
     /// Print one JSON object as the last line
     #[arg(long)]
     json: bool,
+    /// Also score the training images after every epoch (in evaluation mode: no dropout, no
+    /// augmentation) and record their accuracy in the history and the figure
+    #[arg(long)]
+    train_accuracy: bool,
     // Last, under a heading of their own.
     #[command(flatten)]
     run: RunFlags,
@@ -185,6 +203,15 @@ struct RunFlags {
     /// [0, 1])
     #[arg(long)]
     standardize: bool,
+    /// Dropout: the probability each hidden unit is dropped in a training step (0 to 1,
+    /// not 1)
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    dropout: f64,
+    /// Distort each training image as it is gathered, differently every epoch:
+    /// comma-separated shift:PIXELS, rotate:DEGREES, scale:FRACTION, elastic:ALPHA:SIGMA
+    /// (e.g. shift:2,rotate:10,scale:0.1); none by default
+    #[arg(long, value_name = "SPEC")]
+    augment: Option<String>,
     /// Seed of the weights, the validation split and the minibatch order
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -462,6 +489,10 @@ struct Settings {
     monitor: Option<MonitorArg>,
     valid: usize,
     standardize: bool,
+    /// `None` for no dropout.
+    dropout: Option<f64>,
+    /// The `--augment` spec, `None` for none.
+    augment: Option<String>,
     seed: u64,
 }
 
@@ -527,6 +558,12 @@ impl Settings {
             monitor: watches.then_some(f.monitor),
             valid: f.valid,
             standardize: f.standardize,
+            dropout: (f.dropout != 0.0).then_some(f.dropout),
+            augment: f
+                .augment
+                .as_ref()
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty() && a != "none"),
             seed: f.seed,
         }
     }
@@ -555,6 +592,8 @@ impl Settings {
             ("monitor", self.monitor.map(flag_name)),
             ("valid", some(&self.valid)),
             ("standardize", some(&self.standardize)),
+            ("dropout", self.dropout.map(|v| v.to_string())),
+            ("augment", self.augment.clone()),
             ("seed", some(&self.seed)),
         ];
         flags.extend(self.schedule.flags().into_iter().map(|(k, v)| (k, Some(v))));
@@ -573,6 +612,7 @@ impl Settings {
             .loss(self.loss.into())
             .sparse_input(self.sparse_input.into())
             .l2(self.l2)
+            .dropout(self.dropout.unwrap_or(0.0))
             .seed(self.seed);
         self.hidden
             .iter()
@@ -665,10 +705,38 @@ struct Report {
     /// Loss and accuracy on them after the last epoch (null without any).
     valid_loss: Option<f64>,
     valid_accuracy: Option<f64>,
+    /// Dropout's probability (0: none) and the augmentation (null: none).
+    dropout: f64,
+    augment: Option<String>,
+    /// Accuracy on the training images after the last epoch (with --train-accuracy).
+    train_accuracy: Option<f64>,
+    /// The test set's confusion matrix (rows true, columns predicted), each class's
+    /// precision, recall and F1, and the five most frequent mistakes.
+    confusion: Vec<Vec<u64>>,
+    per_class: Vec<ClassReport>,
+    top_confusions: Vec<ConfusionReport>,
     best_epoch: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stopped: Option<String>,
     params_hash: String,
+}
+
+/// One class's row of `per_class` in `--json`.
+#[derive(Serialize)]
+struct ClassReport {
+    class: usize,
+    support: u64,
+    precision: Option<f64>,
+    recall: Option<f64>,
+    f1: Option<f64>,
+}
+
+/// One kind of mistake in `--json`'s `top_confusions`.
+#[derive(Serialize)]
+struct ConfusionReport {
+    label: usize,
+    predicted: usize,
+    count: u64,
 }
 
 fn main() -> ExitCode {
@@ -821,11 +889,26 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         test.data_mut().set_transform(t)?;
     }
 
+    // Training images only, distorted as their batches are gathered; the validation split
+    // (held out above) and the test set are read as stored.
+    if let Some(spec) = &s.augment {
+        let shape = ImageShape::square(train.num_features()).ok_or_else(|| {
+            Failure::Input(format!(
+                "--augment: {} features are not a square image",
+                train.num_features()
+            ))
+        })?;
+        train.set_augment(Augment::parse(spec, shape)?)?;
+    }
+
     let mut model = s.model(train.num_features(), train.num_classes())?;
     let mut optimizer = s.optimizer()?;
     let epochs = cli.epochs;
     let threads = cli.threads.threads;
-    let mut trainer = Trainer::new(epochs)?.seed(s.seed).threads(threads)?;
+    let mut trainer = Trainer::new(epochs)?
+        .seed(s.seed)
+        .threads(threads)?
+        .train_accuracy(cli.train_accuracy);
     let monitor = s.monitor.map(Monitor::from).unwrap_or_default();
     let mut stopper = s
         .early_stop
@@ -940,8 +1023,19 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         println!("wrote {}", path.display());
     }
     // The model now holds the parameters early stopping kept (or the last ones): the test
-    // set's one look.
-    let test_accuracy = test.evaluate(&mut model)?.accuracy.unwrap_or(f64::NAN);
+    // set's one look, which counts the confusion matrix in the same pass.
+    let scored = test.evaluate(&mut model)?;
+    let test_accuracy = scored.accuracy.unwrap_or(f64::NAN);
+    let confusion = match scored.confusion {
+        Some(m) => m,
+        None => ConfusionMatrix::new(test.data().num_classes())?,
+    };
+    if let Some(dir) = &cli.plot {
+        let what = format!("MLP {widths:?}");
+        for path in common::learned::draw(dir, &what, &mut model, test.data(), &confusion)? {
+            println!("wrote {}", path.display());
+        }
+    }
     let best_epoch = stopper.as_ref().and_then(|s| s.best_epoch());
     // Counted from the start: a resumed run's include the checkpoint's.
     let epochs_trained = epochs_done + report.history.len();
@@ -967,6 +1061,30 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
             valid_size: valid.as_ref().map_or(0, Dataset::len),
             valid_loss: last.and_then(|e| e.valid_loss),
             valid_accuracy: last.and_then(|e| e.valid_accuracy),
+            dropout: s.dropout.unwrap_or(0.0),
+            augment: s.augment.clone(),
+            train_accuracy: last.and_then(|e| e.train_accuracy),
+            confusion: confusion.rows().map(<[u64]>::to_vec).collect(),
+            per_class: confusion
+                .per_class()
+                .into_iter()
+                .map(|c| ClassReport {
+                    class: c.class,
+                    support: c.support,
+                    precision: c.precision,
+                    recall: c.recall,
+                    f1: c.f1,
+                })
+                .collect(),
+            top_confusions: confusion
+                .top_confusions(5)
+                .into_iter()
+                .map(|c| ConfusionReport {
+                    label: c.label,
+                    predicted: c.predicted,
+                    count: c.count,
+                })
+                .collect(),
             best_epoch,
             stopped: report.stopped.as_ref().map(|why| why.to_string()),
             params_hash: params_hash(model.params()),
@@ -976,6 +1094,16 @@ fn run(matches: &ArgMatches) -> Result<(), Failure> {
         if let Some(e) = best_epoch {
             println!("kept the parameters of epoch {e} (best {monitor})");
         }
+        // The test accuracy last: the line a reader (and CI) looks for at the end.
+        let worst: Vec<String> = confusion
+            .top_confusions(3)
+            .iter()
+            .map(|c| format!("{} → {} ({}×)", c.label, c.predicted, c.count))
+            .collect();
+        println!(
+            "most frequent mistakes on the test set (true → predicted): {}",
+            worst.join(", ")
+        );
         println!(
             "test accuracy {:.4} after {epochs_trained} epoch{}, {:.2} s training, {:.0} samples/s",
             test_accuracy,

@@ -24,8 +24,11 @@
 //! ```text
 //! cargo run --release --example random_search
 //! cargo run --release --example random_search -- --loss softmax --pixels unit --every 50
+//! cargo run --release --example random_search -- --every 1000 --plot docs/figures
 //! cargo run --release --example random_search -- --help
 //! ```
+//! `--plot DIR` writes `random_search_templates.svg`: each class's column of the best `W` as
+//! an image — noise (compare `local_search` and `linear_sgd`).
 
 mod common;
 
@@ -58,7 +61,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let mut p = cli.search.load()?;
+    let mut p = cli.search.linear.load()?;
     let mut search = RandomSearch::new(cli.scale, cli.run.seed)?;
     let all = p.train.all();
     for attempt in 0..cli.search.tries {
@@ -79,12 +82,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
          {} test images)",
         p.test.len()
     );
+    let title = format!(
+        "Random search: the best of {} random W, each class's column as an image (test accuracy {test_accuracy:.3})",
+        cli.search.tries
+    );
+    cli.search.linear.templates(&p, "random_search", &title)?;
     if cli.run.json {
         let json = Report {
             search: cli.search.report(&p, search.best_loss(), test_accuracy),
             scale: cli.scale,
         };
-        cli::print_json(&cli.search.data, &json)?;
+        cli::print_json(&cli.search.linear.data, &json)?;
     }
     Ok(())
 }

@@ -51,6 +51,7 @@
 //! * [`gradcheck`] — numeric gradients and the check of models, functions and backward
 //!   passes, by coordinate or along random directions.
 //! * [`loss`] — softmax cross-entropy (stable log-sum-exp) and the multiclass SVM hinge.
+//! * [`metrics`] — the confusion matrix, and each class's precision, recall and F1.
 //! * [`data`] — datasets that keep pixels as bytes, batches, standardisation, and readers
 //!   (MNIST's IDX files, CIFAR-10's binary batches) that refuse a lying header or length.
 //! * kernels — the matrix products under the models: matrixmultiply's for the hidden
@@ -75,7 +76,7 @@
 //! the code):
 //! ```text
 //! error, scalar, rng, partition      errors, numbers, seeds, and how work is cut between threads
-//! validate, matrix, activation       checked values, matrix views, activations (matrix uses validate)
+//! validate, matrix, activation, metrics   checked values, matrix views, activations, confusion matrices (matrix uses validate)
 //! pool, kernels                      threads, the products and the update rules' arithmetic
 //! fast_path                          what the crate's models lend an optimizer to go faster
 //! data, loss, model                  examples, losses, objectives and networks (model uses data, loss)
@@ -129,6 +130,7 @@ pub mod kernels;
 mod kernels;
 pub mod loss;
 pub mod matrix;
+pub mod metrics;
 pub mod model;
 pub mod optim;
 mod partition;
@@ -147,19 +149,23 @@ mod validate;
 
 pub use data::{Batch, Dataset};
 pub use error::{Error, Result};
-pub use model::{accuracy, Model};
+pub use model::{accuracy, confusion_matrix, Model};
 pub use optim::Optimizer;
 pub use scalar::Scalar;
 pub use train::{EpochEnd, EpochRecord, Observer, TrainReport, TrainState, Trainer};
 
 /// The names most programs need: `use downhill::prelude::*;`.
 pub mod prelude {
-    pub use crate::data::{load_cifar10, load_mnist, Batch, Dataset, FeatureTransform};
+    pub use crate::data::{
+        load_cifar10, load_mnist, Augment, Batch, Dataset, FeatureTransform, ImageShape,
+    };
     pub use crate::gradcheck::{GradCheck, GradReport};
     pub use crate::loss::Loss;
     pub use crate::matrix::{MatMut, MatRef, Matrix};
+    pub use crate::metrics::ConfusionMatrix;
     pub use crate::model::{
-        accuracy, Activation, Classifier, Init, LinearClassifier, Mlp, Model, Objective, Params,
+        accuracy, confusion_matrix, Activation, Classifier, Init, LinearClassifier, Mlp, Model,
+        Objective, Params,
     };
     pub use crate::optim::{
         GradientDescent, Lbfgs, LineSearch, LocalSearch, Optimizer, RandomSearch, Schedule, Search,

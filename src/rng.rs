@@ -21,8 +21,26 @@ pub(crate) fn seeded(seed: u64) -> DefaultRng {
 /// draw): the seed and the stream number mixed by SplitMix64's finaliser, so neighbouring
 /// streams are unrelated.
 pub(crate) fn stream_rng(seed: u64, stream: u64) -> DefaultRng {
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    seeded(z ^ (z >> 31))
+    seeded(derive(seed, &[stream]))
+}
+
+/// A seed for one part of a run, from the run's `seed` and the numbers that name the part
+/// (a purpose, an epoch, a step, a layer), each mixed in by SplitMix64's finaliser: the
+/// streams of different parts are unrelated, and a part's seed depends on nothing else (not
+/// on the thread that draws from it, nor on what was drawn before).
+pub(crate) fn derive(seed: u64, parts: &[u64]) -> u64 {
+    parts.iter().fold(seed, |s, &part| {
+        let mut z = s ^ part.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    })
+}
+
+/// What a stream is for, mixed into its seed first so that two purposes never share draws.
+pub(crate) mod purpose {
+    /// Dropout's masks ([`Mlp`](crate::model::Mlp)).
+    pub(crate) const DROPOUT: u64 = 0x6472_6f70_6f75_7401;
+    /// Augmentation's distortions ([`Augment`](crate::data::Augment)).
+    pub(crate) const AUGMENT: u64 = 0x6175_676d_656e_7402;
 }

@@ -7,6 +7,7 @@
 //! fast, blocked, threaded backward pass is held to the plain one in `model/backprop.rs`:
 //! bit for bit when a batch is one block, to rounding when it is walked in several.
 
+use downhill::data::TrainingStep;
 use downhill::gradcheck::{Difference, GradCheck};
 use downhill::model::backprop;
 use downhill::model::{evaluate_classifier, SparseInput};
@@ -330,5 +331,94 @@ proptest! {
         }
         let mut model = build_reading(&spec, SparseInput::Always, block_rows);
         assert_gradients_match(&mut model, &data.all(), &check_for(&spec))?;
+    }
+}
+
+/// The model of `spec` walked in blocks of `block_rows`, dropping hidden units with
+/// probability `p` in training steps.
+fn build_dropping(spec: &MlpSpec, block_rows: usize, p: f64, sparse: SparseInput) -> Mlp<f64> {
+    let mut b = Mlp::<f64>::builder(spec.inputs)
+        .classes(spec.classes)
+        .output(spec.output)
+        .loss(spec.loss)
+        .l2(spec.l2)
+        .dropout(p)
+        .block_rows(block_rows)
+        .sparse_input(sparse);
+    for &(w, a) in &spec.hidden {
+        b = b.hidden(w, a);
+    }
+    let mut m = b.build().unwrap();
+    randomize(&mut m, 0.7, spec.seed);
+    m
+}
+
+/// A training step somewhere in a run seeded with `seed`.
+fn some_step(seed: u64) -> TrainingStep {
+    TrainingStep::new(seed, 1 + (seed % 7) as usize, (seed % 1000) as usize)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// With dropout, a training step's loss is one function of the parameters — its masks
+    /// are the step's, the same at every probe — so its gradient passes the check; the
+    /// blocked, threaded path computes what the plain backprop does with the same masks
+    /// (to rounding; the same bits on any thread count); and the magnitude it measured as
+    /// it wrote the gradient is the gradient's, exactly.
+    #[test]
+    fn a_training_step_with_dropout_has_the_gradient_the_check_and_backprop_give(
+        (spec, data, block_rows) in blocked_case(),
+        p in 0.05f64..0.9,
+        seed in any::<u64>(),
+        threads in 2usize..4,
+    ) {
+        let mut model = build_dropping(&spec, block_rows, p, SparseInput::Auto);
+        let batch = data.all().for_step(some_step(seed));
+        assert_gradients_match(&mut model, &batch, &check_for(&spec))?;
+        let n = model.num_params();
+        let (mut reference, mut one, mut fast) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let l_ref = backprop::loss_and_grad(&model, &batch, &mut reference).unwrap();
+        let l_one = model.loss_and_grad(&batch, &mut one).unwrap();
+        model.set_threads(threads).unwrap();
+        let l_fast = model.loss_and_grad(&batch, &mut fast).unwrap();
+        prop_assert_eq!(l_one.to_bits(), l_fast.to_bits());
+        for (i, (a, b)) in one.iter().zip(&fast).enumerate() {
+            prop_assert_eq!(a.to_bits(), b.to_bits(), "parameter {}: {} vs {}", i, a, b);
+        }
+        measured_as_written(&mut model, &fast, spec.l2)?;
+        let scale = 1.0 + reference.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+        prop_assert!((l_ref - l_fast).abs() <= 1e-12 * l_ref.abs().max(1.0), "{l_ref} vs {l_fast}");
+        for (a, b) in reference.iter().zip(&fast) {
+            prop_assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b}");
+        }
+    }
+
+    /// And through the sparse first layer: the same masks as the dense one, the same loss
+    /// and gradient to rounding, and a gradient that passes the check.
+    #[test]
+    fn a_training_step_with_dropout_reads_sparse_as_dense(
+        (spec, mut data, standardize, block_rows) in sparse_case(),
+        p in 0.05f64..0.9,
+        seed in any::<u64>(),
+        threads in 1usize..4,
+    ) {
+        if standardize {
+            standardized(&mut data);
+        }
+        let batch = data.all().for_step(some_step(seed));
+        let mut sparse = build_dropping(&spec, block_rows, p, SparseInput::Always);
+        let mut dense = build_dropping(&spec, block_rows, p, SparseInput::Never);
+        sparse.set_threads(threads).unwrap();
+        let (mut gs, mut gd) = (vec![0.0; sparse.num_params()], vec![0.0; dense.num_params()]);
+        let ls = sparse.loss_and_grad(&batch, &mut gs).unwrap();
+        let ld = dense.loss_and_grad(&batch, &mut gd).unwrap();
+        prop_assert!((ls - ld).abs() <= 1e-12 * ld.abs().max(1.0), "{ls} vs {ld}");
+        let scale = 1.0 + gd.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+        for (i, (a, b)) in gs.iter().zip(&gd).enumerate() {
+            prop_assert!((a - b).abs() <= 1e-12 * scale, "parameter {i}: {a} vs {b}");
+        }
+        measured_as_written(&mut sparse, &gs, spec.l2)?;
+        assert_gradients_match(&mut sparse, &batch, &check_for(&spec))?;
     }
 }

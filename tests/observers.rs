@@ -209,7 +209,7 @@ fn history_writes_csv_and_json_every_epoch() {
     assert_eq!(lines.len(), 4);
     assert_eq!(
         lines[0],
-        "epoch,train_loss,valid_loss,valid_accuracy,learning_rate,steps,samples,train_seconds"
+        "epoch,train_loss,valid_loss,valid_accuracy,learning_rate,steps,samples,train_seconds,train_accuracy"
     );
     let e3 = &report.history[2];
     let cells: Vec<&str> = lines[3].split(',').collect();

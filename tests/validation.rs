@@ -85,6 +85,7 @@ fn mlp_builder_rejects_impossible_networks() {
         output: None,
         loss: Loss::Hinge,
         l2: 0.0,
+        dropout: 0.0,
     };
     assert_eq!(
         invalid(arch.builder::<f32>(), "architecture activations"),

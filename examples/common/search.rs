@@ -1,9 +1,11 @@
-//! What `random_search` and `local_search` share: the loss they score weights with and the
-//! pixel values the classifier sees, as flags.
+//! What the lecture's linear classifier shares across `random_search`, `local_search` and
+//! `linear_sgd`: the data, the loss it is scored by and the pixel values it sees, as flags,
+//! and `--plot DIR`, its templates (the columns of `W`) drawn as images.
 
 use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 
-use downhill::data::{Dataset, FeatureTransform};
+use downhill::data::{Dataset, FeatureTransform, ImageShape};
 use downhill::loss::Loss;
 use downhill::prelude::LinearClassifier;
 use downhill::Scalar;
@@ -11,22 +13,35 @@ use serde::Serialize;
 
 use super::cli::Failure;
 use super::data::{DataArgs, Format};
+use super::pictures::{self, Palette};
 
-/// The flags both searches take: the data, how many tries, what scores a try and what the
-/// classifier sees.
+/// The flags of every example that trains the lecture's linear classifier: the data, what
+/// scores its weights, what it sees, and where its templates go.
 #[derive(clap::Args, Debug)]
-pub struct SearchArgs {
+pub struct LinearArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Tries: weight vectors drawn (random search) or steps taken (local search)
-    #[arg(long, default_value_t = 1000)]
-    pub tries: usize,
     /// The loss a try is scored by
     #[arg(long, value_enum, default_value_t = LossArg::Svm)]
     pub loss: LossArg,
     /// The pixel values the classifier sees
     #[arg(long, value_enum, default_value_t = Pixels::Raw)]
     pub pixels: Pixels,
+    /// Write EXAMPLE_templates.svg into this directory: the columns of the learned W, one
+    /// 28×28 (or 32×32 colour) image per class
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+}
+
+/// The flags both searches take: the linear classifier's, how many tries, and how often to
+/// print.
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub linear: LinearArgs,
+    /// Tries: weight vectors drawn (random search) or steps taken (local search)
+    #[arg(long, default_value_t = 1000)]
+    pub tries: usize,
     /// Print every this many tries (the lecture prints every one)
     #[arg(long, default_value = "1")]
     pub every: NonZeroUsize,
@@ -55,7 +70,7 @@ pub struct SearchReport {
     test_accuracy: f64,
 }
 
-impl SearchArgs {
+impl LinearArgs {
     /// Loads `--data` and builds the classifier for it.
     pub fn load(&self) -> Result<Problem, Failure> {
         let data = self.data.load::<f32>()?;
@@ -73,6 +88,49 @@ impl SearchArgs {
         })
     }
 
+    /// With `--plot DIR`, writes `DIR/{example}_templates.svg`: the columns of the
+    /// classifier's `W`, one image per class, captioned with the class, under `title`.
+    pub fn templates(&self, problem: &Problem, example: &str, title: &str) -> Result<(), Failure> {
+        let Some(dir) = &self.plot else {
+            return Ok(());
+        };
+        let w = problem.model.weights();
+        let values: Vec<f64> = (0..w.rows())
+            .flat_map(|i| (0..w.cols()).map(move |j| (i, j)))
+            .map(|(i, j)| w.get(i, j).map_or(0.0, f64::from))
+            .collect();
+        let name = format!("{example}_templates.svg");
+        let path = write_templates(dir, &name, title, &values, w.cols(), None)?;
+        println!("wrote {}", path.display());
+        Ok(())
+    }
+}
+
+/// Writes `dir/name`: the columns of a weight matrix `w` (`inputs × outputs`, row-major) as
+/// images — every column, captioned by class, or with `pick` the `pick` columns of largest
+/// norm (an MLP's first-layer units).
+pub fn write_templates(
+    dir: &Path,
+    name: &str,
+    title: &str,
+    w: &[f64],
+    outputs: usize,
+    pick: Option<usize>,
+) -> Result<PathBuf, Failure> {
+    let inputs = w.len() / outputs.max(1);
+    let shape = ImageShape::square(inputs).ok_or_else(|| {
+        Failure::Input(format!(
+            "--plot: {inputs} inputs are not a square image (grey n×n or colour 3×n×n)"
+        ))
+    })?;
+    let names = pictures::class_names(outputs, shape.channels == 3);
+    let tiles = pictures::weight_tiles(w, outputs, pick, &names);
+    let scale = if shape.width <= 28 { 4 } else { 3 };
+    pictures::tiles(dir, name, title, shape, &tiles, 10, scale, Palette::Weights)
+        .map_err(Failure::Input)
+}
+
+impl SearchArgs {
     /// Whether try `i` (from 0) is one to print: every `--every`th, and the last.
     pub fn prints(&self, i: usize) -> bool {
         i % self.every == 0 || i + 1 == self.tries
@@ -87,8 +145,8 @@ impl SearchArgs {
     ) -> SearchReport {
         SearchReport {
             data_format: problem.format.name(),
-            loss: self.loss.name(),
-            pixels: self.pixels.name(),
+            loss: self.linear.loss.name(),
+            pixels: self.linear.pixels.name(),
             tries: self.tries,
             batch: problem.train.len(),
             best_loss,

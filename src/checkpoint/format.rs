@@ -17,7 +17,7 @@
 //! | `dtype`                        | `F32` or `F64`, the element type of every tensor      |
 //! | `param_groups`                 | the parameter tensors' names, in parameter order, comma-separated |
 //! | `transposed`                   | the groups the model holds transposed (`in × out` for a layer's weight) |
-//! | `model`, `mlp.*`               | for an MLP: `mlp`, and widths, activations, output activation, loss, l2 |
+//! | `model`, `mlp.*`               | for an MLP: `mlp`, and widths, activations, output activation, loss, l2 (and dropout, when not 0) |
 //! | `optimizer`, `optimizer.steps` | the optimizer's name and step count                   |
 //! | `optimizer.buffers`, `optimizer.scalars`, `optimizer.scalar.NAME` | its state's names and scalar values |
 //! | `observers`, `observer.OBS.*`  | the same for each observer's state                    |
@@ -217,6 +217,9 @@ pub(crate) fn to_bytes<T: Scalar>(ckpt: &Checkpoint<T>, path: Option<&Path>) -> 
         );
         meta.insert("mlp.loss".into(), arch.loss.to_string());
         meta.insert("mlp.l2".into(), arch.l2.to_string());
+        if arch.dropout != 0.0 {
+            meta.insert("mlp.dropout".into(), arch.dropout.to_string());
+        }
     }
 
     if let Some(name) = &ckpt.optimizer_name {
@@ -459,6 +462,11 @@ pub(crate) fn from_bytes<T: Scalar>(bytes: &[u8], path: &Path) -> Result<Checkpo
             },
             loss: r.parse::<Loss>("mlp.loss")?,
             l2: r.parse("mlp.l2")?,
+            // Files without dropout do not record it.
+            dropout: match r.meta.get("mlp.dropout") {
+                None => 0.0,
+                Some(_) => r.parse("mlp.dropout")?,
+            },
         };
         check_architecture(&arch, &groups, path)?;
         Some(arch)

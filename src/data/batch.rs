@@ -6,15 +6,22 @@
 //! copied; a model reads the rows it needs, when it needs them. Any data type with a
 //! length ([`Examples`]) can be batched, so the same optimizers and training loop serve a
 //! classifier over a [`Dataset`] and a regression over a user's own points.
+//!
+//! A batch the training loop builds also says which step of which run it is for (its
+//! [`TrainingStep`]): a model with dropout draws its masks from that, and a dataset with an
+//! [`Augment`](crate::data::Augment) distorts its images by it. A batch without one — what
+//! evaluation and scoring read — sees the deterministic network and the images as stored.
 
 use std::marker::PhantomData;
 use std::ops::Range;
 
 use rand::seq::SliceRandom;
 
+use crate::data::augment::{epoch_key, Augment, Scratch};
+use crate::data::sparse::push_blocks;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::kernels::sparse::ColumnBlocks;
+use crate::kernels::sparse::{ByteBlock, ColumnBlocks};
 use crate::matrix::Matrix;
 use crate::scalar::Scalar;
 use crate::validate::{at_least_one, indices_below};
@@ -69,6 +76,52 @@ impl<T: Scalar> Examples for Dataset<T> {
     }
 }
 
+/// Which step of which training run a [`Batch`] is for: the run's seed, the 1-based epoch
+/// and the step (counted from 0 over the run, as [`TrainState::step`](crate::TrainState)).
+///
+/// The [`Trainer`](crate::Trainer) gives every batch it builds one. What is random in a
+/// training step and must not be in evaluation is drawn from it, per row: an
+/// [`Mlp`](crate::model::Mlp)'s dropout masks from `(seed, epoch, step, row)`, an
+/// [`Augment`]'s distortions from `(seed, epoch, image)`. So the same seed gives the same
+/// step on any number of threads, a resumed run (whose state holds all three numbers) the
+/// same steps as a straight one, and every loss a step's optimizer or a gradient check
+/// evaluates on the batch is the same function: the masks do not change between the probes.
+///
+/// ```
+/// use downhill::data::TrainingStep;
+/// use downhill::prelude::*;
+///
+/// let x = Matrix::from_vec(vec![0.0, 1.0, 1.0, 0.0], 2, 2)?;
+/// let data = Dataset::from_matrix(x, vec![1, 0], 2)?;
+/// let mut mlp = Mlp::<f64>::builder(2).hidden(16, Activation::Tanh).dropout(0.5).classes(2).build()?;
+/// // Evaluation mode: no step, no dropout.
+/// let plain = mlp.loss(&data.all())?;
+/// // Training mode: the masks of step 3 of epoch 1 of a run seeded with 7 — the same ones
+/// // every time the batch is read.
+/// let step = data.all().for_step(TrainingStep::new(7, 1, 3));
+/// let dropped = mlp.loss(&step)?;
+/// assert_eq!(dropped, mlp.loss(&step)?);
+/// assert_ne!(dropped, plain);
+/// # Ok::<(), downhill::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TrainingStep {
+    /// The run's seed.
+    pub seed: u64,
+    /// The 1-based epoch.
+    pub epoch: usize,
+    /// The step, counted from 0 over the whole run.
+    pub step: usize,
+}
+
+impl TrainingStep {
+    /// Step `step` (from 0, over the run) in epoch `epoch` (from 1) of a run seeded with
+    /// `seed`.
+    pub fn new(seed: u64, epoch: usize, step: usize) -> Self {
+        TrainingStep { seed, epoch, step }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Rows<'a> {
     Range(usize, usize),
@@ -85,6 +138,7 @@ enum Rows<'a> {
 pub struct Batch<'a, T, D: ?Sized = Dataset<T>> {
     data: &'a D,
     rows: Rows<'a>,
+    step: Option<TrainingStep>,
     element: PhantomData<fn() -> T>,
 }
 
@@ -101,6 +155,7 @@ impl<'a, T, D: Examples + ?Sized> Batch<'a, T, D> {
         Batch {
             data,
             rows: Rows::Range(0, data.len()),
+            step: None,
             element: PhantomData,
         }
     }
@@ -110,6 +165,7 @@ impl<'a, T, D: Examples + ?Sized> Batch<'a, T, D> {
         Ok(Batch {
             data,
             rows: Rows::Range(range.start, range.end),
+            step: None,
             element: PhantomData,
         })
     }
@@ -119,12 +175,24 @@ impl<'a, T, D: Examples + ?Sized> Batch<'a, T, D> {
         Ok(Batch {
             data,
             rows: Rows::Indices(indices),
+            step: None,
             element: PhantomData,
         })
     }
 }
 
 impl<'a, T, D: ?Sized> Batch<'a, T, D> {
+    /// The same examples as the batch of training step `step` (see [`TrainingStep`]): a
+    /// model with dropout drops units, and a dataset with an augmentation distorts images,
+    /// as that step draws them. The [`Trainer`](crate::Trainer) builds its batches so.
+    pub fn for_step(mut self, step: TrainingStep) -> Self {
+        self.step = Some(step);
+        self
+    }
+    /// The training step this batch is for, if it is a training batch (`None`: evaluation).
+    pub fn training_step(&self) -> Option<TrainingStep> {
+        self.step
+    }
     /// Number of examples.
     pub fn len(&self) -> usize {
         match self.rows {
@@ -199,15 +267,40 @@ impl<'a, T: Scalar> Batch<'a, T> {
                 labels.len(),
             ));
         }
+        let augmenting = self.augmenting();
+        let mut image = Vec::new();
+        let mut scratch = Scratch::default();
         for (k, i) in rows.enumerate() {
-            let r = match self.rows {
-                Rows::Range(start, _) => start + i,
-                Rows::Indices(idx) => idx[i],
-            };
-            self.data.write_row(r, &mut x[k * f..(k + 1) * f]);
+            let r = self.index(i);
+            let out = &mut x[k * f..(k + 1) * f];
+            match augmenting.and_then(|a| Some((a, self.data.row_bytes(r)?))) {
+                Some(((aug, key), stored)) => {
+                    image.resize(f, 0);
+                    aug.distort(stored, &mut image, key, r, &mut scratch);
+                    self.data.write_bytes(&image, out);
+                }
+                None => self.data.write_row(r, out),
+            }
             labels[k] = self.data.labels()[r];
         }
         Ok(())
+    }
+
+    /// The augmentation a gather of this batch applies, and its epoch's key: only for a
+    /// training batch of a dataset with one that distorts.
+    fn augmenting(&self) -> Option<(&'a Augment, u64)> {
+        let step = self.step?;
+        let aug = self.data.augment().filter(|a| !a.is_identity())?;
+        Some((aug, epoch_key(step.seed, step.epoch)))
+    }
+
+    /// The index in the dataset of the batch's example `i` (`i < len()`, the caller's promise).
+    #[inline]
+    fn index(&self, i: usize) -> usize {
+        match self.rows {
+            Rows::Range(start, _) => start + i,
+            Rows::Indices(idx) => idx[i],
+        }
     }
 
     /// Writes examples `rows` of this batch into `out` as their nonzero features in blocks
@@ -237,19 +330,33 @@ impl<'a, T: Scalar> Batch<'a, T> {
                 "needs byte features at most 262,144 wide",
             ));
         };
-        let index = |k: usize| match self.rows {
-            Rows::Range(start, _) => start + rows.start + k,
-            Rows::Indices(idx) => idx[rows.start + k],
-        };
+        let index = |k: usize| self.index(rows.start + k);
         for (k, label) in labels.iter_mut().take(rows.len()).enumerate() {
             *label = self.data.labels()[index(k)];
         }
+        let (f, scales) = (self.num_features(), self.data.scales());
+        let Some((aug, key)) = self.augmenting() else {
+            return out.gather_byte_rows(f, group, rows.len(), |k| sparse.row(index(k)), scales);
+        };
+        // Each distorted image is still mostly zeros: its nonzero blocks, row after row, are
+        // what the kernels read, as they read the stored ones.
+        let (mut image, mut scratch) = (vec![0; f], Scratch::default());
+        let mut blocks: Vec<ByteBlock> = Vec::new();
+        let mut ptr = vec![0];
+        for k in 0..rows.len() {
+            let r = index(k);
+            if let Some(stored) = self.data.row_bytes(r) {
+                aug.distort(stored, &mut image, key, r, &mut scratch);
+                push_blocks(&image, &mut blocks);
+            }
+            ptr.push(blocks.len());
+        }
         out.gather_byte_rows(
-            self.num_features(),
+            f,
             group,
             rows.len(),
-            |k| sparse.row(index(k)),
-            self.data.scales(),
+            |k| &blocks[ptr[k]..ptr[k + 1]],
+            scales,
         )
     }
 

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use rand::seq::SliceRandom;
 
 use crate::data::sparse::{density, SparseBytes};
-use crate::data::FeatureTransform;
+use crate::data::{Augment, FeatureTransform};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::elementwise::{affine, affine_bytes};
 use crate::matrix::Matrix;
@@ -45,14 +45,16 @@ pub struct Dataset<T> {
     num_features: usize,
     num_classes: usize,
     transform: Option<FeatureTransform<T>>,
+    /// The distortions of a training batch's images (byte features only).
+    augment: Option<Augment>,
     /// The fraction of nonzero features, measured on first use.
     density: OnceLock<f64>,
     /// The nonzero bytes row by row, built on first use (byte features only).
     sparse: OnceLock<Option<SparseBytes>>,
 }
 
-/// Two datasets are equal when they hold the same examples and transform (what each has
-/// measured or built for itself does not count).
+/// Two datasets are equal when they hold the same examples, transform and augmentation
+/// (what each has measured or built for itself does not count).
 impl<T: PartialEq> PartialEq for Dataset<T> {
     fn eq(&self, other: &Self) -> bool {
         self.features == other.features
@@ -60,6 +62,7 @@ impl<T: PartialEq> PartialEq for Dataset<T> {
             && self.num_features == other.num_features
             && self.num_classes == other.num_classes
             && self.transform == other.transform
+            && self.augment == other.augment
     }
 }
 
@@ -152,6 +155,7 @@ impl<T: Scalar> Dataset<T> {
             num_features,
             num_classes,
             transform: None,
+            augment: None,
             density: OnceLock::new(),
             sparse: OnceLock::new(),
         })
@@ -231,6 +235,68 @@ impl<T: Scalar> Dataset<T> {
         Ok(self)
     }
 
+    /// The augmentation a training batch's gather applies, if any.
+    pub fn augment(&self) -> Option<&Augment> {
+        self.augment.as_ref()
+    }
+
+    /// Distorts this dataset's images by `augment` whenever a batch of a training step is
+    /// gathered (see [`Augment`]); never when a batch without one is — evaluation, scoring
+    /// and [`accuracy`](crate::accuracy) read the images as stored. Set it on the training
+    /// set only. Needs byte features (pixels) of exactly the augmentation's image shape.
+    pub fn set_augment(&mut self, augment: Augment) -> Result<()> {
+        if !self.is_bytes() {
+            return Err(Error::param(
+                "augment",
+                augment,
+                "needs a dataset of byte features (pixels)",
+            ));
+        }
+        let shape = augment.image_shape();
+        same_size(
+            "Dataset::set_augment",
+            "features (the augmentation's image size)",
+            self.num_features,
+            shape.len(),
+        )?;
+        self.augment = Some(augment);
+        Ok(())
+    }
+
+    /// The same dataset, its training batches distorted by `augment` (see
+    /// [`set_augment`](Dataset::set_augment)).
+    pub fn with_augment(mut self, augment: Augment) -> Result<Self> {
+        self.set_augment(augment)?;
+        Ok(self)
+    }
+
+    /// Stops distorting training batches.
+    pub fn clear_augment(&mut self) {
+        self.augment = None;
+    }
+
+    /// Example `row`'s features as stored, untransformed (byte features only; `None` for
+    /// float features or a row past the end): the pixels, to draw an image or distort it.
+    pub fn row_bytes(&self, row: usize) -> Option<&[u8]> {
+        let f = self.num_features;
+        match &self.features {
+            Features::Bytes(b) => b.get(row * f..(row + 1) * f),
+            Features::Floats(_) => None,
+        }
+    }
+
+    /// Writes `bytes` (a row of this dataset's width) into `out`, converted and transformed
+    /// as a stored row is.
+    pub(crate) fn write_bytes(&self, bytes: &[u8], out: &mut [T]) {
+        match &self.transform {
+            Some(t) => affine_bytes(out, bytes, &t.scale, &t.offset),
+            None => out
+                .iter_mut()
+                .zip(bytes)
+                .for_each(|(o, &x)| *o = T::from_byte(x)),
+        }
+    }
+
     /// Writes example `row`'s (transformed) features into `out[..num_features()]`.
     pub fn gather_row(&self, row: usize, out: &mut [T]) -> Result<()> {
         if row >= self.len() {
@@ -260,12 +326,7 @@ impl<T: Scalar> Dataset<T> {
         let f = self.num_features;
         let src = row * f..(row + 1) * f;
         match (&self.features, &self.transform) {
-            (Features::Bytes(b), Some(t)) => affine_bytes(out, &b[src], &t.scale, &t.offset),
-            (Features::Bytes(b), None) => {
-                out.iter_mut()
-                    .zip(&b[src])
-                    .for_each(|(o, &x)| *o = T::from_byte(x));
-            }
+            (Features::Bytes(b), _) => self.write_bytes(&b[src], out),
             (Features::Floats(v), Some(t)) => affine(out, &v[src], &t.scale, &t.offset),
             (Features::Floats(v), None) => out.copy_from_slice(&v[src]),
         }
@@ -300,6 +361,7 @@ impl<T: Scalar> Dataset<T> {
             num_features: f,
             num_classes: self.num_classes,
             transform: self.transform.clone(),
+            augment: self.augment.clone(),
             density: OnceLock::new(),
             sparse: OnceLock::new(),
         }

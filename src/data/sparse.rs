@@ -44,14 +44,10 @@ impl SparseBytes {
         };
         s.ptr.push(0);
         for row in bytes.chunks_exact(width) {
-            for (j, b) in row.chunks(4).enumerate() {
-                if b.iter().any(|&v| v != 0) {
-                    let mut four = [0u8; 4];
-                    four[..b.len()].copy_from_slice(b);
-                    // j < width / 4 ≤ 65,536: it fits.
-                    s.blocks.push((j as u16, four));
-                    s.block_rows[j] += 1;
-                }
+            let first = s.blocks.len();
+            push_blocks(row, &mut s.blocks);
+            for &(j, _) in &s.blocks[first..] {
+                s.block_rows[usize::from(j)] += 1;
             }
             s.ptr.push(s.blocks.len());
         }
@@ -61,6 +57,19 @@ impl SparseBytes {
     /// Row `r`'s blocks.
     pub fn row(&self, r: usize) -> &[ByteBlock] {
         &self.blocks[self.ptr[r]..self.ptr[r + 1]]
+    }
+}
+
+/// Appends the blocks of four columns of `row` that hold a nonzero byte (the row at most
+/// 262,144 wide: its block indices fit a `u16`).
+pub(crate) fn push_blocks(row: &[u8], out: &mut Vec<ByteBlock>) {
+    for (j, b) in row.chunks(4).enumerate() {
+        if b.iter().any(|&v| v != 0) {
+            let mut four = [0u8; 4];
+            four[..b.len()].copy_from_slice(b);
+            // j < width / 4 ≤ 65,536: it fits.
+            out.push((j as u16, four));
+        }
     }
 }
 

@@ -43,6 +43,16 @@ fn add_assign_body<T: Scalar>(acc: &mut [T], x: &[T]) {
     }
 }
 
+/// `acc[j] *= x[j]`.
+#[inline(always)]
+fn mul_assign_body<T: Scalar>(acc: &mut [T], x: &[T]) {
+    let n = acc.len().min(x.len());
+    let (acc, x) = (&mut acc[..n], &x[..n]);
+    for j in 0..n {
+        acc[j] = acc[j] * x[j];
+    }
+}
+
 /// `z[j] = max(z[j], 0)` (written as a select: NaN-propagation is not wanted here).
 #[inline(always)]
 fn relu_body<T: Scalar>(z: &mut [T]) {
@@ -74,6 +84,11 @@ dispatch!(
 dispatch!(
     /// `acc[j] += x[j]` over the common length.
     pub(crate) add_assign, add_assign_avx2, add_assign_body,
+    (acc: &mut [T], x: &[T])
+);
+dispatch!(
+    /// `acc[j] *= x[j]` over the common length.
+    pub(crate) mul_assign, mul_assign_avx2, mul_assign_body,
     (acc: &mut [T], x: &[T])
 );
 /// A value below the smallest normal magnitude becomes a zero of its sign.

@@ -10,8 +10,13 @@
 //! |---|---|---|
 //! | linear | `Z = X·W + b` | `dX = dZ·Wᵀ`, `dW = Xᵀ·dZ`, `db = Σ_rows dZ` |
 //! | activation | `A = f(Z)` | `dZ = dA ⊙ f'(Z)` (written through `A`: σ' = A(1−A), tanh' = 1−A², ReLU' = `[A > 0]`) |
+//! | dropout (training) | `D = A ⊙ M`, `M` = `1/(1−p)` kept, 0 dropped | `dA = dD ⊙ M` |
 //! | loss | `L = mean_i ℓ(f(z_i), y_i)` | `dZ_i = ∂ℓ/∂z_i / n` (softmax, no `f`: `(p_i − onehot(y_i))/n`) |
 //! | L2 | `L += ½λ‖W‖²` | `dW += λ·W` |
+//!
+//! Dropout follows every hidden layer's activation when the model has it and the batch is
+//! a training step's (its masks from the step's streams, `model/dropout.rs`); evaluation
+//! and a batch without a step skip it.
 //!
 //! The loss reads the output layer's `z` and applies the output activation `f` itself (the
 //! lecture's outer σ, if the network has one): through `f`, `∂ℓ/∂z = ∂ℓ/∂p ⊙ f'(z)`, and
@@ -45,6 +50,7 @@ use crate::kernels::elementwise::{activate, activate_backward};
 use crate::kernels::{column_sums_into, gemm};
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatRef, Matrix};
+use crate::model::dropout::Dropout;
 use crate::model::layer::LayerSpec;
 use crate::model::mlp::CompensatedSum;
 use crate::model::Mlp;
@@ -98,6 +104,37 @@ fn activation_backward<T: Scalar>(act: Activation, a: &Matrix<T>, mut da: Matrix
     da
 }
 
+// ---- dropout: D = A ⊙ M (training) ------------------------------------------------------
+
+/// The masks of a batch's rows in hidden layer `layer`: `1/(1−p)` kept, 0 dropped.
+fn dropout_mask<T: Scalar>(
+    d: &Dropout<T>,
+    layer: usize,
+    rows: usize,
+    cols: usize,
+) -> Result<Matrix<T>> {
+    let mut m = Matrix::zeros(rows, cols)?;
+    for (r, row) in m.as_mut_slice().chunks_exact_mut(cols).enumerate() {
+        d.row_mask(layer, r, row);
+    }
+    Ok(m)
+}
+
+/// `D = A ⊙ M` (a dropped unit is 0 whatever its output), and given `dD`, `dA = dD ⊙ M`:
+/// the same elementwise product.
+fn times_mask<T: Scalar>(a: &Matrix<T>, m: &Matrix<T>) -> Result<Matrix<T>> {
+    let mut out = Matrix::zeros(a.rows(), a.cols())?;
+    for ((o, &a), &m) in out
+        .as_mut_slice()
+        .iter_mut()
+        .zip(a.as_slice())
+        .zip(m.as_slice())
+    {
+        *o = if m == T::zero() { T::zero() } else { a * m };
+    }
+    Ok(out)
+}
+
 // ---- loss: L = mean ℓ(f(z_i), y_i) ------------------------------------------------------
 
 /// `L = mean_i ℓ(f(z_i), y_i)` and its gradient `dZ = ∂L/∂Z`, row by row, `f` the output
@@ -129,25 +166,47 @@ fn loss_forward_backward<T: Scalar>(
 
 // ---- the network ------------------------------------------------------------------------
 
-/// The forward pass: every hidden layer's output, and the output layer's `z` (the loss
-/// applies the output activation).
-fn forward<T: Scalar>(mlp: &Mlp<T>, x: Matrix<T>) -> Result<Vec<Matrix<T>>> {
+/// What the forward pass keeps for the backward one.
+struct Forward<T> {
+    /// Each hidden layer's output as the next layer reads it (after dropout), and the
+    /// output layer's `z` (the loss applies the output activation).
+    outputs: Vec<Matrix<T>>,
+    /// Each hidden layer's activation `A`, before dropout, and its mask: with dropout only.
+    dropped: Vec<(Matrix<T>, Matrix<T>)>,
+}
+
+/// The forward pass, with `dropout`'s masks after each hidden layer when given.
+fn forward<T: Scalar>(
+    mlp: &Mlp<T>,
+    x: Matrix<T>,
+    dropout: Option<&Dropout<T>>,
+) -> Result<Forward<T>> {
     let mut outputs: Vec<Matrix<T>> = Vec::with_capacity(mlp.layers.len());
+    let mut dropped = Vec::new();
     let last = mlp.layers.len() - 1;
     for (l, layer) in mlp.layers.iter().enumerate() {
         let input = outputs.last().unwrap_or(&x);
         let z = linear_forward(input, layer.weights(&mlp.params)?, layer.bias(&mlp.params))?;
-        outputs.push(match layer.act {
-            Some(act) if l < last => activation_forward(act, z),
+        outputs.push(match (layer.act, dropout) {
+            (Some(act), None) if l < last => activation_forward(act, z),
+            (Some(act), Some(d)) if l < last => {
+                let a = activation_forward(act, z);
+                let m = dropout_mask(d, l, a.rows(), a.cols())?;
+                let out = times_mask(&a, &m)?;
+                dropped.push((a, m));
+                out
+            }
             _ => z,
         });
     }
-    Ok(outputs)
+    Ok(Forward { outputs, dropped })
 }
 
-/// The class scores of every row of `x`, by the plain forward pass.
+/// The class scores of every row of `x`, by the plain forward pass (evaluation: no
+/// dropout).
 pub fn scores<T: Scalar>(mlp: &Mlp<T>, x: &Matrix<T>) -> Result<Matrix<T>> {
-    let z = forward(mlp, x.clone())?
+    let z = forward(mlp, x.clone(), None)?
+        .outputs
         .pop()
         .ok_or_else(|| Error::param("network", "no layers", "an Mlp has at least one layer"))?;
     Ok(match mlp.layers.last().and_then(|l| l.act) {
@@ -157,7 +216,8 @@ pub fn scores<T: Scalar>(mlp: &Mlp<T>, x: &Matrix<T>) -> Result<Matrix<T>> {
 }
 
 /// The loss of `mlp` on `batch` and its gradient, written into `grad`: forward through every
-/// layer, the loss and its gradient, then backward through every layer, then L2.
+/// layer, the loss and its gradient, then backward through every layer, then L2. A batch of
+/// a training step drops units if the model has dropout.
 pub fn loss_and_grad<T: Scalar>(mlp: &Mlp<T>, batch: &Batch<'_, T>, grad: &mut [T]) -> Result<T> {
     same_size(
         "backprop::loss_and_grad",
@@ -166,7 +226,8 @@ pub fn loss_and_grad<T: Scalar>(mlp: &Mlp<T>, batch: &Batch<'_, T>, grad: &mut [
         grad.len(),
     )?;
     let (x, labels) = batch.to_matrix()?;
-    let outputs = forward(mlp, x.clone())?;
+    let dropout = Dropout::for_batch(mlp.dropout, batch);
+    let Forward { outputs, dropped } = forward(mlp, x.clone(), dropout.as_ref())?;
     let z = outputs
         .last()
         .ok_or_else(|| Error::param("network", "no layers", "an Mlp has at least one layer"))?;
@@ -181,9 +242,10 @@ pub fn loss_and_grad<T: Scalar>(mlp: &Mlp<T>, batch: &Batch<'_, T>, grad: &mut [
         grad[layer.w..layer.b].copy_from_slice(dw.as_slice());
         grad[layer.b..layer.b + layer.fan_out].copy_from_slice(&db);
         if l > 0 {
-            dz = match mlp.layers[l - 1].act {
-                Some(act) => activation_backward(act, &outputs[l - 1], dx),
-                None => dx,
+            dz = match (mlp.layers[l - 1].act, dropped.get(l - 1)) {
+                (Some(act), Some((a, m))) => activation_backward(act, a, times_mask(&dx, m)?),
+                (Some(act), None) => activation_backward(act, &outputs[l - 1], dx),
+                (None, _) => dx,
             };
         }
     }

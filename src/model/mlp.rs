@@ -29,16 +29,18 @@ use crate::fast_path::{fresh_version, Capability, FastPath, Shares, StepOffer};
 use crate::kernels::sparse::preferred_group;
 use crate::loss::{l2_penalty, Loss};
 use crate::matrix::{MatMut, MatRef};
+use crate::metrics::ConfusionMatrix;
 use crate::model::blocked::{
     block_size, forward_rows, run_block, BlockGrad, BlockJob, FirstLayer, Workspace,
 };
+use crate::model::dropout::Dropout;
 use crate::model::layer::LayerSpec;
 use crate::model::{evaluate_classifier, Classifier, Evaluation, Init, Model, ParamGroup, Params};
 use crate::partition::split_range;
 use crate::pool::ThreadPool;
 use crate::rng::seeded;
 use crate::scalar::Scalar;
-use crate::validate::{non_negative, not_empty, same_size, thread_count};
+use crate::validate::{non_negative, not_empty, same_size, thread_count, unit_interval};
 
 /// Bytes of activations one row block may occupy (8 MiB). A block's rows are the `m` of
 /// the forward product and the `k` of the weight-gradient product, and every block re-packs
@@ -92,6 +94,8 @@ pub struct Mlp<T> {
     pub(crate) layers: Vec<LayerSpec>,
     pub(crate) loss: Loss,
     pub(crate) l2: T,
+    /// The probability that a training step drops a hidden unit (0: no dropout).
+    pub(crate) dropout: f64,
     pub(crate) params: Vec<T>,
     /// The fast path's parameter version: renewed by every `params_mut`, `swap_params` and
     /// step taken in `loss_and_grad`, the only ways to change `params`.
@@ -116,6 +120,7 @@ pub struct MlpBuilder<T> {
     output: Option<Activation>,
     loss: Loss,
     l2: f64,
+    dropout: f64,
     init: Option<Init>,
     seed: u64,
     block_rows: Option<usize>,
@@ -150,6 +155,19 @@ impl<T: Scalar> MlpBuilder<T> {
     /// L2 regularisation strength λ: adds `½·λ·‖W‖²` over all weights (default 0).
     pub fn l2(mut self, lambda: f64) -> Self {
         self.l2 = lambda;
+        self
+    }
+    /// Inverted dropout after every hidden layer (default 0: none): in each training step
+    /// every hidden unit's output is set to 0 with probability `p` and the others are
+    /// scaled by `1 / (1 − p)`; evaluation, scoring and a gradient check on a batch without
+    /// a [`TrainingStep`](crate::data::TrainingStep) see the whole network, unscaled. The
+    /// masks are drawn per row from the step's stream (see [`TrainingStep`]), so the same
+    /// seed gives the same run on any number of threads. `p` must be in `[0, 1)`, checked
+    /// by [`build`](MlpBuilder::build).
+    ///
+    /// [`TrainingStep`]: crate::data::TrainingStep
+    pub fn dropout(mut self, p: f64) -> Self {
+        self.dropout = p;
         self
     }
     /// Weight initialisation for every layer. Default: He before ReLU, Xavier otherwise.
@@ -199,6 +217,7 @@ impl<T: Scalar> MlpBuilder<T> {
             ));
         }
         let l2 = non_negative("l2", self.l2)?;
+        let dropout = unit_interval("dropout", self.dropout)?;
         if self.loss.needs_probabilities() && self.output != Some(Activation::Sigmoid) {
             return Err(Error::param(
                 "loss",
@@ -273,6 +292,7 @@ impl<T: Scalar> MlpBuilder<T> {
             layers,
             loss: self.loss,
             l2: T::from_f64(l2),
+            dropout,
             params,
             version: fresh_version(),
             grad_peak: None,
@@ -315,6 +335,8 @@ pub struct MlpArchitecture {
     pub loss: Loss,
     /// L2 regularisation strength λ.
     pub l2: f64,
+    /// The probability a training step drops a hidden unit (0: no dropout).
+    pub dropout: f64,
 }
 
 impl MlpArchitecture {
@@ -341,7 +363,8 @@ impl MlpArchitecture {
             .classes(classes)
             .output(self.output)
             .loss(self.loss)
-            .l2(self.l2);
+            .l2(self.l2)
+            .dropout(self.dropout);
         for (&width, &act) in hidden.iter().zip(&self.activations) {
             builder = builder.hidden(width, act);
         }
@@ -359,6 +382,7 @@ impl<T: Scalar> Mlp<T> {
             output: None,
             loss: Loss::SoftmaxCrossEntropy,
             l2: 0.0,
+            dropout: 0.0,
             init: None,
             seed: 0,
             block_rows: None,
@@ -377,6 +401,7 @@ impl<T: Scalar> Mlp<T> {
             output: output.first().and_then(|l| l.act),
             loss: self.loss,
             l2: self.l2.to_f64_lossless(),
+            dropout: self.dropout,
         }
     }
 
@@ -390,6 +415,12 @@ impl<T: Scalar> Mlp<T> {
     /// The data loss this model minimises.
     pub fn loss_fn(&self) -> Loss {
         self.loss
+    }
+
+    /// The probability a training step drops a hidden unit (0: no dropout; see
+    /// [`MlpBuilder::dropout`]).
+    pub fn dropout(&self) -> f64 {
+        self.dropout
     }
 
     /// Rows per block when walking a batch.
@@ -503,19 +534,21 @@ impl<T: Scalar> Mlp<T> {
 
     /// Walks `batch` in row blocks on the model's threads, the first layer sparse when the
     /// data is: returns the mean data loss (no penalty); with `grad`, writes its gradient
-    /// there; with `correct`, adds the number of rows whose highest-scoring class is their
-    /// label; with `offer` and a batch of one block, may step `W₁` as its gradient is
-    /// written (and then records so in the offer).
+    /// there; with `confusion`, counts each row by its label and its highest-scoring class;
+    /// with `offer` and a batch of one block, may step `W₁` as its gradient is written (and
+    /// then records so in the offer).
     fn run_blocks(
         &mut self,
         batch: &Batch<'_, T>,
         mut grad: Option<&mut [T]>,
-        mut correct: Option<&mut usize>,
+        mut confusion: Option<&mut ConfusionMatrix>,
         mut offer: Option<&mut StepOffer<T>>,
     ) -> Result<f64> {
         let n = batch.len();
         let block = block_size(n, self.block_rows);
-        self.ws.ensure(&self.layers, block, self.pool.threads());
+        let dropout = Dropout::for_batch(self.dropout, batch);
+        self.ws
+            .ensure(&self.layers, block, self.pool.threads(), dropout.is_some());
         self.ws.transpose_narrow(&self.layers, &self.params)?;
         let sparse = self.reads_sparse(batch.dataset());
         let block_rows = match batch.dataset().sparse_bytes() {
@@ -551,7 +584,8 @@ impl<T: Scalar> Mlp<T> {
                 batch,
                 block: start..start + rows,
                 scale,
-                predict: correct.is_some(),
+                predict: confusion.is_some(),
+                dropout,
             };
             // The first block overwrites the gradient (β = 0, no zeroing pass); later
             // blocks add to it; the last one measures what it leaves. A step can be
@@ -568,8 +602,8 @@ impl<T: Scalar> Mlp<T> {
                 self.version = fresh_version();
             }
             self.ws.losses(rows).iter().for_each(|&l| total.add(l));
-            if let Some(c) = correct.as_deref_mut() {
-                *c += self.ws.correct(rows);
+            if let Some(m) = confusion.as_deref_mut() {
+                self.ws.count_predictions(rows, m);
             }
         }
         Ok(total.value() / n as f64)
@@ -671,21 +705,23 @@ impl<T: Scalar> Model<T> for Mlp<T> {
     }
     /// Scores `data` the way training walks a batch: in row blocks on the model's threads,
     /// the first layer sparse when the data is (scoring every row through the dense path,
-    /// after every epoch, was a visible share of a run's wall time).
-    /// The loss is the mean data loss, without the L2 penalty. Data that does not fit the
-    /// training path's checks (fewer classes than the model, say) is scored by
-    /// [`evaluate_classifier`], as any classifier is.
+    /// after every epoch, was a visible share of a run's wall time), in evaluation mode (no
+    /// dropout, images as stored). The loss is the mean data loss, without the L2 penalty;
+    /// the confusion matrix is counted in the same pass, from the class each row's phase A
+    /// picks. Data that does not fit the training path's checks (fewer classes than the
+    /// model, say) is scored by [`evaluate_classifier`], as any classifier is.
     fn evaluate(&mut self, data: &Dataset<T>) -> Result<Evaluation> {
         let all = Batch::all(data);
         if data.is_empty() || self.check_batch("Mlp::evaluate", &all).is_err() {
             let loss = self.loss;
             return evaluate_classifier(self, data, Some(loss));
         }
-        let mut correct = 0;
-        let loss = self.run_blocks(&all, None, Some(&mut correct), None)?;
+        let mut confusion = ConfusionMatrix::new(self.num_classes())?;
+        let loss = self.run_blocks(&all, None, Some(&mut confusion), None)?;
         Ok(Evaluation {
             loss: Some(loss),
-            accuracy: Some(correct as f64 / data.len() as f64),
+            accuracy: Some(confusion.correct() as f64 / data.len() as f64),
+            confusion: Some(confusion),
         })
     }
 }
@@ -707,7 +743,8 @@ impl<T: Scalar> Classifier<T> for Mlp<T> {
         same_size("Mlp::scores", "score rows", x.rows(), out.rows())?;
         let n = x.rows();
         let block = block_size(n, self.block_rows);
-        self.ws.ensure(&self.layers, block, self.pool.threads());
+        self.ws
+            .ensure(&self.layers, block, self.pool.threads(), false);
         self.ws.transpose_narrow(&self.layers, &self.params)?;
         for start in (0..n).step_by(block.max(1)) {
             let rows = block.min(n - start);

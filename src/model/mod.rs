@@ -23,6 +23,7 @@
 
 pub mod backprop;
 mod blocked;
+mod dropout;
 mod init;
 mod layer;
 mod linear;
@@ -42,6 +43,7 @@ use crate::data::{Batch, Dataset, Examples};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::matrix::{MatMut, MatRef, Matrix};
+use crate::metrics::ConfusionMatrix;
 use crate::scalar::Scalar;
 use crate::validate::{not_empty, same_size};
 
@@ -66,6 +68,7 @@ pub trait Model<T: Scalar, D: Examples + ?Sized = Dataset<T>>: Params<T> {
         Ok(Evaluation {
             loss: Some(loss.to_f64_lossless()),
             accuracy: None,
+            confusion: None,
         })
     }
     /// Readies the model for training on `data`; the [`Trainer`](crate::Trainer) calls it
@@ -155,8 +158,40 @@ pub fn accuracy<T: Scalar>(model: &mut dyn Classifier<T>, data: &Dataset<T>) -> 
         .ok_or_else(|| Error::param("dataset", "empty", "has no examples to score"))
 }
 
+/// The confusion matrix of `model` on `data`: each example counted by its label (the row)
+/// and the class the model scores highest (the column). It comes from the model's own
+/// [`evaluate`](Model::evaluate) when that counts one (an [`Mlp`] does, in the pass that
+/// gives its accuracy), else from the scores ([`evaluate_classifier`]). The matrix has a
+/// row and a column for every class of the model and of the data.
+///
+/// ```
+/// use downhill::prelude::*;
+///
+/// let x = Matrix::from_vec(vec![0.0, 1.0, 1.0, 0.0, 1.0, 1.0], 3, 2)?;
+/// let data = Dataset::from_matrix(x, vec![1, 0, 0], 2)?;
+/// let mut model = LinearClassifier::<f64>::builder(2, 2).build()?;
+/// let m = confusion_matrix(&mut model, &data)?;
+/// assert_eq!(m.total(), 3);
+/// assert_eq!(m.accuracy(), Some(accuracy(&mut model, &data)?));
+/// # Ok::<(), downhill::Error>(())
+/// ```
+pub fn confusion_matrix<T: Scalar>(
+    model: &mut dyn Classifier<T>,
+    data: &Dataset<T>,
+) -> Result<ConfusionMatrix> {
+    if let Ok(Evaluation {
+        confusion: Some(m), ..
+    }) = model.evaluate(data)
+    {
+        return Ok(m);
+    }
+    evaluate_classifier(model, data, None)?
+        .confusion
+        .ok_or_else(|| Error::param("dataset", "empty", "has no examples to score"))
+}
+
 /// What a model scored on a dataset.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Evaluation {
     /// The mean loss: for a classifier the data loss per example (no regularisation term:
@@ -164,11 +199,15 @@ pub struct Evaluation {
     pub loss: Option<f64>,
     /// Fraction of examples whose highest-scoring class is their label (classifiers only).
     pub accuracy: Option<f64>,
+    /// Every example counted by its label and the class scored highest (classifiers only):
+    /// where the accuracy comes from, class by class. Its accuracy is
+    /// [`accuracy`](Evaluation::accuracy).
+    pub confusion: Option<ConfusionMatrix>,
 }
 
-/// Accuracy and, with `loss`, the mean data loss of `model` on `data`, from one pass of
-/// scores (the loss comes from the same scores as the accuracy, so it costs almost nothing
-/// extra).
+/// Accuracy, the confusion matrix and, with `loss`, the mean data loss of `model` on `data`,
+/// from one pass of scores (the loss and the matrix come from the same scores as the
+/// accuracy, so they cost almost nothing extra).
 ///
 /// ```
 /// use downhill::prelude::*;
@@ -210,7 +249,7 @@ pub fn evaluate_classifier<T: Scalar>(
     let mut s = Matrix::zeros(rows, classes)?;
     let mut labels = vec![0; rows];
     let all = data.all();
-    let mut correct = 0usize;
+    let mut confusion = ConfusionMatrix::new(classes.max(data.num_classes()))?;
     let mut loss_sum = 0.0f64;
     for start in (0..data.len()).step_by(BLOCK) {
         let n = (start + BLOCK).min(data.len()) - start;
@@ -219,7 +258,7 @@ pub fn evaluate_classifier<T: Scalar>(
         model.scores(xv, MatMut::new(s.as_mut_slice(), n, classes)?)?;
         let sv = MatRef::new(s.as_slice(), n, classes)?;
         let pred = argmax_rows(sv);
-        correct += pred.iter().zip(&labels).filter(|(p, l)| p == l).count();
+        confusion.add_pairs(&labels[..n], &pred);
         if let Some(loss) = loss {
             for (row, &y) in s.as_slice().chunks_exact(classes).zip(&labels[..n]) {
                 loss_sum += loss.loss_of(row, y).to_f64_lossless();
@@ -229,6 +268,7 @@ pub fn evaluate_classifier<T: Scalar>(
     let n = data.len() as f64;
     Ok(Evaluation {
         loss: loss.map(|_| loss_sum / n),
-        accuracy: Some(correct as f64 / n),
+        accuracy: Some(confusion.correct() as f64 / n),
+        confusion: Some(confusion),
     })
 }

@@ -14,7 +14,7 @@
 //! (e.steps, e.samples, e.train_seconds) = (10, 1280, 0.25);
 //! assert_eq!(
 //!     history_csv(&[e.clone()]).lines().nth(1),
-//!     Some("1,0.5,,0.9,0.1,10,1280,0.25")
+//!     Some("1,0.5,,0.9,0.1,10,1280,0.25,")
 //! );
 //! assert!(history_json(&[e]).contains("\"valid_loss\":null"));
 //! ```
@@ -26,7 +26,9 @@ use crate::error::{Error, Result};
 use crate::scalar::Scalar;
 use crate::train::{Control, EpochEnd, EpochRecord, Observer};
 
-const COLUMNS: [&str; 8] = [
+/// The columns, in order (`train_accuracy` last: it came after the others, and a reader
+/// that counts columns finds them where they were).
+const COLUMNS: [&str; 9] = [
     "epoch",
     "train_loss",
     "valid_loss",
@@ -35,10 +37,11 @@ const COLUMNS: [&str; 8] = [
     "steps",
     "samples",
     "train_seconds",
+    "train_accuracy",
 ];
 
 /// The values of a record in [`COLUMNS`] order (`None`: missing or not finite).
-fn values(e: &EpochRecord) -> [Option<f64>; 8] {
+fn values(e: &EpochRecord) -> [Option<f64>; 9] {
     let finite = |v: f64| v.is_finite().then_some(v);
     [
         Some(e.epoch as f64),
@@ -49,6 +52,7 @@ fn values(e: &EpochRecord) -> [Option<f64>; 8] {
         Some(e.steps as f64),
         Some(e.samples as f64),
         finite(e.train_seconds),
+        e.train_accuracy.and_then(finite),
     ]
 }
 

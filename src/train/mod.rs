@@ -7,7 +7,13 @@
 //! one epoch is one try; SGD gets the training set as shuffled minibatches, reshuffled
 //! every epoch. After each epoch it records the mean training loss and, if given a
 //! validation set, what the model reports on it ([`Model::evaluate`]: a classifier's
-//! accuracy and data loss).
+//! accuracy and data loss); with [`Trainer::train_accuracy`], the training set's accuracy
+//! too.
+//!
+//! Every batch it builds carries its [`TrainingStep`] — the seed, the epoch and the step —
+//! from which a model with dropout draws its masks and a dataset with an
+//! [`Augment`](crate::data::Augment) its distortions: so a run is the same on any number of
+//! threads, and a resumed run the same as a straight one, with either.
 //!
 //! A step that diverges — a loss, gradient, gradient norm or update that is not finite —
 //! stops the run with [`ErrorKind::Diverged`](crate::error::ErrorKind::Diverged), its epoch
@@ -46,7 +52,7 @@ pub use progress::Progress;
 
 use std::time::{Duration, Instant};
 
-use crate::data::{Batch, Examples, Minibatches};
+use crate::data::{Batch, Examples, Minibatches, TrainingStep};
 use crate::error::{Error, Quantity, Result};
 use crate::fast_path::FastPath;
 use crate::model::{Model, Objective, OnBatch, Params};
@@ -77,6 +83,10 @@ pub struct EpochRecord {
     pub samples: usize,
     /// Seconds spent in the training loop proper (evaluation excluded).
     pub train_seconds: f64,
+    /// Accuracy on the training set after the epoch, in evaluation mode (no dropout, images
+    /// as stored), if the trainer was asked for it ([`Trainer::train_accuracy`]) and the
+    /// model is a classifier. Beside the validation accuracy, the gap shows overfitting.
+    pub train_accuracy: Option<f64>,
 }
 
 impl EpochRecord {
@@ -92,6 +102,7 @@ impl EpochRecord {
             steps: 0,
             samples: 0,
             train_seconds: 0.0,
+            train_accuracy: None,
         }
     }
 }
@@ -134,6 +145,7 @@ pub struct Trainer {
     time_limit: Option<Duration>,
     threads: usize,
     shuffle: bool,
+    train_accuracy: bool,
     start: TrainState,
 }
 
@@ -163,6 +175,7 @@ impl Trainer {
             time_limit: None,
             threads,
             shuffle: true,
+            train_accuracy: false,
             start: TrainState::default(),
         })
     }
@@ -199,6 +212,14 @@ impl Trainer {
     /// epoch of SGD is then exactly one step of gradient descent.
     pub fn shuffle(mut self, shuffle: bool) -> Self {
         self.shuffle = shuffle;
+        self
+    }
+    /// Whether to score the whole training set after every epoch, as the validation set is
+    /// scored (in evaluation mode), and record its accuracy
+    /// ([`EpochRecord::train_accuracy`]; default `false`). It costs a pass over the training
+    /// set per epoch, outside the epoch's timing.
+    pub fn train_accuracy(mut self, record: bool) -> Self {
+        self.train_accuracy = record;
         self
     }
     /// Stop after the epoch during which this much training time has passed.
@@ -248,10 +269,11 @@ impl Trainer {
             let steps_per_epoch = sampler.as_ref().map_or(1, |s| s.num_batches());
             let mut epoch_run = EpochRun::new(epoch, steps_per_epoch, optimizer.learning_rate());
             let mut control = Control::Continue;
+            let at = |step: usize| TrainingStep::new(self.seed, epoch, step);
             match &sampler {
                 Some(s) => {
                     for idx in s.iter() {
-                        let batch = Batch::indices(train, idx)?;
+                        let batch = Batch::indices(train, idx)?.for_step(at(step));
                         let outcome = optimizer.step(&mut OnBatch::new(model, &batch));
                         control = epoch_run.observe(outcome, idx.len(), &mut step, observer)?;
                         if control != Control::Continue {
@@ -260,7 +282,7 @@ impl Trainer {
                     }
                 }
                 None => {
-                    let batch = Batch::all(train);
+                    let batch = Batch::all(train).for_step(at(step));
                     let outcome = optimizer.step(&mut OnBatch::new(model, &batch));
                     control = epoch_run.observe(outcome, train.len(), &mut step, observer)?;
                 }
@@ -271,6 +293,9 @@ impl Trainer {
             if let Some(v) = valid {
                 let e = model.evaluate(v)?;
                 (record.valid_loss, record.valid_accuracy) = (e.loss, e.accuracy);
+            }
+            if self.train_accuracy {
+                record.train_accuracy = model.evaluate(train)?.accuracy;
             }
             let after_epoch = observer.on_epoch(&mut EpochEnd::new(&record, model, optimizer))?;
             report.history.push(record);
@@ -396,6 +421,7 @@ impl EpochRun {
             steps: self.steps,
             samples: self.samples,
             train_seconds: dt.as_secs_f64(),
+            train_accuracy: None,
         }
     }
 }

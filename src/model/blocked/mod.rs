@@ -74,6 +74,7 @@ use crate::kernels::sparse::{sparse_forward_with_offset, ColumnBlocks};
 use crate::kernels::update::StepRows;
 use crate::loss::Loss;
 use crate::matrix::MatMut;
+use crate::model::dropout::Dropout;
 use crate::model::layer::LayerSpec;
 use crate::partition::{balanced_range, split_ranges, split_rows, split_rows_ref};
 use crate::pool::ThreadPool;
@@ -125,6 +126,8 @@ pub(super) struct BlockJob<'a, 'b, T> {
     pub scale: T,
     /// Whether to find each row's highest-scoring class (evaluation).
     pub predict: bool,
+    /// A training batch's dropout, applied in phase A (see `model/dropout.rs`).
+    pub dropout: Option<Dropout<T>>,
 }
 
 /// The gradient a block adds its share to: `grad ← beta·grad + (the block's share)`, and
@@ -278,6 +281,7 @@ fn rows_phase<T: Scalar>(
                 labels,
                 acts: Vec::with_capacity(layers.len()),
                 deltas: Vec::with_capacity(layers.len()),
+                masks: Vec::new(),
                 losses,
                 predicted,
             },
@@ -290,6 +294,13 @@ fn rows_phase<T: Scalar>(
         for (share, (a, d)) in shares.iter_mut().zip(pieces) {
             share.acts.push(a);
             share.deltas.push(d);
+        }
+    }
+    if job.dropout.is_some() {
+        for (m, layer) in ws.masks.iter_mut().zip(layers) {
+            for (share, m) in shares.iter_mut().zip(split_rows(m, layer.fan_out, ranges)) {
+                share.masks.push(m);
+            }
         }
     }
     let transposed = &ws.transposed;

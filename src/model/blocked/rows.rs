@@ -3,7 +3,9 @@
 //! runs.
 
 use crate::error::Result;
-use crate::kernels::elementwise::{activate, activate_backward, add_assign, flush_subnormal};
+use crate::kernels::elementwise::{
+    activate, activate_backward, add_assign, flush_subnormal, mul_assign,
+};
 use crate::kernels::narrow::{narrow_forward, narrow_input_grad};
 use crate::kernels::sparse::ColumnBlocks;
 use crate::kernels::update::magnitude;
@@ -30,6 +32,8 @@ pub(super) struct RowShare<'a, T> {
     pub labels: &'a mut [usize],
     pub acts: Vec<&'a mut [T]>,
     pub deltas: Vec<&'a mut [T]>,
+    /// Its rows of dropout's backward factors, per hidden layer (empty without dropout).
+    pub masks: Vec<&'a mut [T]>,
     pub losses: &'a mut [f64],
     pub predicted: &'a mut [usize],
 }
@@ -38,6 +42,7 @@ pub(super) struct RowShare<'a, T> {
 /// last one the class scores; layer 0 reads `x`, the others the layer before. Shared by
 /// training (one thread's rows) and `Mlp::scores`. Training keeps the last layer's
 /// pre-activation `z` (`Head::Logits`): the loss reads its output activation from there.
+/// `after(l, out)` sees each layer's output before the next layer reads it (dropout).
 #[allow(clippy::too_many_arguments)]
 fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
     layers: &[LayerSpec],
@@ -48,6 +53,7 @@ fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
     n: usize,
     from: usize,
     head: Head,
+    after: &mut dyn FnMut(usize, &mut [T]),
 ) -> Result<()> {
     let last = layers.len() - 1;
     for (l, layer) in layers.iter().enumerate().skip(from) {
@@ -69,6 +75,7 @@ fn forward_layers<T: Scalar, A: AsRef<[T]> + AsMut<[T]>>(
             }
             false => dense_forward(input, layer.weights(params)?, layer.bias(params), act, out)?,
         }
+        after(l, &mut rest[0].as_mut()[..n * layer.fan_out]);
     }
     Ok(())
 }
@@ -112,6 +119,16 @@ pub(super) fn phase_a<T: Scalar>(
         return Ok(());
     }
     let rows = s.start..s.start + n;
+    let last = layers.len() - 1;
+    // Dropout after each hidden layer's activation, from the rows' own streams; the factor
+    // its backward multiplies `dA` by is kept in `masks`.
+    let (first_row, masks) = (s.start, &mut s.masks);
+    let mut drop = |l: usize, out: &mut [T]| {
+        if let (Some(d), Some(act), true) = (job.dropout, layers[l].act, l < last) {
+            let width = layers[l].fan_out;
+            d.apply(l, first_row, act, out, &mut masks[l][..n * width], width);
+        }
+    };
     // The layers left to run forward after the first layer's own work.
     let from = match first {
         FirstLayer::Dense => {
@@ -130,6 +147,7 @@ pub(super) fn phase_a<T: Scalar>(
                     activate(act, z);
                 }
             }
+            drop(0, z);
             1
         }
     };
@@ -142,8 +160,8 @@ pub(super) fn phase_a<T: Scalar>(
         n,
         from,
         Head::Logits,
+        &mut drop,
     )?;
-    let last = layers.len() - 1;
     let (classes, output) = (layers[last].fan_out, layers[last].act);
     // The loss of each row from the output layer's z, and dZ of the output layer (through
     // its activation, if it has one).
@@ -174,32 +192,43 @@ pub(super) fn phase_a<T: Scalar>(
     if !wants.grad {
         return Ok(());
     }
-    // dZ_{l−1} = (dZ_l · W_lᵀ) ⊙ act'(A_{l−1}), from the output layer down to the first.
+    // dZ_{l−1} = (dZ_l · W_lᵀ) ⊙ act'(A_{l−1}), from the output layer down to the first;
+    // with dropout, ⊙ the factor the forward left (the mask and the derivative in one).
     for l in (1..=last).rev() {
         let layer = &layers[l];
         let (lower, upper) = s.deltas.split_at_mut(l);
         let dz = MatRef::new(&*upper[0], n, layer.fan_out)?;
         let dx = &mut *lower[l - 1];
+        let size = n * layer.fan_in;
+        let dropped = job.dropout.map(|_| &s.masks[l - 1][..size]);
         if layer.narrow() {
             // dZ_{l−1} in one pass: the product and the derivative, row group by row group.
             let wt = MatRef::new(&transposed[l], layer.fan_out, layer.fan_in)?;
-            let below = layers[l - 1].act.map(|act| {
-                MatRef::new(&s.acts[l - 1][..n * layer.fan_in], n, layer.fan_in).map(|a| (act, a))
-            });
-            let dx = MatMut::new(dx, n, layer.fan_in)?;
-            narrow_input_grad(dz, wt, below.transpose()?, dx)?;
-            continue;
+            let below = layers[l - 1]
+                .act
+                .filter(|_| dropped.is_none())
+                .map(|act| MatRef::new(&s.acts[l - 1][..size], n, layer.fan_in).map(|a| (act, a)));
+            narrow_input_grad(
+                dz,
+                wt,
+                below.transpose()?,
+                MatMut::new(dx, n, layer.fan_in)?,
+            )?;
+        } else {
+            let w = layer.weights(params)?.t();
+            gemm(
+                T::one(),
+                dz,
+                w,
+                T::zero(),
+                MatMut::new(dx, n, layer.fan_in)?,
+            )?;
+            if let (Some(act), None) = (layers[l - 1].act, dropped) {
+                activate_backward(act, &s.acts[l - 1][..size], &mut dx[..size]);
+            }
         }
-        gemm(
-            T::one(),
-            dz,
-            layer.weights(params)?.t(),
-            T::zero(),
-            MatMut::new(dx, n, layer.fan_in)?,
-        )?;
-        if let Some(act) = layers[l - 1].act {
-            let a = &s.acts[l - 1][..n * layer.fan_in];
-            activate_backward(act, a, &mut dx[..n * layer.fan_in]);
+        if let Some(factor) = dropped {
+            mul_assign(&mut dx[..size], factor);
         }
     }
     // Phase B multiplies these by every lit pixel and activation: no subnormals (see
@@ -262,6 +291,7 @@ pub(crate) fn forward_rows<T: Scalar>(
         rows,
         0,
         Head::Scores,
+        &mut |_, _| {},
     )?;
     let last = layers.len() - 1;
     let classes = layers[last].fan_out;

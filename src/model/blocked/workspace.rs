@@ -4,6 +4,7 @@
 use crate::error::Result;
 use crate::kernels::narrow::transpose_into;
 use crate::kernels::sparse::ColumnBlocks;
+use crate::metrics::ConfusionMatrix;
 use crate::model::layer::LayerSpec;
 use crate::scalar::Scalar;
 
@@ -17,6 +18,9 @@ pub(crate) struct Workspace<T> {
     pub(super) acts: Vec<Vec<T>>,
     /// `dZ` of each layer (the last: `∂L/∂scores`).
     pub(super) deltas: Vec<Vec<T>>,
+    /// What dropout leaves for the backward pass of each hidden layer, per unit: `f'(a)/(1 −
+    /// p)` kept, 0 dropped (empty until a block runs with dropout).
+    pub(super) masks: Vec<Vec<T>>,
     pub(super) losses: Vec<f64>,
     /// Each row's highest-scoring class, when the block was asked for them (evaluation).
     pub(super) predicted: Vec<usize>,
@@ -45,7 +49,15 @@ pub(crate) struct Workspace<T> {
 }
 
 impl<T: Scalar> Workspace<T> {
-    pub(crate) fn ensure(&mut self, layers: &[LayerSpec], rows: usize, threads: usize) {
+    /// Buffers for blocks of `rows` rows on `threads` threads (and dropout's masks, with
+    /// `dropout`).
+    pub(crate) fn ensure(
+        &mut self,
+        layers: &[LayerSpec],
+        rows: usize,
+        threads: usize,
+        dropout: bool,
+    ) {
         if self.sparse_rows.len() < threads {
             self.sparse_rows.resize_with(threads, ColumnBlocks::new);
             self.colsums.resize_with(threads, Vec::new);
@@ -54,16 +66,22 @@ impl<T: Scalar> Workspace<T> {
             self.step_peaks.resize(threads, T::zero());
             self.row_peaks.resize_with(threads, Vec::new);
         }
+        let z = T::zero();
+        let per_layer = |rows: usize| layers.iter().map(|l| vec![z; rows * l.fan_out]).collect();
         if self.rows >= rows {
+            if dropout && self.masks.is_empty() {
+                self.masks = per_layer(self.rows);
+            }
             return;
         }
-        let z = T::zero();
-        let per_layer = || layers.iter().map(|l| vec![z; rows * l.fan_out]).collect();
         self.rows = rows;
+        if dropout || !self.masks.is_empty() {
+            self.masks = per_layer(rows);
+        }
         self.x = vec![z; rows * layers[0].fan_in];
         self.labels = vec![0; rows];
-        self.acts = per_layer();
-        self.deltas = per_layer();
+        self.acts = per_layer(rows);
+        self.deltas = per_layer(rows);
         self.partial = vec![z; rows * layers[0].fan_out];
         self.losses = vec![0.0; rows];
         self.predicted = vec![0; rows];
@@ -95,10 +113,9 @@ impl<T: Scalar> Workspace<T> {
         &self.losses[..rows]
     }
 
-    /// How many of the last block's rows had their label as the highest-scoring class (a
-    /// block run with `predict`).
-    pub(crate) fn correct(&self, rows: usize) -> usize {
-        let pairs = self.predicted[..rows].iter().zip(&self.labels[..rows]);
-        pairs.filter(|(p, y)| p == y).count()
+    /// Counts the last block's rows into `confusion`, each by its label and its
+    /// highest-scoring class (a block run with `predict`).
+    pub(crate) fn count_predictions(&self, rows: usize, confusion: &mut ConfusionMatrix) {
+        confusion.add_pairs(&self.labels[..rows], &self.predicted[..rows]);
     }
 }

@@ -83,10 +83,6 @@ struct Group {
     max_rel_error: f64,
 }
 
-fn main() -> ExitCode {
-    cli::main(|| run(Cli::parse()))
-}
-
 /// Prints a case's report under its title and keeps its verdict.
 fn record(cases: &mut Vec<Case>, name: &'static str, broken: bool, title: &str, r: &GradReport) {
     println!("\n== {name}: {title}\n{r}");
@@ -356,4 +352,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         cli::print_json(&cli.data, &Report { cases })?;
     }
     Ok(())
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }

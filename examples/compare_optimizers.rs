@@ -81,10 +81,6 @@ struct Report {
 /// Accuracy checks per run (evenly spaced in training time).
 const CHECKS: f64 = 40.0;
 
-fn main() -> ExitCode {
-    cli::main(|| run(Cli::parse()))
-}
-
 /// Measures validation accuracy every `every` seconds of training time, and once more at the
 /// end.
 struct AccuracyClock<'a> {
@@ -284,4 +280,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         cli::print_json(&cli.data, &json)?;
     }
     Ok(())
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }

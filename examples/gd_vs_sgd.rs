@@ -81,10 +81,6 @@ struct Outcome {
     by_time: Vec<(f64, f64)>,
 }
 
-fn main() -> ExitCode {
-    cli::main(|| run(Cli::parse()))
-}
-
 fn run(cli: Cli) -> Result<(), Failure> {
     let mnist = cli.data.load::<f32>()?;
     let model = Mlp::<f32>::builder(mnist.train.num_features())
@@ -180,4 +176,8 @@ fn race(
         by_epoch,
         by_time,
     })
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }

@@ -84,10 +84,6 @@ struct Report {
     numeric_over_analytic: f64,
 }
 
-fn main() -> ExitCode {
-    cli::main(|| run(Cli::parse()))
-}
-
 /// The median of some timings, in seconds.
 fn median(mut t: Vec<f64>) -> f64 {
     t.sort_by(f64::total_cmp);
@@ -192,4 +188,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         cli::print_json(&cli.data, &json)?;
     }
     Ok(())
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }

@@ -188,10 +188,6 @@ struct Report {
     answered: Answered,
 }
 
-fn main() -> ExitCode {
-    cli::main(|| run(Cli::parse()))
-}
-
 /// The valley `f(x, y) = ½(x² + κ·y²)` from `start`: a function of its two parameters, and
 /// nothing else.
 fn valley(kappa: f64, start: [f64; 2]) -> impl Objective<f64> + Clone {
@@ -1175,4 +1171,8 @@ fn the_step_size_answered(cli: &Cli, start: [f64; 2]) -> Result<Answered, Failur
             ("GD + backtracking".to_string(), gd_banana),
         ],
     })
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }

@@ -55,10 +55,6 @@ struct Report {
     test_accuracy: f64,
 }
 
-fn main() -> ExitCode {
-    cli::main(|| run(Cli::parse()))
-}
-
 fn run(cli: Cli) -> Result<(), Failure> {
     let mut p = cli.linear.load()?;
     let mut sgd = Sgd::new(cli.lr)?
@@ -99,4 +95,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         cli::print_json(&cli.linear.data, &json)?;
     }
     Ok(())
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }

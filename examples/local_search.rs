@@ -63,10 +63,6 @@ struct Report {
     accepted: usize,
 }
 
-fn main() -> ExitCode {
-    cli::main(|| run(Cli::parse()))
-}
-
 fn run(cli: Cli) -> Result<(), Failure> {
     let mut p = cli.search.linear.load()?;
     // The lecture's start, W = randn · init_scale: every parameter, the bias column too.
@@ -112,4 +108,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         cli::print_json(&cli.search.linear.data, &json)?;
     }
     Ok(())
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }

@@ -75,10 +75,6 @@ struct Report {
     trained_average_cosine: Option<Vec<f64>>,
 }
 
-fn main() -> ExitCode {
-    cli::main(|| run(Cli::parse()))
-}
-
 /// cos ∠(a, b), accumulated in f64; 0 if either is the zero vector.
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
@@ -247,4 +243,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         cli::print_json(&cli.data, &json)?;
     }
     Ok(())
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }

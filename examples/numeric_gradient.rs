@@ -91,10 +91,6 @@ fn at_least_two(s: &str) -> Result<usize, String> {
     values::count(s, 2, " (the features are standardised over them)")
 }
 
-fn main() -> ExitCode {
-    cli::main(|| run(Cli::parse()))
-}
-
 /// The first values of `v` with `decimals` decimals, then `…`.
 fn head(v: &[f64], decimals: usize) -> String {
     let shown: Vec<String> = v
@@ -260,4 +256,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
 /// An entry of `dW` as the walk prints it: three decimals, like the slide's `−2.5`, `0.6`.
 fn entry(v: f64) -> String {
     format!("{v:.3}")
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }

@@ -56,10 +56,6 @@ struct Report {
     scale: f32,
 }
 
-fn main() -> ExitCode {
-    cli::main(|| run(Cli::parse()))
-}
-
 fn run(cli: Cli) -> Result<(), Failure> {
     let mut p = cli.search.linear.load()?;
     let mut search = RandomSearch::new(cli.scale, cli.run.seed)?;
@@ -95,4 +91,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         cli::print_json(&cli.search.linear.data, &json)?;
     }
     Ok(())
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }

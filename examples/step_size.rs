@@ -132,10 +132,6 @@ struct Row {
     diverged: bool,
 }
 
-fn main() -> ExitCode {
-    cli::main(|| run(Cli::parse()))
-}
-
 /// `Σ a_j·b_j`.
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(a, b)| a * b).sum()
@@ -402,4 +398,8 @@ fn write_figure(
     plot::lines(&path, &[losses, gaps], 2).map_err(Failure::Input)?;
     println!("wrote {}", path.display());
     Ok(())
+}
+
+fn main() -> ExitCode {
+    cli::main(|| run(Cli::parse()))
 }

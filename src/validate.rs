@@ -116,3 +116,19 @@ pub(crate) fn not_empty(name: &'static str, len: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// `ok`, else [`ErrorKind::InvalidParameter`](crate::error::ErrorKind::InvalidParameter):
+/// `name` was `value`, and `requirement` says what it must be. For the rules the helpers
+/// above do not spell.
+pub(crate) fn require(
+    ok: bool,
+    name: &'static str,
+    value: impl Display,
+    requirement: &'static str,
+) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::param(name, value, requirement))
+    }
+}

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{bits, momentum_sgd, SHIPPED};
+use common::{bits, momentum_sgd, net, SHIPPED};
 use downhill::data::{Augment, ImageShape, TrainingStep};
 use downhill::error::ErrorKind;
 use downhill::prelude::*;
@@ -95,12 +95,7 @@ fn the_sparse_gather_reads_what_the_dense_one_does() {
 fn augmentation_never_touches_evaluation_validation_or_test_data() {
     let Mnist { train, test } = digits();
     let augmented = train.clone().with_augment(affine()).unwrap();
-    let mut model = Mlp::<f32>::builder(784)
-        .hidden(32, Activation::Relu)
-        .classes(10)
-        .seed(1)
-        .build()
-        .unwrap();
+    let mut model = net([784, 32, 10], Activation::Relu, 1);
     // A batch without a step reads the images as stored, augmentation set or not.
     assert_eq!(
         bits(&gathered(&augmented.all())),
@@ -132,12 +127,7 @@ fn augmentation_never_touches_evaluation_validation_or_test_data() {
         accuracy(&mut model, &train).unwrap()
     );
     // And the training did see distorted images: without them it ends elsewhere.
-    let mut plain = Mlp::<f32>::builder(784)
-        .hidden(32, Activation::Relu)
-        .classes(10)
-        .seed(1)
-        .build()
-        .unwrap();
+    let mut plain = net([784, 32, 10], Activation::Relu, 1);
     Trainer::new(2)
         .unwrap()
         .seed(5)

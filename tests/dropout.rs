@@ -11,6 +11,7 @@ use downhill::data::TrainingStep;
 use downhill::error::ErrorKind;
 use downhill::gradcheck::GradCheck;
 use downhill::prelude::*;
+use downhill::TrainState;
 
 /// The first `n` shipped training digits.
 fn digits(n: usize) -> Dataset<f32> {
@@ -31,12 +32,33 @@ fn net(p: f64, block_rows: usize) -> Mlp<f32> {
 }
 
 fn train(model: &mut Mlp<f32>, data: &Dataset<f32>, epochs: usize, threads: usize) {
+    let mut sgd = momentum_sgd(0.05, 0.9, 100);
+    train_from(model, &mut sgd, data, (epochs, threads), start(3));
+}
+
+/// Where a run with `seed` starts.
+fn start(seed: u64) -> TrainState {
+    TrainState {
+        seed,
+        ..TrainState::default()
+    }
+}
+
+/// Trains `model` with `sgd` to `epochs` on `threads`, from `from`.
+fn train_from(
+    model: &mut Mlp<f32>,
+    sgd: &mut Sgd<f32>,
+    data: &Dataset<f32>,
+    (epochs, threads): (usize, usize),
+    from: TrainState,
+) {
     Trainer::new(epochs)
         .unwrap()
-        .seed(3)
+        .resume(&from)
+        .unwrap()
         .threads(threads)
         .unwrap()
-        .run(model, &mut momentum_sgd(0.05, 0.9, 100), data, None)
+        .run(model, sgd, data, None)
         .unwrap();
 }
 
@@ -91,42 +113,23 @@ fn a_resumed_run_with_dropout_matches_a_straight_one() {
     let data = digits(500);
     let mut straight = net(0.5, 1024);
     let mut opt = momentum_sgd(0.05, 0.9, 100);
-    Trainer::new(4)
-        .unwrap()
-        .seed(11)
-        .threads(2)
-        .unwrap()
-        .run(&mut straight, &mut opt, &data, None)
-        .unwrap();
+    train_from(&mut straight, &mut opt, &data, (4, 2), start(11));
 
     let mut first = net(0.5, 1024);
     let mut opt1 = momentum_sgd(0.05, 0.9, 100);
-    Trainer::new(2)
-        .unwrap()
-        .seed(11)
-        .threads(1)
-        .unwrap()
-        .run(&mut first, &mut opt1, &data, None)
-        .unwrap();
+    train_from(&mut first, &mut opt1, &data, (2, 1), start(11));
     // Carry on in fresh objects from what a checkpoint holds: the parameters, the
     // optimizer's state and where the run stood (2 epochs of 5 steps).
     let mut resumed = net(0.5, 1024);
     resumed.params_mut().copy_from_slice(first.params());
     let mut opt2 = momentum_sgd(0.05, 0.9, 100);
     opt2.load_state(&opt1.state()).unwrap();
-    let state = downhill::TrainState {
+    let stood = TrainState {
         epoch: 2,
         step: 10,
         seed: 11,
     };
-    Trainer::new(4)
-        .unwrap()
-        .resume(&state)
-        .unwrap()
-        .threads(2)
-        .unwrap()
-        .run(&mut resumed, &mut opt2, &data, None)
-        .unwrap();
+    train_from(&mut resumed, &mut opt2, &data, (4, 2), stood);
     assert_eq!(bits(straight.params()), bits(resumed.params()));
 }
 

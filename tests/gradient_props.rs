@@ -55,18 +55,7 @@ fn blocked_case() -> impl Strategy<Value = (MlpSpec, Dataset<f64>, usize)> {
 }
 
 fn build_blocked(spec: &MlpSpec, block_rows: usize) -> Mlp<f64> {
-    let mut b = Mlp::<f64>::builder(spec.inputs)
-        .classes(spec.classes)
-        .output(spec.output)
-        .loss(spec.loss)
-        .l2(spec.l2)
-        .block_rows(block_rows);
-    for &(w, a) in &spec.hidden {
-        b = b.hidden(w, a);
-    }
-    let mut m = b.build().unwrap();
-    randomize(&mut m, 0.7, spec.seed);
-    m
+    build_dropping(spec, block_rows, 0.0, SparseInput::Auto)
 }
 
 /// Every activation × loss (with each output activation it takes) × L2 on/off × depth 1–4,
@@ -235,19 +224,7 @@ fn measured_as_written(model: &mut Mlp<f64>, grad: &[f64], l2: f64) -> Result<()
 
 /// A model of `spec` reading its input sparse or dense.
 fn build_reading(spec: &MlpSpec, sparse: SparseInput, block_rows: usize) -> Mlp<f64> {
-    let mut b = Mlp::<f64>::builder(spec.inputs)
-        .classes(spec.classes)
-        .output(spec.output)
-        .loss(spec.loss)
-        .l2(spec.l2)
-        .block_rows(block_rows)
-        .sparse_input(sparse);
-    for &(w, a) in &spec.hidden {
-        b = b.hidden(w, a);
-    }
-    let mut m = b.build().unwrap();
-    randomize(&mut m, 0.7, spec.seed);
-    m
+    build_dropping(spec, block_rows, 0.0, sparse)
 }
 
 /// Standardises `data` per feature (the transform `mnist --standardize` uses).

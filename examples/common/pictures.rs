@@ -44,11 +44,30 @@ fn text(size: f64, h: HPos, v: VPos) -> TextStyle<'static> {
 type DrawResult =
     Result<(), DrawingAreaErrorKind<<SVGBackend<'static> as DrawingBackend>::ErrorType>>;
 
-/// A `width × height` SVG at `dir/name`, white, with `draw` drawn on it. Returns the file.
+/// `text` in the labels' font at `at`, anchored by `anchor`.
+fn label(root: &Area, text_: String, at: (i32, i32), anchor: (HPos, VPos)) -> DrawResult {
+    root.draw(&Text::new(text_, at, text(LABEL_FONT, anchor.0, anchor.1)))
+}
+
+/// Class `i`'s name, or its number if `names` has none for it.
+fn class_name(names: &[String], i: i32) -> String {
+    names
+        .get(i as usize)
+        .cloned()
+        .unwrap_or_else(|| i.to_string())
+}
+
+/// A ratio with `digits` decimals, `-` where it is undefined.
+fn ratio(value: Option<f64>, digits: usize) -> String {
+    value.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+/// A `width × height` SVG at `dir/name`, white, `title` centred along its top, with `draw`
+/// drawn on it. Returns the file.
 fn svg(
-    dir: &Path,
-    name: &str,
+    (dir, name): (&Path, &str),
     (width, height): (i32, i32),
+    title: &str,
     draw: impl FnOnce(&Area) -> DrawResult,
 ) -> Result<PathBuf, String> {
     let path = file_in(dir, name)?;
@@ -56,7 +75,9 @@ fn svg(
     let err = |e: &dyn std::fmt::Display| format!("writing {shown}: {e}");
     let root = SVGBackend::new(&path, (width as u32, height as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    draw(&root).map_err(|e| err(&e))?;
+    let heading = text(TITLE_FONT, HPos::Center, VPos::Top);
+    let titled = root.draw(&Text::new(title.to_string(), (width / 2, 8), heading));
+    titled.and_then(|()| draw(&root)).map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     drop(root);
     Ok(path)
@@ -77,12 +98,7 @@ pub fn confusion(
     let label_w = names.iter().map(|n| n.chars().count()).max().unwrap_or(1) as i32 * 9 + 16;
     let (left, top) = ((label_w + 40).max(100), 74);
     let (width, height) = (left + k * cell + 90, top + k * cell + 80);
-    svg(dir, name, (width, height), |root| {
-        root.draw(&Text::new(
-            title.to_string(),
-            (width / 2, 8),
-            text(TITLE_FONT, HPos::Center, VPos::Top),
-        ))?;
+    svg((dir, name), (width, height), title, |root| {
         let axis = text(LABEL_FONT, HPos::Center, VPos::Center);
         root.draw(&Text::new(
             "predicted",
@@ -131,57 +147,30 @@ pub fn confusion(
                     ))?;
                 }
             }
-            let label = text(LABEL_FONT, HPos::Right, VPos::Center);
-            let name = names
-                .get(y as usize)
-                .cloned()
-                .unwrap_or_else(|| y.to_string());
-            root.draw(&Text::new(
-                name,
-                (left - 6, top + y * cell + cell / 2),
-                label,
-            ))?;
-            let recall = m
-                .recall(y as usize)
-                .map_or("-".into(), |r| format!("{r:.3}"));
-            let right = text(LABEL_FONT, HPos::Left, VPos::Center);
-            root.draw(&Text::new(
+            let mid = top + y * cell + cell / 2;
+            let class = class_name(names, y);
+            label(root, class, (left - 6, mid), (HPos::Right, VPos::Center))?;
+            let recall = ratio(m.recall(y as usize), 3);
+            label(
+                root,
                 recall,
-                (left + k * cell + 8, top + y * cell + cell / 2),
-                right,
-            ))?;
+                (left + k * cell + 8, mid),
+                (HPos::Left, VPos::Center),
+            )?;
         }
-        let head = text(LABEL_FONT, HPos::Left, VPos::Bottom);
-        root.draw(&Text::new("recall", (left + k * cell + 8, top - 4), head))?;
+        let head = (left + k * cell + 8, top - 4);
+        label(root, "recall".into(), head, (HPos::Left, VPos::Bottom))?;
         for p in 0..k {
-            let label = text(LABEL_FONT, HPos::Center, VPos::Bottom);
-            let name = names
-                .get(p as usize)
-                .cloned()
-                .unwrap_or_else(|| p.to_string());
-            root.draw(&Text::new(
-                name,
-                (left + p * cell + cell / 2, top - 4),
-                label,
-            ))?;
+            let centre = left + p * cell + cell / 2;
+            let class = class_name(names, p);
+            label(root, class, (centre, top - 4), (HPos::Center, VPos::Bottom))?;
             // Precision below each column, every other one a line lower when cells are narrow.
             let below = top + k * cell + 8 + if cell < 48 { (p % 2) * 18 } else { 0 };
-            let precision = m
-                .precision(p as usize)
-                .map_or("-".into(), |v| format!("{v:.2}"));
-            let style = text(LABEL_FONT, HPos::Center, VPos::Top);
-            root.draw(&Text::new(
-                precision,
-                (left + p * cell + cell / 2, below),
-                style,
-            ))?;
+            let precision = ratio(m.precision(p as usize), 2);
+            label(root, precision, (centre, below), (HPos::Center, VPos::Top))?;
         }
-        let foot = text(LABEL_FONT, HPos::Right, VPos::Top);
-        root.draw(&Text::new(
-            "precision",
-            (left - 6, top + k * cell + 8),
-            foot,
-        ))?;
+        let foot = (left - 6, top + k * cell + 8);
+        label(root, "precision".into(), foot, (HPos::Right, VPos::Top))?;
         Ok(())
     })
 }
@@ -233,12 +222,7 @@ pub fn tiles(
         .max(title.chars().count() as i32 * 9 + 20)
         .min(MAX_WIDTH);
     let height = title_h + rows.max(1) * cell_h + 6;
-    svg(dir, name, (width, height), |root| {
-        root.draw(&Text::new(
-            title.to_string(),
-            (width / 2, 8),
-            text(TITLE_FONT, HPos::Center, VPos::Top),
-        ))?;
+    svg((dir, name), (width, height), title, |root| {
         let left = (width - cols * cell_w) / 2;
         for (i, tile) in tiles.iter().enumerate() {
             let (r, c) = (i as i32 / cols, i as i32 % cols);

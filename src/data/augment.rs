@@ -53,7 +53,7 @@ use rand::RngExt;
 
 use crate::error::{Error, Result};
 use crate::rng::{derive, purpose, stream_rng};
-use crate::validate::same_size;
+use crate::validate::{require, same_size};
 
 /// The shape of the images a dataset's rows hold: `channels` planes of `height × width`
 /// pixels, one plane after the other (MNIST: 1 × 28 × 28; CIFAR-10: 3 × 32 × 32, red, green,
@@ -160,13 +160,12 @@ impl Augment {
     /// Shifts each image by a whole number of pixels, drawn uniformly from `−pixels ..=
     /// pixels`, across and down (independently). At most the image's smaller side.
     pub fn shift(mut self, pixels: usize) -> Result<Self> {
-        if pixels > self.shape.height.min(self.shape.width) {
-            return Err(Error::param(
-                "augment shift",
-                pixels,
-                "must be at most the image's smaller side (in pixels)",
-            ));
-        }
+        require(
+            pixels <= self.shape.height.min(self.shape.width),
+            "augment shift",
+            pixels,
+            "must be at most the image's smaller side (in pixels)",
+        )?;
         self.shift = pixels;
         Ok(self)
     }
@@ -174,13 +173,12 @@ impl Augment {
     /// Rotates each image about its centre by an angle drawn uniformly from `−degrees ..=
     /// degrees` (0 to 180).
     pub fn rotate(mut self, degrees: f64) -> Result<Self> {
-        if !(0.0..=180.0).contains(&degrees) {
-            return Err(Error::param(
-                "augment rotate",
-                degrees,
-                "must be an angle in degrees from 0 to 180",
-            ));
-        }
+        require(
+            (0.0..=180.0).contains(&degrees),
+            "augment rotate",
+            degrees,
+            "must be an angle in degrees from 0 to 180",
+        )?;
         self.rotate = degrees;
         Ok(self)
     }
@@ -188,13 +186,12 @@ impl Augment {
     /// Scales each image about its centre by a factor drawn uniformly from `1 − by ..= 1 +
     /// by` (`by` in `[0, 1)`: 0.1 is ±10%).
     pub fn scale(mut self, by: f64) -> Result<Self> {
-        if !(0.0..1.0).contains(&by) {
-            return Err(Error::param(
-                "augment scale",
-                by,
-                "must be a fraction in [0, 1) (0.1 scales by up to ±10%)",
-            ));
-        }
+        require(
+            (0.0..1.0).contains(&by),
+            "augment scale",
+            by,
+            "must be a fraction in [0, 1) (0.1 scales by up to ±10%)",
+        )?;
         self.scale = by;
         Ok(self)
     }
@@ -207,20 +204,18 @@ impl Augment {
     /// strokes the way handwriting does. It costs more than the affine distortions: two
     /// smoothing passes per image.
     pub fn elastic(mut self, alpha: f64, sigma: f64) -> Result<Self> {
-        if !(alpha.is_finite() && alpha >= 0.0) {
-            return Err(Error::param(
-                "augment elastic alpha",
-                alpha,
-                "must be finite and not negative (pixels)",
-            ));
-        }
-        if !(sigma > 0.0 && sigma <= 32.0) {
-            return Err(Error::param(
-                "augment elastic sigma",
-                sigma,
-                "must be in (0, 32] (pixels)",
-            ));
-        }
+        require(
+            alpha.is_finite() && alpha >= 0.0,
+            "augment elastic alpha",
+            alpha,
+            "must be finite and not negative (pixels)",
+        )?;
+        require(
+            sigma > 0.0 && sigma <= 32.0,
+            "augment elastic sigma",
+            sigma,
+            "must be in (0, 32] (pixels)",
+        )?;
         self.elastic = Some((alpha, sigma));
         Ok(self)
     }

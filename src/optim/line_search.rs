@@ -7,7 +7,7 @@ use crate::error::{Error, LineSearchFailure, Quantity, Result};
 use crate::model::Objective;
 use crate::optim::StateDict;
 use crate::scalar::Scalar;
-use crate::validate::{at_least_one, positive, same_size};
+use crate::validate::{at_least_one, positive, require, same_size};
 
 /// How a step size is chosen along a direction: [`backtracking`](LineSearch::backtracking)
 /// (sufficient decrease) or [`strong_wolfe`](LineSearch::strong_wolfe) (sufficient decrease
@@ -142,13 +142,8 @@ impl LineSearch {
             Conditions::StrongWolfe { c2 } => c2,
             Conditions::Armijo { .. } => 1.0,
         };
-        if !(c1 > 0.0 && c1 < below) {
-            return Err(Error::param(
-                "c1",
-                c1,
-                "must be in (0, 1), and below c2 for strong Wolfe",
-            ));
-        }
+        let why = "must be in (0, 1), and below c2 for strong Wolfe";
+        require(c1 > 0.0 && c1 < below, "c1", c1, why)?;
         self.c1 = c1;
         Ok(self)
     }
@@ -193,9 +188,7 @@ impl LineSearch {
         let Some(slot) = field(&mut self.conditions) else {
             return Err(Error::param(name, value, why));
         };
-        if !(value > low && value < 1.0) {
-            return Err(Error::param(name, value, range));
-        }
+        require(value > low && value < 1.0, name, value, range)?;
         *slot = value;
         Ok(self)
     }

@@ -150,48 +150,24 @@ fn splitting_rows_or_columns_changes_no_bit() {
         MatRef::new(&m.as_slice()[r.start * cols..r.end * cols], r.len(), cols).unwrap()
     }
 
-    let mut whole = vec![0f32; n * c];
-    narrow_forward(
-        x.as_ref(),
-        wt,
-        &b,
-        None,
-        MatMut::new(&mut whole, n, c).unwrap(),
-    )
-    .unwrap();
-    let mut parts = vec![0f32; n * c];
-    let (top, bottom) = parts.split_at_mut(cut * c);
-    narrow_forward(
-        rows(&x, 0..cut),
-        wt,
-        &b,
-        None,
-        MatMut::new(top, cut, c).unwrap(),
-    )
-    .unwrap();
-    let low = MatMut::new(bottom, n - cut, c).unwrap();
-    narrow_forward(rows(&x, cut..n), wt, &b, None, low).unwrap();
+    // `kernel` over rows `0..n` at once, and over `0..cut` and `cut..n` into the same
+    // output: (whole, parts), each `n × width`.
+    let split_rows = |width: usize, kernel: &dyn Fn(std::ops::Range<usize>, MatMut<'_, f32>)| {
+        let mut whole = vec![0f32; n * width];
+        kernel(0..n, MatMut::new(&mut whole, n, width).unwrap());
+        let mut parts = vec![0f32; n * width];
+        let (top, bottom) = parts.split_at_mut(cut * width);
+        kernel(0..cut, MatMut::new(top, cut, width).unwrap());
+        kernel(cut..n, MatMut::new(bottom, n - cut, width).unwrap());
+        (whole, parts)
+    };
+    let (whole, parts) = split_rows(c, &|r, out| {
+        narrow_forward(rows(&x, r), wt, &b, None, out).unwrap()
+    });
     assert_eq!(whole, parts, "forward");
-
-    let mut whole = vec![0f32; n * k];
-    narrow_input_grad(
-        dz.as_ref(),
-        wt,
-        None,
-        MatMut::new(&mut whole, n, k).unwrap(),
-    )
-    .unwrap();
-    let mut parts = vec![0f32; n * k];
-    let (top, bottom) = parts.split_at_mut(cut * k);
-    narrow_input_grad(
-        rows(&dz, 0..cut),
-        wt,
-        None,
-        MatMut::new(top, cut, k).unwrap(),
-    )
-    .unwrap();
-    let low = MatMut::new(bottom, n - cut, k).unwrap();
-    narrow_input_grad(rows(&dz, cut..n), wt, None, low).unwrap();
+    let (whole, parts) = split_rows(k, &|r, out| {
+        narrow_input_grad(rows(&dz, r), wt, None, out).unwrap()
+    });
     assert_eq!(whole, parts, "input gradient");
 
     let mut whole = vec![0f32; k * c];

@@ -40,8 +40,9 @@ cargo bench --bench lbfgs --quiet -- --history "$history" --gtol "$gtol" > "$out
 
 l2=$(python3 -c "print($alpha / 8000)")
 for i in $(seq "$runs"); do
+  # --valid 0: all 8000 training digits, as scikit-learn gets them.
   line=$("$ex/mnist" --optimizer lbfgs --hidden "$hidden" --epochs "$iterations" --l2 "$l2" \
-    --history-size "$history" --threads "$threads" --json | tail -n 1)
+    --valid 0 --history-size "$history" --threads "$threads" --json | tail -n 1)
   printf '%s\n' "$line" >> "$out/downhill_mlp.jsonl"
   echo "run $i downhill: $line" | cut -c1-160 >&2
   line=$("$python" benches/compare_lbfgs.py sklearn --hidden "$hidden" --iterations "$iterations" \
